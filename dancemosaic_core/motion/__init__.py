@@ -1,0 +1,1 @@
+"""Motion representation: joint positions <-> HumanML3D-style features, normalisation, I/O."""
