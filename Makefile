@@ -12,11 +12,12 @@ install:
 test: install
 	$(VENV)/bin/pytest -q
 
-# The most complete real pipeline that exists so far: build the bootstrap corpus (real music,
-# procedural choreography) and the training cache from it.
+# The most complete real pipeline so far: the bootstrap corpus (real music, procedural
+# choreography; a joints dataset in HumanML3D's layout) and the training cache built from it.
+# Later stages (train, generate, retarget, sim) join here as they land.
 demo: install
 	$(DANCEMOSAIC) data bootstrap --out $(DEMO_DIR)/corpus
-	$(DANCEMOSAIC) data prepare --bootstrap $(DEMO_DIR)/corpus --out $(DEMO_DIR)/cache
+	$(DANCEMOSAIC) data prepare --humanml3d $(DEMO_DIR)/corpus --out $(DEMO_DIR)/cache
 
 # Build outputs only; the venv stays (rm -rf .venv to reinstall from scratch).
 clean:
