@@ -68,6 +68,12 @@ def feature_slices() -> dict[str, slice]:
     return dict(_SLICES)
 
 
+def _as_float64_joints(joints) -> np.ndarray:
+    """Validated (T, 22, 3) joints in float64 (check_joints would round to float32)."""
+    check_joints(joints)
+    return np.asarray(joints, dtype=np.float64)
+
+
 # --- the canonical frame ----------------------------------------------------------------------
 def _yaw_quat(yaw):
     """Quaternion of a rotation by `yaw` radians about +y."""
@@ -110,7 +116,7 @@ def _facing(joints: np.ndarray, hips_flipped: bool) -> np.ndarray:
 def canonicalize(joints: np.ndarray) -> tuple[np.ndarray, CanonicalFrame]:
     """Put the motion on the floor (lowest joint of the clip at y=0), root XZ of frame 0 at the
     origin, and turn it so frame 0 faces +Z. Returns (canonical joints float64, frame)."""
-    joints = check_joints(joints).astype(np.float64)
+    joints = _as_float64_joints(joints)
     floor = joints[..., 1].min()
     offset = np.array([-joints[0, 0, 0], -floor, -joints[0, 0, 2]])
     forward = _facing(joints[0], hips_flipped=False)
@@ -158,7 +164,7 @@ def uniform_skeleton(joints: np.ndarray, target_lengths: np.ndarray | None = Non
     joint j; default: the SMPL neutral body of skeleton.REST_OFFSETS), keeping every bone
     direction and scaling the root trajectory by the leg-length ratio (reference
     `uniform_skeleton`; its target is HumanML3D subject 000021, which is not available here)."""
-    joints = check_joints(joints).astype(np.float64)
+    joints = _as_float64_joints(joints)
     if target_lengths is None:
         target_lengths = np.linalg.norm(REST_OFFSETS[1:], axis=-1)
     target_lengths = np.asarray(target_lengths, dtype=np.float64)
@@ -192,7 +198,7 @@ def joints_to_features(joints: np.ndarray, *, feet_threshold: float = FOOT_CONTA
     With `return_frame=True` also returns the `CanonicalFrame` mapping the input joints to the
     frame of `features_to_joints` (see the module docstring). With `uniform=True` the motion is
     first re-targeted by `uniform_skeleton` and the frame refers to the re-targeted joints."""
-    joints = check_joints(joints).astype(np.float64)
+    joints = _as_float64_joints(joints)
     if len(joints) < 2:
         raise DanceMosaicError(f"need at least 2 frames to compute motion features, got {len(joints)}")
     if uniform:
