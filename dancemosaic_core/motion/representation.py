@@ -47,6 +47,7 @@ from dancemosaic_core.skeleton import (
 # Recipe constants of the reference `process_file` / `Skeleton.inverse_kinematics_np`.
 FOOT_CONTACT_THRESHOLD = 0.002   # squared per-frame displacement (m^2) below which a foot joint is in contact
 FORWARD_SMOOTH_SIGMA = 20        # frames; Gaussian smoothing of the facing direction in the IK
+MIN_FACING_NORM = 1e-6          # m; shorter horizontal hip+shoulder lines leave the facing undefined
 LEG_BONES = (5, 8)               # right shin and right foot bones set the `uniform_skeleton` scale
 
 # --- feature layout ---------------------------------------------------------------------------
@@ -106,11 +107,18 @@ def _facing(joints: np.ndarray, hips_flipped: bool) -> np.ndarray:
     hips = joints[..., r_hip, :] - joints[..., l_hip, :]
     across = (-hips if hips_flipped else hips) + joints[..., r_sdr, :] - joints[..., l_sdr, :]
     forward = np.cross(np.array([0.0, 1.0, 0.0]), across)
-    norm = np.linalg.norm(forward, axis=-1, keepdims=True)
-    if np.any(norm < 1e-9):
-        raise DanceMosaicError("cannot find the facing direction: the hip and shoulder lines are "
-                               "vertical or zero in some frame; check the joint order (SMPL 22)")
-    return forward / norm
+    norm = np.linalg.norm(forward, axis=-1)
+    valid = norm > MIN_FACING_NORM
+    if not valid.any():
+        raise DanceMosaicError("cannot find the facing direction in any frame: the hip and shoulder "
+                               "lines are vertical or zero; check the joint order (SMPL 22, y up)")
+    if not valid.all():
+        # Vertical shoulder lines happen (head spins, cartwheels), where the reference gives NaN:
+        # keep the last defined facing, or the first one for leading frames.
+        index = np.maximum.accumulate(np.where(valid, np.arange(len(valid)), -1))
+        index[index < 0] = np.flatnonzero(valid)[0]
+        forward, norm = forward[index], norm[index]
+    return forward / norm[:, None]
 
 
 def canonicalize(joints: np.ndarray) -> tuple[np.ndarray, CanonicalFrame]:
@@ -119,7 +127,7 @@ def canonicalize(joints: np.ndarray) -> tuple[np.ndarray, CanonicalFrame]:
     joints = _as_float64_joints(joints)
     floor = joints[..., 1].min()
     offset = np.array([-joints[0, 0, 0], -floor, -joints[0, 0, 2]])
-    forward = _facing(joints[0], hips_flipped=False)
+    forward = _facing(joints, hips_flipped=False)[0]
     yaw = -np.arctan2(forward[0], forward[2])
     frame = CanonicalFrame(yaw=float(yaw), offset=offset)
     return frame.apply(joints), frame

@@ -9,6 +9,7 @@ import pytest
 from dancemosaic_core.errors import DanceMosaicError
 from dancemosaic_core.motion import fk
 from dancemosaic_core.motion.representation import features_to_joints, joints_to_features
+from dancemosaic_core.motion.rotations import axis_angle_to_matrix, matrix_to_rot6d
 from dancemosaic_core.skeleton import NUM_JOINTS, PARENTS, rest_pose
 
 IDENTITY_6D_ROWS = np.array([1.0, 0, 0, 0, 1, 0])
@@ -169,7 +170,6 @@ def test_finedance_to_features_round_trip():
     frames = 61
     t = np.arange(frames)[:, None] / fk.FINEDANCE_FPS
     aa = 0.4 * np.sin(2 * np.pi * rng.uniform(0.2, 1.0, (1, fk.SMPL_JOINTS * 3)) * t + rng.uniform(0, 6, (1, 72)))
-    from dancemosaic_core.motion.rotations import axis_angle_to_matrix, matrix_to_rot6d
     rows = matrix_to_rot6d(axis_angle_to_matrix(aa.reshape(frames, 24, 3)), layout="rows")
     rot6d = np.tile(IDENTITY_6D_ROWS, (frames, fk.FINEDANCE_JOINTS))
     rot6d[:, :NUM_JOINTS * 6] = rows[:, :NUM_JOINTS].reshape(frames, -1)

@@ -150,6 +150,21 @@ def test_uniform_skeleton_sets_bone_lengths_keeps_directions():
     assert np.abs(frame.invert(rep.features_to_joints(features)) - out[:-1]).max() < 1e-4
 
 
+def test_undefined_facing_frames_do_not_break_features():
+    """Frames whose hip and shoulder joints are stacked vertically (head spins, cartwheels) have
+    no facing: the reference gives NaN; here they keep a neighbour's facing (frame 0 included)
+    and the round trip stays exact."""
+    joints = dance(40, seed=9)
+    for t in (0, 17, 18):
+        joints[t, [1, 2, 16, 17], 0] = joints[t, 0, 0]
+        joints[t, [1, 2, 16, 17], 2] = joints[t, 0, 2]
+    features, frame = rep.joints_to_features(joints, return_frame=True)
+    assert np.isfinite(features).all()
+    assert np.abs(frame.invert(rep.features_to_joints(features)) - joints[:-1]).max() < 1e-4
+    with pytest.raises(DanceMosaicError, match="facing direction"):
+        rep.joints_to_features(np.zeros((5, NUM_JOINTS, 3)))
+
+
 def test_bad_input_is_a_clear_error():
     good = dance(10)
     with pytest.raises(DanceMosaicError, match=r"\(frames, 22, 3\)"):
