@@ -1,0 +1,211 @@
+"""Causal online beat tracking, and predicting the music features of frames not heard yet.
+
+StreamingOnset turns audio blocks into an onset envelope (mean positive log-mel flux, the
+quantity librosa.onset.onset_strength computes) with librosa's time convention: envelope
+frame i at time i*hop/sr responds to the analysis window that ends at that time, so it needs
+no look-ahead. OnlineBeatTracker reads that envelope:
+  tempo  comb-filtered autocorrelation of the last `window_seconds` of envelope: for every
+         candidate tempo on a 0.05 BPM grid, the unbiased autocorrelation at 1..4 beat periods
+         (fractional lags, linear interpolation), times a log-normal tempo prior (librosa's:
+         centred on 120 BPM, one octave wide) and a small bonus for staying near the current
+         tempo (hysteresis against flipping); no tempo while the envelope is flat (silence) or
+         the best comb score is weak (noise).
+  phase  phase locking: the beat grid offset maximising the decaying sum of envelope values on
+         the grid over the window; a beat is emitted when the grid's latest beat is more than
+         0.6 period after the previous one, so each beat is reported once, as soon as heard.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from dancemosaic_core.audio.features import COL_BEAT, COL_PEAK
+from dancemosaic_core.skeleton import MOTION_FPS
+
+
+class StreamingOnset:
+    """Audio blocks at `sr` -> onset envelope frames at sr/hop, causal, no latency."""
+
+    def __init__(self, sr: int, hop: int, n_fft: int = 1024, n_mels: int = 64):
+        import librosa
+        self.sr, self.hop, self.n_fft = int(sr), int(hop), int(n_fft)
+        self._mel = librosa.filters.mel(sr=sr, n_fft=n_fft, n_mels=n_mels).astype(np.float64)
+        self._win = np.hanning(n_fft + 1)[:-1]
+        self._buf = np.zeros(n_fft // 2)             # centred framing: n_fft/2 zeros before t=0
+        self._buf_start = 0                          # padded index of self._buf[0]
+        self._next_frame = 0                         # next mel frame k to compute
+        self._prev = None                            # log-mel of frame k-1
+        self.shift = n_fft // (2 * hop)              # envelope index i = k + shift
+
+    def push(self, y: np.ndarray) -> np.ndarray:
+        """Append samples; return the envelope frames that became available (maybe none)."""
+        self._buf = np.concatenate([self._buf, np.asarray(y, dtype=np.float64)])
+        end = self._buf_start + len(self._buf)
+        n_new = (end - self.n_fft) // self.hop + 1 - self._next_frame
+        if n_new <= 0:
+            return np.zeros(0)
+        k0 = self._next_frame
+        a = k0 * self.hop - self._buf_start
+        frames = np.lib.stride_tricks.sliding_window_view(self._buf[a:], self.n_fft)[::self.hop][:n_new]
+        spec = np.abs(np.fft.rfft(frames * self._win, axis=1)) ** 2
+        logmel = 10.0 * np.log10(np.maximum(spec @ self._mel.T, 1e-10))
+        prev = logmel[:1] if self._prev is None else self._prev[None]
+        flux = np.maximum(0.0, np.diff(np.concatenate([prev, logmel]), axis=0)).mean(axis=1)
+        out = flux
+        if k0 == 0:
+            out = np.concatenate([np.zeros(self.shift), flux])   # frames before the first window
+        self._prev = logmel[-1]
+        self._next_frame += n_new
+        keep = self._next_frame * self.hop - self._buf_start
+        self._buf = self._buf[keep:]
+        self._buf_start += keep
+        return out
+
+
+@dataclass
+class BeatState:
+    tempo_bpm: float | None          # None: no reliable tempo (silence, noise, too little audio)
+    phase: float                     # position inside the current beat, [0, 1)
+    last_beat: float | None          # time (s) of the latest beat of the grid
+    next_beats: np.ndarray = field(default_factory=lambda: np.zeros(0))  # predicted times (s)
+    confidence: float = 0.0
+
+
+class OnlineBeatTracker:
+    """Feed onset-envelope frames at env_fps with update(); read state()."""
+
+    def __init__(self, *, env_fps: float, min_bpm: float = 60.0, max_bpm: float = 200.0,
+                 prior_bpm: float = 120.0, prior_octaves: float = 1.0, window_seconds: float = 8.0,
+                 min_seconds: float = 3.0, min_confidence: float = 0.1, stickiness: float = 0.3,
+                 reestimate_seconds: float = 0.25, n_predict: int = 8):
+        self.env_fps = float(env_fps)
+        self.bpm_grid = np.arange(min_bpm, max_bpm + 1e-9, 0.05)
+        self.log_prior = -0.5 * (np.log2(self.bpm_grid / prior_bpm) / prior_octaves) ** 2
+        self.window = int(round(window_seconds * env_fps))
+        self.min_frames = int(round(min_seconds * env_fps))
+        self.min_confidence = min_confidence
+        self.stickiness = stickiness
+        self.reestimate = max(1, int(round(reestimate_seconds * env_fps)))
+        self.n_predict = n_predict
+        self._env = np.zeros(0)
+        self._n = 0                       # envelope frames seen in total
+        self._since_tempo = 0
+        self.tempo_bpm: float | None = None
+        self.confidence = 0.0
+        self._last_beat: float | None = None   # envelope frame index (fractional)
+        self.beats: list[float] = []           # emitted beat times (s)
+
+    def update(self, env: np.ndarray) -> BeatState:
+        env = np.asarray(env, dtype=np.float64)
+        if len(env):
+            self._env = np.concatenate([self._env, env])[-self.window:]
+            self._n += len(env)
+            self._since_tempo += len(env)
+            if self._since_tempo >= self.reestimate or self.tempo_bpm is None:
+                self._since_tempo = 0
+                self._estimate_tempo()
+            self._estimate_phase()
+        return self.state()
+
+    def _estimate_tempo(self) -> None:
+        x = self._env
+        if self._n < self.min_frames or len(x) < self.min_frames or np.var(x) < 1e-8:
+            self.tempo_bpm, self.confidence = None, 0.0
+            return
+        x = x - x.mean()
+        n = len(x)
+        spec = np.fft.rfft(x, 2 * n)
+        acf = np.fft.irfft(np.abs(spec) ** 2)[:n] / np.arange(n, 0, -1)   # unbiased
+        acf = acf / acf[0]
+        lags = 60.0 * self.env_fps / self.bpm_grid
+        score = np.zeros_like(lags)
+        count = np.zeros_like(lags)
+        for k in range(1, 5):
+            ok = k * lags < n // 2                      # keep lags with enough overlap
+            score[ok] += np.interp(k * lags[ok], np.arange(n), acf)
+            count[ok] += 1
+        score = np.where(count > 0, score / np.maximum(count, 1), 0.0)
+        total = np.log(np.maximum(score, 1e-6)) + self.log_prior
+        if self.tempo_bpm is not None:
+            total += self.stickiness * np.exp(-0.5 * (np.log2(self.bpm_grid / self.tempo_bpm) / 0.02) ** 2)
+        best = int(np.argmax(total))
+        self.confidence = float(score[best])
+        self.tempo_bpm = float(self.bpm_grid[best]) if self.confidence >= self.min_confidence else None
+
+    def _estimate_phase(self) -> None:
+        if self.tempo_bpm is None:
+            return
+        period = 60.0 * self.env_fps / self.tempo_bpm
+        x = self._env
+        now = len(x) - 1
+        phis = np.arange(0.0, period, 0.25)
+        k = np.arange(int((len(x) - 1) // period))
+        pos = now - phis[:, None] - k[None, :] * period            # (phases, beats)
+        weights = 0.9 ** k
+        s = (np.interp(pos, np.arange(len(x)), x) * weights).sum(axis=1)
+        phi = float(phis[int(np.argmax(s))])
+        beat = self._n - 1 - phi                                   # global envelope frame
+        if self._last_beat is None or beat - self._last_beat > 0.6 * period:
+            self.beats.append(beat / self.env_fps)
+            self._last_beat = beat
+        elif abs(beat - self._last_beat) < 0.4 * period:
+            self._last_beat = beat                                 # phase correction, same beat
+
+    def state(self) -> BeatState:
+        now = (self._n - 1) / self.env_fps
+        if self.tempo_bpm is None or self._last_beat is None:
+            return BeatState(None, 0.0, None, np.zeros(0), self.confidence)
+        period_s = 60.0 / self.tempo_bpm
+        last = self._last_beat / self.env_fps
+        phase = ((now - last) / period_s) % 1.0
+        ahead = np.floor((now - last) / period_s) + 1 + np.arange(self.n_predict)
+        return BeatState(self.tempo_bpm, float(phase), last, last + ahead * period_s, self.confidence)
+
+    def beat_onehot(self, start: int, stop: int, fps: float = MOTION_FPS) -> np.ndarray:
+        """0/1 per frame in [start, stop) at `fps`: 1 on frames nearest an emitted beat."""
+        out = np.zeros(max(0, stop - start), dtype=np.float32)
+        idx = np.round(np.asarray(self.beats) * fps).astype(int) - start
+        out[idx[(idx >= 0) & (idx < len(out))]] = 1.0
+        return out
+
+    def predict_features(self, history: np.ndarray, n_future: int, fps: float = MOTION_FPS,
+                         history_start: int = 0, beats_per_bar: int = 4) -> np.ndarray:
+        """predict_features() with this tracker's tempo and predicted beats; history row i is
+        frame history_start + i at `fps`."""
+        st = self.state()
+        first = history_start + len(history)
+        beat_frames = np.round(st.next_beats * fps).astype(int) - first if st.tempo_bpm else None
+        return predict_features(history, n_future, st.tempo_bpm, fps=fps,
+                                beat_frames=beat_frames, beats_per_bar=beats_per_bar)
+
+
+def predict_features(history: np.ndarray, n_future: int, tempo_bpm: float | None, *,
+                     fps: float = MOTION_FPS, beat_frames: np.ndarray | None = None,
+                     beats_per_bar: int = 4) -> np.ndarray:
+    """(n_future, 35) features of the frames after `history` (T, 35): each is a copy of the frame
+    one bar earlier (the largest whole number of beats <= beats_per_bar that the history holds),
+    so the music repeats phase-aligned on the beat grid; the beat column is 1 exactly on
+    `beat_frames` (offsets from the first future frame), or on the copied beats when None.
+    Without a tempo the last frame is held, with no onset peaks or beats."""
+    history = np.asarray(history, dtype=np.float32)
+    out = np.zeros((max(0, n_future), history.shape[1] if history.ndim == 2 else 35), np.float32)
+    if n_future <= 0 or len(history) == 0:
+        return out
+    period = 60.0 * fps / tempo_bpm if tempo_bpm else None
+    beats = int(min(beats_per_bar, len(history) // period)) if period else 0
+    if beats < 1:
+        out[:] = history[-1]
+        out[:, [COL_PEAK, COL_BEAT]] = 0.0
+        return out
+    lag = int(round(beats * period))
+    ext = np.concatenate([history, out])
+    t0 = len(history)
+    for i in range(n_future):
+        ext[t0 + i] = ext[t0 + i - lag]
+    out = ext[t0:]
+    if beat_frames is not None:
+        out[:, COL_BEAT] = 0.0
+        b = np.asarray(beat_frames, dtype=int)
+        out[b[(b >= 0) & (b < n_future)], COL_BEAT] = 1.0
+    return out

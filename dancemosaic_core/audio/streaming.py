@@ -1,0 +1,150 @@
+"""Music features of a live stream, equal to the offline ones on every finished frame.
+
+Audio blocks arrive at any rate; they are resampled (soxr streaming, bit-identical to the
+one-shot resampling `music_features` does) into a buffer at the feature rate fps*512. Every
+feature column but the beat one-hot depends only on audio within a bounded window around its
+frame (features.py): RIGHT_MARGIN frames of look-ahead (chroma_cens: the longest constant-Q
+filter, about +-0.8 s, the multirate resampler's tail and the +-21-frame smoothing window)
+and as much left context. So `features()` recomputes `local_features` over [first unfinished
+frame - margin, newest sample] and keeps the frames whose whole window was inside: those are
+*final* and equal the offline features of the same audio. The newest frames are *provisional*
+(their right context is not heard yet); `features(provisional=True)` appends them.
+The beat column comes from the causal OnlineBeatTracker, fed an onset envelope at 4x the
+feature frame rate.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from dancemosaic_core.audio.beat import OnlineBeatTracker, StreamingOnset
+from dancemosaic_core.audio.features import (COL_BEAT, HOP_LENGTH, feature_sr, local_features,
+                                             peak_params)
+from dancemosaic_core.audio.io import check_sr, check_wave, to_mono
+from dancemosaic_core.errors import DanceMosaicError
+from dancemosaic_core.skeleton import MOTION_FPS, MUSIC_FEATURE_DIM
+
+CQT_SUPPORT_SECONDS = 1.25  # half-length of chroma's lowest constant-Q filter (0.79 s) + resampler tails
+CENS_SMOOTH_HALF = 21       # librosa chroma_cens: win_len_smooth 41 -> a 43-point Hann window
+ONSET_LEFT = 5              # onset env[t] uses mel frames t-2 and t-3, each 2 frames wide
+TRACKER_HOP = HOP_LENGTH // 4
+
+
+def margin_frames(fps: float) -> tuple[int, int]:
+    """(left, right) context in frames that makes a frame's local features exact."""
+    p = peak_params(fps)
+    chroma = math.ceil(CQT_SUPPORT_SECONDS * fps) + CENS_SMOOTH_HALF
+    left = max(chroma, ONSET_LEFT + max(p["pre_max"], p["pre_avg"]) + p["wait"])
+    right = max(chroma, 3, max(p["post_max"], p["post_avg"]))
+    return left, right
+
+
+class StreamingMusicFeatures:
+    """Push audio blocks, read (T, 35) features of the frames heard so far.
+
+    sr_in: rate of the pushed blocks; fps: feature frame rate; max_frames: how many final
+    frames to keep (older ones are dropped; `n_final` keeps counting)."""
+
+    def __init__(self, sr_in: int, fps: float = MOTION_FPS, max_frames: int = 20 * 60 * 10,
+                 tracker: OnlineBeatTracker | None = None):
+        self.sr_in = check_sr(sr_in, "stream sample rate")
+        self.fps = fps
+        self.sr = feature_sr(fps)
+        self.left, self.right = margin_frames(fps)
+        self.max_frames = int(max_frames)
+        self._resampler = None
+        if self.sr_in != self.sr:
+            import soxr
+            self._resampler = soxr.ResampleStream(self.sr_in, self.sr, 1, dtype="float32", quality="HQ")
+        self._buf = np.zeros(0, dtype=np.float32)   # feature-rate audio from sample self._buf_start
+        self._buf_start = 0
+        self._n_samples = 0                         # feature-rate samples heard in total
+        self._final = np.zeros((0, MUSIC_FEATURE_DIM), dtype=np.float32)
+        self._final_start = 0                       # global index of self._final[0]
+        self._provisional = np.zeros((0, MUSIC_FEATURE_DIM), dtype=np.float32)
+        self._dirty = False
+        self._ended = False
+        self.onset = StreamingOnset(self.sr, TRACKER_HOP)
+        self.tracker = tracker or OnlineBeatTracker(env_fps=self.sr / TRACKER_HOP)
+
+    @property
+    def n_final(self) -> int:
+        """Frames whose features are final (equal to the offline ones)."""
+        return self._final_start + len(self._final)
+
+    @property
+    def seconds_heard(self) -> float:
+        return self._n_samples / self.sr
+
+    def push(self, block: np.ndarray) -> None:
+        """Append an audio block ((n,), (n, channels)) at sr_in. Cheap: features are computed
+        when asked for."""
+        if self._ended:
+            raise DanceMosaicError("push() after end(): start a new StreamingMusicFeatures")
+        block = check_wave(to_mono(block), "audio block")
+        if self._resampler is not None:
+            block = self._resampler.resample_chunk(np.ascontiguousarray(block).reshape(-1, 1)).ravel()
+        self._append(block)
+
+    def end(self) -> None:
+        """The stream is over: flush the resampler; every frame becomes final."""
+        if self._resampler is not None and not self._ended:
+            self._append(self._resampler.resample_chunk(np.zeros((0, 1), np.float32), last=True).ravel())
+        self._ended = True
+        self._dirty = True
+
+    def _append(self, y: np.ndarray) -> None:
+        if len(y) == 0:
+            return
+        self._buf = np.concatenate([self._buf, y.astype(np.float32)])
+        self._n_samples += len(y)
+        self.tracker.update(self.onset.push(y))
+        self._dirty = True
+
+    def _update(self) -> None:
+        if not self._dirty:
+            return
+        self._dirty = False
+        total = 1 + self._n_samples // HOP_LENGTH   # frames that exist (centred framing)
+        first = self.n_final
+        if self._n_samples == 0:
+            return
+        start = max(0, first - self.left) * HOP_LENGTH
+        seg = self._buf[start - self._buf_start:]
+        feats = local_features(seg, self.sr)[: total - start // HOP_LENGTH]
+        g0 = start // HOP_LENGTH                     # global index of feats[0]
+        # a frame is final once RIGHT_MARGIN frames past it are in: frames past the end of
+        # the heard audio are zero-padded exactly as in the offline whole-file computation
+        # only when the stream has ended
+        last_final = total if self._ended else max(first, total - self.right)
+        new = np.zeros((last_final - first, MUSIC_FEATURE_DIM), dtype=np.float32)
+        new[:, :COL_BEAT] = feats[first - g0:last_final - g0]
+        new[:, COL_BEAT] = self.tracker.beat_onehot(first, last_final, self.fps)
+        prov = np.zeros((total - last_final, MUSIC_FEATURE_DIM), dtype=np.float32)
+        prov[:, :COL_BEAT] = feats[last_final - g0:]
+        prov[:, COL_BEAT] = self.tracker.beat_onehot(last_final, total, self.fps)
+        self._final = np.concatenate([self._final, new])
+        self._provisional = prov
+        drop = len(self._final) - self.max_frames
+        if drop > 0:
+            self._final = self._final[drop:]
+            self._final_start += drop
+        keep_from = max(0, self.n_final - self.left) * HOP_LENGTH
+        if keep_from > self._buf_start:
+            self._buf = self._buf[keep_from - self._buf_start:]
+            self._buf_start = keep_from
+
+    def features(self, last: int | None = None, provisional: bool = False) -> np.ndarray:
+        """(T, 35) float32: the final frames kept (or the `last` ones), with the provisional
+        newest frames appended when asked. Row i is frame start_frame(...) + i."""
+        self._update()
+        out = np.concatenate([self._final, self._provisional]) if provisional else self._final
+        return out if last is None else out[-last:] if last > 0 else out[:0]
+
+    def start_frame(self, last: int | None = None, provisional: bool = False) -> int:
+        """Global frame index of the first row `features(last, provisional)` returns."""
+        self._update()
+        end = self.n_final + (len(self._provisional) if provisional else 0)
+        n = len(self._final) + (len(self._provisional) if provisional else 0)
+        return end - (n if last is None else min(last, n))
