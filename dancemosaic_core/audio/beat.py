@@ -6,7 +6,9 @@ frame i at time i*hop/sr responds to the analysis window that ends at that time,
 no look-ahead. OnlineBeatTracker reads that envelope:
   tempo  comb-filtered autocorrelation of the last `window_seconds` of envelope: for every
          candidate tempo on a 0.05 BPM grid, the unbiased autocorrelation at 1..4 beat periods
-         (fractional lags, linear interpolation), times a log-normal tempo prior (librosa's:
+         (fractional lags, linear interpolation) minus a share of the autocorrelation half-way
+         and a third of the way between them (periodicity there means the candidate is a
+         slower metrical level: halves, 2/3), times a log-normal tempo prior (librosa's:
          centred on 120 BPM, one octave wide) and a small bonus for staying near the current
          tempo (hysteresis against flipping); no tempo while the envelope is flat (silence) or
          the best comb score is weak (noise).
@@ -78,7 +80,8 @@ class OnlineBeatTracker:
     def __init__(self, *, env_fps: float, min_bpm: float = 60.0, max_bpm: float = 200.0,
                  prior_bpm: float = 120.0, prior_octaves: float = 1.0, window_seconds: float = 8.0,
                  min_seconds: float = 3.0, min_confidence: float = 0.1, stickiness: float = 0.3,
-                 reestimate_seconds: float = 0.25, n_predict: int = 8):
+                 reestimate_seconds: float = 0.25, n_predict: int = 8, offbeat_penalty: float = 0.25,
+                 third_penalty: float = 0.25):
         self.env_fps = float(env_fps)
         self.bpm_grid = np.arange(min_bpm, max_bpm + 1e-9, 0.05)
         self.log_prior = -0.5 * (np.log2(self.bpm_grid / prior_bpm) / prior_octaves) ** 2
@@ -88,6 +91,8 @@ class OnlineBeatTracker:
         self.stickiness = stickiness
         self.reestimate = max(1, int(round(reestimate_seconds * env_fps)))
         self.n_predict = n_predict
+        self.offbeat_penalty = offbeat_penalty
+        self.third_penalty = third_penalty
         self._env = np.zeros(0)
         self._n = 0                       # envelope frames seen in total
         self._since_tempo = 0
@@ -121,9 +126,14 @@ class OnlineBeatTracker:
         lags = 60.0 * self.env_fps / self.bpm_grid
         score = np.zeros_like(lags)
         count = np.zeros_like(lags)
+        grid = np.arange(n)
         for k in range(1, 5):
             ok = k * lags < n // 2                      # keep lags with enough overlap
-            score[ok] += np.interp(k * lags[ok], np.arange(n), acf)
+            on = np.interp(k * lags[ok], grid, acf)
+            # periodicity half-way between candidate beats means the true beat is faster
+            off = np.interp((k - 0.5) * lags[ok], grid, acf)
+            thirds = 0.5 * (np.interp((k - 1 / 3) * lags[ok], grid, acf) + np.interp((k - 2 / 3) * lags[ok], grid, acf))
+            score[ok] += on - self.offbeat_penalty * np.maximum(off, 0) - self.third_penalty * np.maximum(thirds, 0)
             count[ok] += 1
         score = np.where(count > 0, score / np.maximum(count, 1), 0.0)
         total = np.log(np.maximum(score, 1e-6)) + self.log_prior
@@ -209,3 +219,20 @@ def predict_features(history: np.ndarray, n_future: int, tempo_bpm: float | None
         b = np.asarray(beat_frames, dtype=int)
         out[b[(b >= 0) & (b < n_future)], COL_BEAT] = 1.0
     return out
+
+
+def track_wave(wave: np.ndarray, sr: int, *, block_seconds: float = 0.05, hop: int = 128,
+               analysis_sr: int = 10240, **tracker_kwargs) -> tuple[np.ndarray, list, OnlineBeatTracker]:
+    """Run the online tracker over a wave fed in blocks as a live stream would be:
+    (block end times s, tempo after each block (None when unsure), the tracker)."""
+    from dancemosaic_core.audio.io import resample
+    y = resample(wave, sr, analysis_sr)
+    onset = StreamingOnset(analysis_sr, hop)
+    tracker = OnlineBeatTracker(env_fps=analysis_sr / hop, **tracker_kwargs)
+    step = max(1, int(round(block_seconds * analysis_sr)))
+    times, tempos = [], []
+    for i in range(0, len(y), step):
+        tracker.update(onset.push(y[i:i + step]))
+        times.append(min(i + step, len(y)) / analysis_sr)
+        tempos.append(tracker.tempo_bpm)
+    return np.array(times), tempos, tracker

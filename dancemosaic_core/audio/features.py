@@ -33,7 +33,7 @@ N_FFT = 2048
 N_MFCC = 20
 N_CHROMA = 12
 AMIN_DB = -100.0          # absolute floor of power_to_db (amin = 1e-10), replaces top_db=80
-ONSET_DELTA = 0.5         # peak threshold above the local mean, in the envelope's dB units
+ONSET_DELTA = 1.0         # dB above the local mean: librosa 0.07 x a typical 14 dB envelope maximum
 BEAT_TIGHTNESS = 100      # EDGE's beat_track setting
 MIN_FPS = 20              # below it sr = fps*512 puts chroma_cens' top octave over Nyquist
 
@@ -83,11 +83,11 @@ def pick_peaks(env: np.ndarray, fps: float) -> np.ndarray:
     left = max(p["pre_max"], p["pre_avg"])
     right = max(p["post_max"], p["post_avg"])
     padded = np.concatenate([np.full(left, np.nan), x, np.full(right, np.nan)])
-    win_max = np.lib.stride_tricks.sliding_window_view(padded, left + right)
+    win = np.lib.stride_tricks.sliding_window_view(padded, left + right)[:n]   # row i: x[i-left:i+right]
     i0 = left - p["pre_max"]
-    mov_max = np.nanmax(win_max[:, i0:i0 + p["pre_max"] + p["post_max"]], axis=1)[:n]
+    mov_max = np.nanmax(win[:, i0:i0 + p["pre_max"] + p["post_max"]], axis=1)
     j0 = left - p["pre_avg"]
-    mov_avg = np.nanmean(win_max[:, j0:j0 + p["pre_avg"] + p["post_avg"]], axis=1)[:n]
+    mov_avg = np.nanmean(win[:, j0:j0 + p["pre_avg"] + p["post_avg"]], axis=1)
     cand = (x == mov_max) & (x >= mov_avg + ONSET_DELTA)
     keep = cand.copy()
     for w in range(1, p["wait"] + 1):
