@@ -44,15 +44,20 @@ class StreamingMusicFeatures:
     """Push audio blocks, read (T, 35) features of the frames heard so far.
 
     sr_in: rate of the pushed blocks; fps: feature frame rate; max_frames: how many final
-    frames to keep (older ones are dropped; `n_final` keeps counting)."""
+    frames to keep (older ones are dropped; `n_final` keeps counting); update_seconds: new
+    audio needed before features are recomputed (0: on every call)."""
 
     def __init__(self, sr_in: int, fps: float = MOTION_FPS, max_frames: int = 20 * 60 * 10,
-                 tracker: OnlineBeatTracker | None = None):
+                 update_seconds: float = 0.5, tracker: OnlineBeatTracker | None = None):
         self.sr_in = check_sr(sr_in, "stream sample rate")
         self.fps = fps
         self.sr = feature_sr(fps)
         self.left, self.right = margin_frames(fps)
         self.max_frames = int(max_frames)
+        # each recomputation costs a whole margin window (~4.6 s of audio at 20 fps), so it
+        # runs at most once per update_seconds of new audio (end() forces the last one)
+        self.update_samples = int(round(update_seconds * self.sr))
+        self._computed_at = 0
         self._resampler = None
         if self.sr_in != self.sr:
             import soxr
@@ -103,9 +108,10 @@ class StreamingMusicFeatures:
         self._dirty = True
 
     def _update(self) -> None:
-        if not self._dirty:
+        if not self._dirty or (not self._ended and self._n_samples - self._computed_at < self.update_samples):
             return
         self._dirty = False
+        self._computed_at = self._n_samples
         total = 1 + self._n_samples // HOP_LENGTH   # frames that exist (centred framing)
         first = self.n_final
         if self._n_samples == 0:

@@ -127,6 +127,7 @@ def _speed(args, tmp: Path) -> dict:
             "stream_block_seconds": args.block, "stream_ms_per_block_median": 1e3 * float(np.median(per_block)),
             "stream_ms_per_block_p99": 1e3 * float(np.percentile(per_block, 99)),
             "stream_x_realtime": secs / float(per_block.sum()),
+            "stream_update_seconds": stream.update_samples / stream.sr,
             "stream_final_latency_seconds": stream.right / args.fps}
 
 
