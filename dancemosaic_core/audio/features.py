@@ -101,8 +101,17 @@ def local_features(wave: np.ndarray, sr: int) -> np.ndarray:
     Every output frame depends only on audio within a bounded window around it (see the
     module doc); float64 inside so that chroma's quantisation steps do not flip between a
     whole-file and a windowed computation."""
+    import warnings
+
     import librosa
     y = np.asarray(wave, dtype=np.float64)
+    with warnings.catch_warnings():
+        # constant-Q octaves of clips under ~2 s are shorter than their FFT; librosa pads them
+        warnings.filterwarnings("ignore", message="n_fft=.* is too large for input signal")
+        return _local_features(librosa, y, sr)
+
+
+def _local_features(librosa, y: np.ndarray, sr: int) -> np.ndarray:
     mel = librosa.feature.melspectrogram(y=y, sr=sr, n_fft=N_FFT, hop_length=HOP_LENGTH)
     mel_db = librosa.power_to_db(mel, amin=10.0 ** (AMIN_DB / 10.0), top_db=None)
     env = librosa.onset.onset_strength(S=mel_db, sr=sr, n_fft=N_FFT, hop_length=HOP_LENGTH)
