@@ -74,6 +74,13 @@ def parse_text_file(path: Path) -> list[tuple[str, float, float]]:
     return out
 
 
+def _template(template, kind: str) -> np.ndarray:
+    """A joint template given by path (fk.load_joint_template) or as an array."""
+    if isinstance(template, (str, Path)):
+        return fk.load_joint_template(template, kind)
+    return fk.check_template(template)
+
+
 def _span_frames(start: float, end: float) -> tuple[int, int]:
     return int(start * MOTION_FPS), int(end * MOTION_FPS)
 
@@ -181,7 +188,7 @@ class FineDance(Source):
         if template is None:
             raise DanceMosaicError("FineDance needs the SMPL-X joint template (--template PATH): the "
                                    "rest-pose joints (55, 3) such as FineDance's smplx_neu_J_1.npy")
-        self.template = fk.load_joint_template(template, "smplx")
+        self.template = _template(template, "smplx")
 
     def entries(self) -> list[Entry]:
         self.require_dir(self.root, "FineDance's root with motion/, music_wav/ and label_json/")
@@ -229,7 +236,7 @@ class AISTPP(Source):
         if template is None:
             raise DanceMosaicError("AIST++ needs the SMPL joint template (--aistpp-template PATH): the "
                                    "rest-pose joints (24, 3) of the SMPL (male) body")
-        self.template = fk.load_joint_template(template, "smpl")
+        self.template = _template(template, "smpl")
 
     def entries(self) -> list[Entry]:
         self.require_dir(self.root, "AIST++'s root (aist_plusplus_final) with motions/, wavs/, splits/")
