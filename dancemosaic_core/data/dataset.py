@@ -76,7 +76,7 @@ def load_normalizer(cache_dir) -> Normalizer:
 class MotionWindowDataset(Dataset):
     def __init__(self, cache_dir, split: str, window_frames: int, *, require_music: bool = False,
                  stride: int | None = None, random_crop: bool = True, text_mode: str = "mixed",
-                 genres: list[str] | None = None):
+                 genres: list[str] | None = None, sources: list[str] | None = None):
         if split not in SPLITS:
             raise DanceMosaicError(f"unknown split {split!r}; use one of {SPLITS}")
         if window_frames <= 0 or window_frames % TOKEN_DOWNSAMPLE:
@@ -94,11 +94,14 @@ class MotionWindowDataset(Dataset):
         ids = (self.cache_dir / "splits" / f"{split}.txt").read_text(encoding="utf-8").split()
         index = self.meta["clips"]
         ids = [i for i in ids if (not require_music or index[i]["music"])
-               and (genres is None or index[i]["genre"] in genres)]
+               and (genres is None or index[i]["genre"] in genres)
+               and (sources is None or index[i]["source"] in sources)]
         if not ids:
             raise DanceMosaicError(f"dataset cache {self.cache_dir} has no {split} clip"
                                    f"{' with music' if require_music else ''}"
-                                   f"{f' of genres {genres}' if genres else ''}")
+                                   f"{f' of genres {genres}' if genres else ''}"
+                                   f"{f' from sources {sources}' if sources else ''} "
+                                   f"(sources in it: {sorted(self.meta['sources'])})")
         self.clips = [self._load_clip(i) for i in ids]
         self.windows = []          # (clip index, nominal start)
         for c, clip in enumerate(self.clips):

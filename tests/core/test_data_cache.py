@@ -118,3 +118,19 @@ def test_output_dir_and_empty_inputs_are_clear_errors(tmp_path, music_cache):
     only_val = write_humanml3d(tmp_path / "v", {"1": (dance_joints(60), text_lines(("x", 0, 0)))}, {"val": ["1"]})
     with pytest.raises(DanceMosaicError, match="no usable train clip"):
         prepare_cache([HumanML3D(only_val)], tmp_path / "c2")
+
+
+def test_music_at_any_rate_and_channel_count_aligns_the_same(tmp_path, music_cache):
+    import soundfile as sf
+    joints = dance_joints(120)
+    clips = {k: (joints, text_lines(("dance", 0, 0))) for k in ("mono8k", "stereo96k", "ref")}
+    j = write_joints_dataset(tmp_path / "j", clips, {"train": list(clips)}, {}, {"ref": (4.5, "beats")})
+    wave, sr = sf.read(j / "music" / "ref.wav")
+    t_in = np.arange(len(wave)) / sr
+    for name, rate, channels in (("mono8k", 8000, 1), ("stereo96k", 96000, 2)):
+        t = np.arange(int(4.5 * rate)) / rate
+        resampled = np.interp(t, t_in, wave)
+        sf.write(j / "music" / f"{name}.wav", np.stack([resampled] * channels, axis=1), rate)
+    prepare_cache([JointsDataset(j)], tmp_path / "c", music_cache_dir=music_cache)
+    frames = {k: np.load(tmp_path / "c" / "clips" / f"j-{k}.npz")["music"].shape for k in clips}
+    assert frames == {k: (91, MUSIC_FEATURE_DIM) for k in clips}    # 4.5 s of music: 91 frames at 20 fps

@@ -72,7 +72,7 @@ def test_text_follows_spans_and_genre_prompt(cache):
     assert ds[0]["text"] == "person dances on Krump style" and ds[0]["genre"] == "Krump"
     ds = MotionWindowDataset(cache, "train", 32, require_music=True, random_crop=False)
     assert {ds[0]["text"] for _ in range(40)} == {"first move", "person dances on Krump style"}
-    hml = MotionWindowDataset(cache, "train", 32, genres=[""], text_mode="genre")
+    hml = MotionWindowDataset(cache, "train", 32, sources=["humanml3d"], text_mode="genre")
     assert hml[0]["text"] == "a person walks"                        # no genre: falls back to the caption
 
 
@@ -98,6 +98,8 @@ def test_bad_caches_and_arguments_are_clear_errors(cache, tmp_path):
     assert load_cache_meta(cache)["splits"] == {"train": 2, "val": 0, "test": 0}
     with pytest.raises(DanceMosaicError, match="no val clip"):
         MotionWindowDataset(cache, "val", 64)
+    with pytest.raises(DanceMosaicError, match="from sources"):
+        MotionWindowDataset(cache, "train", 64, sources=["finedance"])
     with pytest.raises(DanceMosaicError, match="multiple of"):
         MotionWindowDataset(cache, "train", 30)
     with pytest.raises(DanceMosaicError, match="split"):
