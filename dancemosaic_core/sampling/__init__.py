@@ -1,0 +1,1 @@
+"""Sampling pieces shared by training and inference (the masking schedule)."""
