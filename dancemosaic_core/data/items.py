@@ -63,19 +63,14 @@ class ItemError(DanceMosaicError):
 
 
 class SkipReport:
-    """Counted, named skips (and non-fatal notes) per source, summarised at the end of a run."""
+    """Counted, named skips per source, summarised at the end of a run."""
 
     def __init__(self):
         self.skipped: dict[str, list[tuple[str, str, str]]] = defaultdict(list)  # source -> (id, reason, message)
-        self.notes: dict[str, list[tuple[str, str, str]]] = defaultdict(list)
 
     def skip(self, source: str, item_id: str, reason: str, message: str = "") -> None:
         self.skipped[source].append((item_id, reason, message))
         log.warning("skipped %s/%s (%s): %s", source, item_id, reason, message or reason)
-
-    def note(self, source: str, item_id: str, reason: str, message: str = "") -> None:
-        self.notes[source].append((item_id, reason, message))
-        log.info("%s/%s: %s", source, item_id, message or reason)
 
     def count(self, source: str | None = None) -> int:
         if source is not None:
