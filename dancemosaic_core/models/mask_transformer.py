@@ -131,16 +131,26 @@ class T2MModel(nn.Module):
         self.base = MaskTransformer(config=config)
         self.residual = ResidualTransformer(config=config)
 
+    def forward(self, inputs: torch.Tensor, ids: torch.Tensor, q: torch.Tensor, text_emb: torch.Tensor, *,
+                lengths: torch.Tensor | None = None, text_on: torch.Tensor | None = None
+                ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Training pass of both: (base logits for masked `inputs` (B, n), residual logits for
+        layer q (B,) given all-layer ids (B, n, Q))."""
+        return (self.base(inputs, text_emb, lengths=lengths, text_on=text_on),
+                self.residual(ids, q, text_emb, lengths=lengths, text_on=text_on))
+
 
 def bert_corrupt(ids: torch.Tensor, mask: torch.Tensor, *, num_codes: int, mask_id: int,
-                 generator: torch.Generator | None = None) -> torch.Tensor:
+                 draws: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor:
     """MoMask's corruption of the masked positions: 10% get a random code, 88% of the rest
-    (79.2% overall) get [MASK], the remaining 10.8% keep their true id. Returns input ids."""
-    r1 = torch.rand(ids.shape, device=ids.device, generator=generator)
-    r2 = torch.rand(ids.shape, device=ids.device, generator=generator)
-    rand_ids = torch.randint(0, num_codes, ids.shape, device=ids.device, generator=generator)
-    to_random = mask & (r1 < 0.1)
-    to_mask = mask & ~to_random & (r2 < 0.88)
+    (79.2% overall) get [MASK], the remaining 10.8% keep their true id. `draws` = (u1, u2,
+    random ids), each shaped like ids (fresh torch.rand draws when None). Returns input ids."""
+    if draws is None:
+        draws = (torch.rand(ids.shape, device=ids.device), torch.rand(ids.shape, device=ids.device),
+                 torch.randint(0, num_codes, ids.shape, device=ids.device))
+    u1, u2, rand_ids = draws
+    to_random = mask & (u1 < 0.1)
+    to_mask = mask & ~to_random & (u2 < 0.88)
     out = torch.where(to_random, rand_ids, ids)
     return torch.where(to_mask, torch.full_like(ids, mask_id), out)
 

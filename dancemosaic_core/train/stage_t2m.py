@@ -1,0 +1,42 @@
+"""Stage 2: the T2M masked transformer (eq. 2) and the residual transformer on text-motion data,
+over tokens of the frozen stage-1 tokenizer."""
+from __future__ import annotations
+
+from dancemosaic_core.models.mask_transformer import T2MModel, masked_cross_entropy
+from dancemosaic_core.train.common import (
+    build_dataset, encode_batch, load_tokenizer, masked_inputs, text_batch, text_encoder_for, transformer_config,
+)
+from dancemosaic_core.train.losses import frame_mask
+from dancemosaic_core.train.trainer import TrainRun, setup_distributed
+
+
+def train_t2m(cfg: dict) -> dict:
+    dataset = build_dataset(cfg)
+    text = text_encoder_for(cfg, dataset)
+    tokenizer, _ = load_tokenizer(cfg, setup_distributed(str(cfg.get("device", "auto"))).device)
+    model = T2MModel(config=transformer_config(cfg, tokenizer, text.dim))
+    run = TrainRun(cfg, stage="t2m", model=model, dataset=dataset, normalizer=dataset.normalizer,
+                   extra={"kind": "t2m", "text_encoder": text.spec(), "tokenizer": str(cfg["tokenizer"])})
+    c = model.config
+    res_weight = float(cfg["loss"].get("residual", 1.0))
+    model.train()
+    for _, batch in run.batches():
+        ids, tok_len = encode_batch(tokenizer, batch)
+        rand = run.random(ids.shape[0])
+        inputs, mask = masked_inputs(ids[..., 0], tok_len, rand, num_codes=c.num_codes, mask_id=model.base.mask_id)
+        text_emb, text_on = text_batch(text, batch, rand, c.cond_drop_prob, run.d.device)
+        q = rand.randint(1, c.num_quantizers) if c.num_quantizers > 1 else None
+        with run.autocast():
+            base_logits, res_logits = run.ddp(inputs, ids, q if q is not None else 1, text_emb,
+                                              lengths=tok_len, text_on=text_on)
+        ce = masked_cross_entropy(base_logits, ids[..., 0], mask)
+        loss = ce
+        metrics = {"ce": ce.detach(), "acc": ((base_logits.argmax(-1) == ids[..., 0]) & mask).sum() / mask.sum()}
+        if q is not None:
+            target = ids.gather(-1, q.view(-1, 1, 1).expand(-1, ids.shape[1], 1)).squeeze(-1)
+            res_ce = masked_cross_entropy(res_logits, target, frame_mask(tok_len, ids.shape[1]))
+            loss = loss + res_weight * res_ce
+            metrics["res_ce"] = res_ce.detach()
+        grad_norm = run.update(loss)
+        run.end_step({"loss": loss.detach(), **metrics, "grad_norm": grad_norm})
+    return run.close()
