@@ -53,3 +53,15 @@ def test_prepare_errors_exit_2_with_a_message(tmp_path, capsys):
     (tmp_path / "fd" / "motion").mkdir(parents=True)
     assert main(["data", "prepare", "--finedance", str(tmp_path / "fd"), "--out", str(tmp_path / "c")]) == 2
     assert "--template" in capsys.readouterr().err
+
+
+def test_bootstrap_delegates_to_the_choreographer_module(monkeypatch, tmp_path):
+    import sys
+    import types
+    calls = []
+    fake = types.ModuleType("dancemosaic_core.choreo.bootstrap")
+    fake.add_arguments = lambda parser: parser.add_argument("--out", required=True)
+    fake.run = lambda args: calls.append(args.out) or 0
+    monkeypatch.setitem(sys.modules, "dancemosaic_core.choreo.bootstrap", fake)
+    assert main(["data", "bootstrap", "--out", str(tmp_path / "corpus")]) == 0
+    assert calls == [str(tmp_path / "corpus")]
