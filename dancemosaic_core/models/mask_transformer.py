@@ -155,11 +155,13 @@ def bert_corrupt(ids: torch.Tensor, mask: torch.Tensor, *, num_codes: int, mask_
     return torch.where(to_mask, torch.full_like(ids, mask_id), out)
 
 
-def masked_cross_entropy(logits: torch.Tensor, targets: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """Eq. 2: CE over masked positions only, averaged over them (MoMask `cal_performance`)."""
+def masked_cross_entropy(logits: torch.Tensor, targets: torch.Tensor, mask: torch.Tensor,
+                         count: torch.Tensor | float | None = None) -> torch.Tensor:
+    """Eq. 2: CE over masked positions only, averaged over them (MoMask `cal_performance`).
+    `count` replaces the local number of masked positions (DDP: the global count / world)."""
     ce = F.cross_entropy(logits.float().transpose(1, 2), targets.clamp(min=0), reduction="none")
     m = mask.to(ce.dtype)
-    return (ce * m).sum() / m.sum().clamp(min=1.0)
+    return (ce * m).sum() / (m.sum() if count is None else torch.as_tensor(count)).clamp(min=1.0)
 
 
 class ResidualTransformer(nn.Module):

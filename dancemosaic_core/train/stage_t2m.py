@@ -29,12 +29,13 @@ def train_t2m(cfg: dict) -> dict:
         with run.autocast():
             base_logits, res_logits = run.ddp(inputs, ids, q if q is not None else 1, text_emb,
                                               lengths=tok_len, text_on=text_on)
-        ce = masked_cross_entropy(base_logits, ids[..., 0], mask)
+        ce = masked_cross_entropy(base_logits, ids[..., 0], mask, run.mean_count(mask))
         loss = ce
         metrics = {"ce": ce.detach(), "acc": ((base_logits.argmax(-1) == ids[..., 0]) & mask).sum() / mask.sum()}
         if q is not None:
             target = ids.gather(-1, q.view(-1, 1, 1).expand(-1, ids.shape[1], 1)).squeeze(-1)
-            res_ce = masked_cross_entropy(res_logits, target, frame_mask(tok_len, ids.shape[1]))
+            valid = frame_mask(tok_len, ids.shape[1])
+            res_ce = masked_cross_entropy(res_logits, target, valid, run.mean_count(valid))
             loss = loss + res_weight * res_ce
             metrics["res_ce"] = res_ce.detach()
         grad_norm = run.update(loss)

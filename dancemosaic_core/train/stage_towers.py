@@ -52,7 +52,7 @@ def train_music(cfg: dict) -> dict:
         ids, tok_len, rand, inputs, mask, text_emb, text_on = _masked_step(batch, tokenizer, text, model, run)
         with run.autocast():
             logits = model(inputs, text_emb, lengths=tok_len, text_on=text_on, music=batch["music"])
-        ce = masked_cross_entropy(logits, ids[..., 0], mask)
+        ce = masked_cross_entropy(logits, ids[..., 0], mask, run.mean_count(mask))
         pred = gumbel_joints(logits, ids, mask, tokenizer, dataset.normalizer, rand, tau=tau)
         true = joints_from_features(batch["motion"], dataset.normalizer)
         kin = kinematic_losses(pred, true, batch["motion"], dataset.normalizer, batch["length"])
@@ -73,7 +73,7 @@ def train_pose(cfg: dict) -> dict:
                                       keyframe_prob=float(lw.get("keyframe_prob", 0.1)))
         with run.autocast():
             logits = model(inputs, text_emb, lengths=tok_len, text_on=text_on, pose=P, pose_valid=valid)
-        ce = masked_cross_entropy(logits, ids[..., 0], mask)
+        ce = masked_cross_entropy(logits, ids[..., 0], mask, run.mean_count(mask))
         pred = gumbel_joints(logits, ids, mask, tokenizer, dataset.normalizer, rand, tau=tau)
         disc = pose_discrepancy(pred, P, valid)
         loss = ce + float(lw["lambda_D"]) * disc

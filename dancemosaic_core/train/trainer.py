@@ -165,6 +165,16 @@ class TrainRun:
     def random(self, batch_size: int) -> StepRandom:
         return StepRandom(self.seed, self.step, batch_size, self.d)
 
+    def mean_count(self, mask: torch.Tensor) -> torch.Tensor:
+        """Number of True entries per process averaged over processes: dividing a local sum by it
+        makes DDP's gradient average equal one process's mean over the global batch."""
+        count = mask.sum().float()
+        if self.d.world > 1:
+            count = count.clone()
+            dist.all_reduce(count)
+            count = count / self.d.world
+        return count
+
     def autocast(self):
         if self.use_bf16:
             return torch.autocast("cuda", dtype=torch.bfloat16)
