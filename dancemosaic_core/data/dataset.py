@@ -101,7 +101,7 @@ class MotionWindowDataset(Dataset):
                                    f"{' with music' if require_music else ''}"
                                    f"{f' of genres {genres}' if genres else ''}"
                                    f"{f' from sources {sources}' if sources else ''} "
-                                   f"(sources in it: {sorted(self.meta['sources'])})")
+                                   f"(sources in it: {sorted(self.meta.get('sources', {}))})")
         self.clips = [self._load_clip(i) for i in ids]
         self.windows = []          # (clip index, nominal start)
         for c, clip in enumerate(self.clips):
