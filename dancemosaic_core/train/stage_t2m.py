@@ -2,6 +2,8 @@
 over tokens of the frozen stage-1 tokenizer."""
 from __future__ import annotations
 
+import torch
+
 from dancemosaic_core.models.mask_transformer import T2MModel, masked_cross_entropy
 from dancemosaic_core.train.common import (
     build_dataset, encode_batch, load_tokenizer, masked_inputs, text_batch, text_encoder_for, transformer_config,
@@ -11,6 +13,7 @@ from dancemosaic_core.train.trainer import TrainRun, setup_distributed
 
 
 def train_t2m(cfg: dict) -> dict:
+    torch.manual_seed(int(cfg.get("seed", 0)))          # model initialisation follows the seed
     dataset = build_dataset(cfg)
     text = text_encoder_for(cfg, dataset)
     tokenizer, _ = load_tokenizer(cfg, setup_distributed(str(cfg.get("device", "auto"))).device)

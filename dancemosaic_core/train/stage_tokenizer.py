@@ -11,6 +11,7 @@ from dancemosaic_core.train.trainer import TrainRun
 
 
 def train_tokenizer(cfg: dict) -> dict:
+    torch.manual_seed(int(cfg.get("seed", 0)))          # model initialisation follows the seed
     dataset = build_dataset(cfg)
     model = MotionTokenizer(config=tokenizer_config(cfg))
     run = TrainRun(cfg, stage="tokenizer", model=model, dataset=dataset, extra={"kind": "tokenizer"},

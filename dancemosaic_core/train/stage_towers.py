@@ -6,6 +6,8 @@ straight-through Gumbel-softmax decoding; pose = CE (eq. 4) + lambda_D D(P, P_ha
 random sparse constraints drawn each batch."""
 from __future__ import annotations
 
+import torch
+
 from dancemosaic_core.models.checkpoint import load_checkpoint
 from dancemosaic_core.models.mask_transformer import masked_cross_entropy
 from dancemosaic_core.models.towers import MultiTowerModel, Tower, TowerConfig
@@ -20,6 +22,7 @@ from dancemosaic_core.train.trainer import TrainRun, setup_distributed
 
 
 def _setup(cfg: dict, kind: str):
+    torch.manual_seed(int(cfg.get("seed", 0)))          # model initialisation follows the seed
     device = setup_distributed(str(cfg.get("device", "auto"))).device
     dataset = build_dataset(cfg, require_music=(kind == "music"))
     tokenizer, _ = load_tokenizer(cfg, device)

@@ -22,7 +22,7 @@ def synthetic_joints(frames: int, seed: int) -> np.ndarray:
     t = np.arange(frames) / MOTION_FPS
     joints = rest_pose()[None].repeat(frames, 0) + np.array([0.0, 0.95, 0.0])
     for j in range(1, 22):
-        f, a = rng.uniform(0.3, 2.0, 3), rng.uniform(0.0, 0.08, 3)
+        f, a = rng.uniform(0.3, 2.0, 3), rng.uniform(0.0, 0.25, 3)
         joints[:, j] += a * np.sin(2 * np.pi * f * t[:, None] + rng.uniform(0, 6, 3))
     joints[:, :, 0] += 0.2 * np.sin(2 * np.pi * rng.uniform(0.2, 0.6) * t)[:, None]
     joints[:, :, 2] += rng.uniform(0.0, 0.4) * t[:, None]
