@@ -125,7 +125,7 @@ def load_clip_text_tower(path) -> ClipTextTower:
         state = _read_state_dict(path)
     except (pickle.UnpicklingError, RuntimeError, OSError, ValueError) as exc:
         raise DanceMosaicError(f"cannot read CLIP weights {path}: {str(exc).splitlines()[0][:200]}") from None
-    keys = [k for k in state if not k.startswith("visual.") and k not in
+    keys = [k for k in state if not k.startswith("visual.") and not k.endswith("attn_mask") and k not in
             ("logit_scale", "input_resolution", "context_length", "vocab_size")]
     text_state = {k: state[k].float() for k in keys}
     if "ln_final.weight" not in text_state or "text_projection" not in text_state:

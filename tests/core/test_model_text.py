@@ -30,7 +30,9 @@ def test_clip_text_tower_loads_openai_parameter_names_from_pt_and_safetensors(tm
     tokens = tokenize(["a person dances"])
     expected = ClipTextTower(width=64, layers=2, heads=1, embed_dim=32)
     expected.load_state_dict({k: v.float() for k, v in state.items() if k in tower.state_dict()})
-    for name in ("clip.pt", "clip.safetensors"):
+    traced = torch.jit.trace(expected.eval(), tokens)      # a TorchScript archive like ViT-B-32.pt
+    traced.save(str(tmp_path / "clip_jit.pt"))
+    for name in ("clip.pt", "clip.safetensors", "clip_jit.pt"):
         loaded = load_clip_text_tower(tmp_path / name)
         assert torch.allclose(loaded(tokens), expected.eval()(tokens), atol=1e-5)
     enc = build_text_encoder({"kind": "clip", "weights": str(tmp_path / "clip.pt")})
