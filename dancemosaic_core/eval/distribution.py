@@ -45,10 +45,10 @@ def frechet_distance(a: np.ndarray, b: np.ndarray) -> float:
         raise DanceMosaicError(f"feature sizes differ: {a.shape[1]} vs {b.shape[1]}")
     mu1, mu2 = a.mean(axis=0), b.mean(axis=0)
     s1, s2 = np.atleast_2d(np.cov(a, rowvar=False)), np.atleast_2d(np.cov(b, rowvar=False))
-    covmean, _ = linalg.sqrtm(s1 @ s2, disp=False)
+    covmean = linalg.sqrtm(s1 @ s2)
     if not np.isfinite(covmean).all():
         offset = np.eye(len(s1)) * SQRTM_EPS
-        covmean, _ = linalg.sqrtm((s1 + offset) @ (s2 + offset), disp=False)
+        covmean = linalg.sqrtm((s1 + offset) @ (s2 + offset))
     covmean = np.real(covmean)
     diff = mu1 - mu2
     value = float(diff @ diff + np.trace(s1) + np.trace(s2) - 2 * np.trace(covmean))

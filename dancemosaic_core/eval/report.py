@@ -1,0 +1,123 @@
+"""Write an evaluation: eval.json, a Markdown report (README.md) and its plots (matplotlib,
+Agg backend): feature distributions against the ground truth, beat-alignment timelines of
+music beats against motion beats, and per-genre tables."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from dancemosaic_core.eval.distribution import normalize_by_gt
+
+METRIC_COLUMNS = (("n", "N"), ("fid_k", "FID_k"), ("fid_g", "FID_g"), ("div_k", "Div_k"),
+                  ("div_g", "Div_g"), ("bas", "BAS"), ("bas_motion_to_music", "BAS m->m"),
+                  ("fsr", "FSR"), ("pfc", "PFC"))
+
+
+def _fmt(value, key: str) -> str:
+    if value is None:
+        return "-"
+    if key == "n":
+        return str(int(value))
+    if key == "fsr":
+        return f"{100 * value:.2f} %"
+    return f"{value:.4f}" if key.startswith("bas") else f"{value:.2f}"
+
+
+def _table(rows: dict[str, dict], first: str) -> list[str]:
+    lines = ["| " + first + " | " + " | ".join(h for _, h in METRIC_COLUMNS) + " |",
+             "|" + "---|" * (len(METRIC_COLUMNS) + 1)]
+    for name, m in rows.items():
+        lines.append(f"| {name} | " + " | ".join(_fmt(m.get(k), k) for k, _ in METRIC_COLUMNS) + " |")
+    return lines
+
+
+def plot_features(sets, out: Path) -> Path:
+    """2-D PCA (fitted on the normalised ground truth) of kinetic and geometric features."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.5))
+    for ax, kind in zip(axes, ("kinetic", "geometric")):
+        gt = np.stack(getattr(sets["ground_truth"], kind))
+        gt_n = normalize_by_gt(gt)[0]
+        centre = gt_n.mean(axis=0)
+        _, _, vt = np.linalg.svd(gt_n - centre, full_matrices=False)
+        basis = vt[:2].T if len(vt) >= 2 else np.eye(gt_n.shape[1])[:, :2]
+        for name, s in sets.items():
+            if name == "ground_truth_shuffled_music" or not getattr(s, kind):
+                continue
+            x = normalize_by_gt(gt, np.stack(getattr(s, kind)))[1]
+            xy = (x - centre) @ basis
+            ax.scatter(xy[:, 0], xy[:, 1], s=14, alpha=0.7, label=f"{name} ({len(x)})")
+        ax.set_title(f"{kind} features, PCA of the normalised ground truth")
+        ax.set_xlabel("PC 1")
+        ax.set_ylabel("PC 2")
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(out, dpi=110)
+    plt.close(fig)
+    return out
+
+
+def plot_timeline(timeline: dict, title: str, out: Path) -> Path:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    t = np.arange(len(timeline["speed"])) / timeline["fps"]
+    fig, ax = plt.subplots(figsize=(11, 3))
+    ax.plot(t, timeline["speed"], color="0.3", lw=1, label="mean joint speed (m/s)")
+    for i, b in enumerate(timeline["music_beats"]):
+        ax.axvline(b, color="tab:red", lw=1, alpha=0.7, label="music beat" if i == 0 else None)
+    top = float(np.max(timeline["speed"])) if len(timeline["speed"]) else 1.0
+    mb = np.asarray(timeline["motion_beats"])
+    ax.plot(mb, np.full(len(mb), top * 1.05), "v", color="tab:blue", label="motion beat")
+    ax.set_xlabel("time (s)")
+    ax.set_title(title)
+    ax.legend(loc="upper right", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(out, dpi=110)
+    plt.close(fig)
+    return out
+
+
+def write_report(result: dict, sets, out_dir, *, command: str = "") -> dict[str, Path]:
+    out = Path(out_dir)
+    plots = out / "plots"
+    plots.mkdir(parents=True, exist_ok=True)
+    paths = {"json": out / "eval.json", "markdown": out / "README.md"}
+    paths["json"].write_text(json.dumps(result, indent=2, default=float) + "\n")
+    paths["features"] = plot_features(sets, plots / "features.png")
+    timelines = []
+    for name in ("generated", "choreographer", "ground_truth"):
+        if name in sets:
+            for i, tl in enumerate(sets[name].timelines):
+                p = plot_timeline(tl, f"{name}: {tl['name']}", plots / f"beats_{name}_{i}.png")
+                timelines.append((name, tl["name"], p))
+    proto = result["protocol"]
+    lines = ["# Evaluation report", ""]
+    if command:
+        lines += ["Made with:", "", "```", command, "```", ""]
+    lines += [f"Protocol **{proto['name']}** at {proto['fps']:g} fps ({proto['reference']}): features on "
+              f"{proto['feature_frames'] or 'all'} frames, "
+              f"{'joints 1..21 root-relative per frame' if proto['root_relative_per_frame'] else 'first-frame root subtracted'}; "
+              f"BAS sigma {proto['bas_sigma_s']:.3f} s, speed smoothing {proto['bas_smooth_s']:.3f} s; "
+              f"motion->music sigma {proto['m2m_sigma_s']:.3f} s; FSR slide speed {proto['fsr_slide_speed']:g} m/s. "
+              "Numbers at another protocol or frame rate are not comparable.", "",
+              f"{result['n_generated']} generated motions, {result['n_ground_truth']} ground-truth motions.", "",
+              "## Metrics", ""]
+    lines += _table(result["metrics"], "set")
+    lines += ["", "FID and Div use features normalised by the ground truth's mean and std; FID of the "
+              "ground truth against itself is 0 by construction; the shuffled-music control keeps the "
+              "ground-truth motions (same FID/Div) and pairs each with another motion's music, so its BAS "
+              "is the chance level.", ""]
+    for note in result.get("notes", []):
+        lines.append(f"- {note}")
+    for name, genres in result.get("per_genre", {}).items():
+        lines += ["", f"## Per genre: {name}", ""] + _table(genres, "genre")
+    lines += ["", "## Plots", "", f"![feature distributions](plots/{paths['features'].name})", ""]
+    for name, motion, p in timelines:
+        lines += [f"Beat alignment, {name} `{motion}`:", "", f"![{name} {motion}](plots/{p.name})", ""]
+    paths["markdown"].write_text("\n".join(lines) + "\n")
+    return paths

@@ -1,0 +1,278 @@
+"""Evaluate sets of motions under one protocol: load, resample, per-motion metrics, set
+metrics against the ground truth, the baselines (ground truth, ground truth with shuffled
+music, procedural choreographer) and per-genre tables. `evaluate()` returns plain data; the
+report module turns it into JSON, Markdown and plots."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from dancemosaic_core.errors import DanceMosaicError
+from dancemosaic_core.eval import beats as beat_metrics
+from dancemosaic_core.eval.distribution import diversity, fid
+from dancemosaic_core.eval.foot import foot_skating, foot_skating_ratio, physical_foot_contact
+from dancemosaic_core.eval.protocols import Protocol, motion_features, subtract_first_root, to_protocol_rate
+from dancemosaic_core.motion.io import check_joints, load_motion
+from dancemosaic_core.skeleton import MOTION_FPS
+
+AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3")
+TIMELINES = 3          # motions per set whose beat timeline the report plots
+
+
+@dataclass
+class EvalItem:
+    name: str
+    joints: np.ndarray          # (T, 22, 3) at `fps`
+    fps: float
+    genre: str = ""
+    music: Path | None = None   # resolved audio file, if any
+    music_offset: float = 0.0   # seconds into the music of frame 0
+
+
+@dataclass
+class SetResult:
+    name: str
+    per_motion: list[dict] = field(default_factory=list)
+    kinetic: list[np.ndarray] = field(default_factory=list)
+    geometric: list[np.ndarray] = field(default_factory=list)
+    timelines: list[dict] = field(default_factory=list)
+
+
+# --- loading ------------------------------------------------------------------------------
+def _find_audio(candidates) -> Path | None:
+    for c in candidates:
+        if c is not None and Path(c).is_file():
+            return Path(c)
+    return None
+
+
+def _music_candidates(name: str, music_ref: str, dirs) -> list:
+    out = [Path(music_ref)] if music_ref else []
+    for d in dirs:
+        if d is None:
+            continue
+        d = Path(d)
+        if music_ref:
+            out.append(d / Path(music_ref).name)
+        out += [d / f"{name}{s}" for s in AUDIO_SUFFIXES]
+    return out
+
+
+def load_items(directory, *, music_dir=None, split: str | None = None,
+               limit: int | None = None) -> list[EvalItem]:
+    """Motions of a directory: dancemosaic motion files (*.npz, music from each file's `music`
+    field or <music_dir>/<stem>.wav) or a joints dataset (new_joints/<id>.npy at 20 fps,
+    optional genres.txt, music/<id>.wav, <split>.txt)."""
+    root = Path(directory)
+    if not root.is_dir():
+        raise DanceMosaicError(f"motion directory {root} does not exist")
+    if (root / "new_joints").is_dir():
+        items = _load_joints_dataset(root, music_dir, split)
+    else:
+        if split:
+            raise DanceMosaicError(f"--split needs a joints dataset (new_joints/ and {split}.txt) but "
+                                   f"{root} holds motion files")
+        items = []
+        for path in sorted(root.glob("*.npz")):
+            m = load_motion(path)
+            music = _find_audio(_music_candidates(path.stem, m.music, [music_dir, root]))
+            items.append(EvalItem(path.stem, m.joints, m.fps, m.genre, music, m.music_offset))
+    if limit:
+        items = items[:limit]
+    if not items:
+        raise DanceMosaicError(f"no motions in {root}: expected *.npz motion files (dancemosaic "
+                               "generate) or a joints dataset with new_joints/*.npy")
+    return items
+
+
+def _load_joints_dataset(root: Path, music_dir, split) -> list[EvalItem]:
+    if split:
+        listing = root / f"{split}.txt"
+        if not listing.is_file():
+            raise DanceMosaicError(f"{listing} not found; splits of {root}: "
+                                   f"{', '.join(p.stem for p in root.glob('*.txt')) or 'none'}")
+        ids = [line.strip() for line in listing.read_text().splitlines() if line.strip()]
+    else:
+        ids = sorted(p.stem for p in (root / "new_joints").glob("*.npy"))
+    genres = {}
+    if (root / "genres.txt").is_file():
+        for line in (root / "genres.txt").read_text().splitlines():
+            parts = line.split(maxsplit=1)
+            if len(parts) == 2:
+                genres[parts[0]] = parts[1].strip()
+    items = []
+    for cid in ids:
+        path = root / "new_joints" / f"{cid}.npy"
+        if not path.is_file():
+            raise DanceMosaicError(f"{path} listed in the split but missing")
+        joints = check_joints(np.load(path, allow_pickle=False), str(path))
+        music = _find_audio(_music_candidates(cid, "", [root / "music", music_dir]))
+        items.append(EvalItem(cid, joints, float(MOTION_FPS), genres.get(cid, ""), music))
+    return items
+
+
+# --- per motion ---------------------------------------------------------------------------
+class BeatCache:
+    """Music beat times (s) per audio file at the protocol's rate, computed once."""
+
+    def __init__(self, fps: float):
+        self.fps = fps
+        self._beats: dict[Path, np.ndarray] = {}
+
+    def __call__(self, path: Path | None) -> np.ndarray | None:
+        if path is None:
+            return None
+        if path not in self._beats:
+            from dancemosaic_core.audio import load_audio
+            wave, sr = load_audio(path)
+            self._beats[path] = beat_metrics.music_beats(wave, sr, self.fps)
+        return self._beats[path]
+
+
+def evaluate_motion(joints: np.ndarray, protocol: Protocol, music_beats: np.ndarray | None,
+                    music_offset: float = 0.0) -> tuple[dict, np.ndarray, np.ndarray, dict]:
+    """Joints at the protocol rate -> (metrics, kinetic, geometric, timeline data)."""
+    fps = protocol.fps
+    kin, geo = motion_features(joints, protocol)
+    p = subtract_first_root(joints)
+    mb = beat_metrics.motion_beats(p, fps, smooth_s=protocol.bas_smooth_s)
+    mb_m2m = beat_metrics.motion_beats(p, fps, order_s=protocol.m2m_order_s)
+    music = None
+    if music_beats is not None:
+        music = beat_metrics.truncate_beats(np.asarray(music_beats) - music_offset, len(p) / fps)
+    row = {
+        "frames": int(len(p)), "seconds": len(p) / fps, "motion_beats": int(len(mb)),
+        "music_beats": None if music is None else int(len(music)),
+        "bas": None if music is None else beat_metrics.beat_align_score(music, mb, protocol.bas_sigma_s),
+        "bas_motion_to_music": (None if music is None else
+                                beat_metrics.motion_to_music_score(music, mb_m2m, protocol.m2m_sigma_s)),
+        "pfc": physical_foot_contact(joints, fps),
+    }
+    fs = foot_skating(joints, fps, slide_speed=protocol.fsr_slide_speed)
+    row.update({"fsr_left": fs["left"], "fsr_right": fs["right"]})
+    timeline = {"speed": beat_metrics.joint_speed(p, fps), "motion_beats": mb,
+                "music_beats": music, "fps": fps}
+    return row, kin, geo, timeline
+
+
+def evaluate_set(name: str, items, protocol: Protocol, beats: BeatCache, *, music_for=None,
+                 progress: bool = True) -> SetResult:
+    """music_for(i, item) -> audio path overrides each item's own music (shuffled control)."""
+    from tqdm import tqdm
+    out = SetResult(name)
+    for i, item in enumerate(tqdm(items, desc=f"eval {name}", disable=not progress, leave=False)):
+        joints = to_protocol_rate(item.joints, item.fps, protocol)
+        if len(joints) < 3:
+            raise DanceMosaicError(f"{name}/{item.name}: {len(item.joints)} frames at {item.fps} fps is "
+                                   "too short to evaluate (need 3 frames at the protocol rate)")
+        music = music_for(i, item) if music_for else item.music
+        row, kin, geo, timeline = evaluate_motion(joints, protocol, beats(music), item.music_offset)
+        row.update({"name": item.name, "genre": item.genre, "music": str(music) if music else None})
+        out.per_motion.append(row)
+        out.kinetic.append(kin)
+        out.geometric.append(geo)
+        if len(out.timelines) < TIMELINES and row["music_beats"] is not None:
+            out.timelines.append({"name": item.name, **timeline})
+    return out
+
+
+# --- set level ----------------------------------------------------------------------------
+def _mean(values) -> float | None:
+    vals = [v for v in values if v is not None]
+    return float(np.mean(vals)) if vals else None
+
+
+def summarise(rows: list[dict], kin, geo, gt_kin, gt_geo, *, with_fid: bool = True) -> dict:
+    n = len(rows)
+    enough = n >= 2 and len(gt_kin) >= 2
+    out = {"n": n,
+           "fid_k": fid(kin, gt_kin) if with_fid and enough else None,
+           "fid_g": fid(geo, gt_geo) if with_fid and enough else None,
+           "div_k": diversity(kin, gt_kin) if enough else None,
+           "div_g": diversity(geo, gt_geo) if enough else None,
+           "bas": _mean(r["bas"] for r in rows),
+           "bas_motion_to_music": _mean(r["bas_motion_to_music"] for r in rows),
+           "fsr": foot_skating_ratio([{"left": r["fsr_left"], "right": r["fsr_right"]} for r in rows]),
+           "pfc": _mean(r["pfc"] for r in rows),
+           "with_music": sum(r["music_beats"] is not None for r in rows)}
+    return out
+
+
+def per_genre(result: SetResult, gt_kin, gt_geo) -> dict:
+    groups: dict[str, list[int]] = {}
+    for i, r in enumerate(result.per_motion):
+        groups.setdefault(r["genre"] or "(none)", []).append(i)
+    return {g: summarise([result.per_motion[i] for i in idx], [result.kinetic[i] for i in idx],
+                         [result.geometric[i] for i in idx], gt_kin, gt_geo)
+            for g, idx in sorted(groups.items())}
+
+
+def derangement(n: int, seed: int) -> np.ndarray:
+    """A seeded permutation with no fixed point (n >= 2)."""
+    rng = np.random.default_rng(seed)
+    while True:
+        perm = rng.permutation(n)
+        if not np.any(perm == np.arange(n)):
+            return perm
+
+
+def choreographer_items(items, seed: int) -> tuple[list[EvalItem], str | None]:
+    """The procedural choreographer's dance for each item's music (same genre), or the reason
+    it cannot run."""
+    try:
+        from dancemosaic_core.choreo import choreograph
+    except ImportError as exc:
+        return [], f"dancemosaic_core.choreo is not available ({exc})"
+    from dancemosaic_core.audio import load_audio
+    out = []
+    for i, item in enumerate(items):
+        if item.music is None:
+            continue
+        wave, sr = load_audio(item.music)
+        m = choreograph(wave, sr, item.genre, seed + i)
+        out.append(EvalItem(item.name, m.joints, m.fps, item.genre, item.music, 0.0))
+    return out, None if out else "no generated motion has music to choreograph to"
+
+
+def evaluate(generated, gt, protocol: Protocol, *, baselines: bool = True, seed: int = 0,
+             progress: bool = True) -> tuple[dict, dict[str, SetResult]]:
+    """All metrics for generated vs ground-truth items (lists of EvalItem).
+    Returns (JSON-ready results, per-set raw results for plots)."""
+    beats = BeatCache(protocol.fps)
+    sets = {"generated": evaluate_set("generated", generated, protocol, beats, progress=progress)}
+    gt_set = evaluate_set("ground_truth", gt, protocol, beats, progress=progress)
+    gt_kin, gt_geo = np.stack(gt_set.kinetic), np.stack(gt_set.geometric)
+    notes = []
+    if baselines:
+        sets["ground_truth"] = gt_set
+        with_music = [it for it in gt if it.music is not None]
+        if len(with_music) >= 2:
+            perm = derangement(len(with_music), seed)
+            sets["ground_truth_shuffled_music"] = evaluate_set(
+                "ground_truth_shuffled_music", with_music, protocol, beats,
+                music_for=lambda i, _it: with_music[perm[i]].music, progress=progress)
+        else:
+            notes.append("ground_truth_shuffled_music skipped: fewer than 2 ground-truth motions have music")
+        choreo, why = choreographer_items(generated, seed)
+        if choreo:
+            sets["choreographer"] = evaluate_set("choreographer", choreo, protocol, beats, progress=progress)
+        else:
+            notes.append(f"choreographer baseline skipped: {why}")
+    metrics = {}
+    for name, s in sets.items():
+        # shuffled music changes only the beat scores; its FID/Div equal the ground truth's
+        metrics[name] = summarise(s.per_motion, s.kinetic, s.geometric, gt_kin, gt_geo,
+                                  with_fid=name != "ground_truth_shuffled_music")
+    result = {
+        "protocol": protocol.as_dict(),
+        "n_generated": len(generated), "n_ground_truth": len(gt),
+        "metrics": metrics,
+        "per_genre": {name: per_genre(s, gt_kin, gt_geo) for name, s in sets.items()
+                      if name in ("generated", "choreographer")},
+        "per_motion": {name: s.per_motion for name, s in sets.items()},
+        "notes": notes,
+    }
+    sets.setdefault("ground_truth", gt_set)
+    return result, sets
