@@ -9,6 +9,8 @@ distance over unordered pairs of the normalised generated features.
 """
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 from scipy import linalg
 from scipy.spatial.distance import pdist
@@ -45,10 +47,13 @@ def frechet_distance(a: np.ndarray, b: np.ndarray) -> float:
         raise DanceMosaicError(f"feature sizes differ: {a.shape[1]} vs {b.shape[1]}")
     mu1, mu2 = a.mean(axis=0), b.mean(axis=0)
     s1, s2 = np.atleast_2d(np.cov(a, rowvar=False)), np.atleast_2d(np.cov(b, rowvar=False))
-    covmean = linalg.sqrtm(s1 @ s2)
-    if not np.isfinite(covmean).all():
-        offset = np.eye(len(s1)) * SQRTM_EPS
-        covmean = linalg.sqrtm((s1 + offset) @ (s2 + offset))
+    with warnings.catch_warnings():
+        # fewer motions than dimensions make the covariances singular; that is expected
+        warnings.simplefilter("ignore", linalg.LinAlgWarning)
+        covmean = linalg.sqrtm(s1 @ s2)
+        if not np.isfinite(covmean).all():
+            offset = np.eye(len(s1)) * SQRTM_EPS
+            covmean = linalg.sqrtm((s1 + offset) @ (s2 + offset))
     covmean = np.real(covmean)
     diff = mu1 - mu2
     value = float(diff @ diff + np.trace(s1) + np.trace(s2) - 2 * np.trace(covmean))
