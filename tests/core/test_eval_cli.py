@@ -96,3 +96,29 @@ def test_eval_cli_bad_protocol_and_empty_dir(fixtures, tmp_path, capsys):
                  "--out", str(tmp_path / "o")])
     assert code == 2
     assert "no motions" in capsys.readouterr().err
+
+
+def test_choreographer_baseline_uses_the_choreo_api(fixtures, monkeypatch):
+    """With dancemosaic_core.choreo present, each generated motion's music is choreographed
+    (choreograph(wave, sr, genre, seed) -> Motion) and scored as its own set."""
+    import sys
+    import types
+
+    from dancemosaic_core.eval.protocols import get_protocol
+    from dancemosaic_core.eval.runner import evaluate
+
+    calls = []
+
+    def choreograph(wave, sr, genre, seed):
+        calls.append((len(wave) / sr, genre, seed))
+        return Motion(joints=dancer(0.5, seed), fps=MOTION_FPS, genre=genre)
+
+    monkeypatch.setitem(sys.modules, "dancemosaic_core.choreo", types.SimpleNamespace(choreograph=choreograph))
+    gen = load_items(fixtures / "generated", music_dir=fixtures / "music")
+    gt = load_items(fixtures / "gt")
+    result, _ = evaluate(gen, gt, get_protocol("aistpp"), seed=7, progress=False)
+    assert [c[1:] for c in calls] == [("jazz", 7), ("pop", 8), ("pop", 9)]
+    assert calls[0][0] == pytest.approx(SECONDS, abs=0.01)
+    assert result["metrics"]["choreographer"]["n"] == 3
+    assert set(result["per_genre"]["choreographer"]) == {"jazz", "pop"}
+    assert result["protocol"]["name"] == "aistpp" and not result["notes"]
