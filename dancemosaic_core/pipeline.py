@@ -1,0 +1,209 @@
+"""The DanceMosaic inference pipeline (paper sections 3.4-3.5): one window of dance.
+
+`DancePipeline.__call__` reads as the method's steps:
+
+    1. conditions     text embedding of the genre prompt or free text; music features; pose P, I
+    2. base tokens    the ONE masked decoding loop with classifier-free logits guidance over all
+                      branches in one batched forward (inference/guidance.py)
+    3. residual       quantizer layers 1..Q-1 by the residual transformer (text guidance)
+    4. ITTO           gradient steps on the token embeddings through the frozen decoder to meet
+                      the pose constraints and the robot's joint-limit term (eqs. 6-7); the
+                      optimised embeddings re-enter the classifier as a prior over the codebook
+                      and steps 2-3 run again with it (re-weighted sampling)
+    5. decode         tokenizer decoder -> features -> 22-joint positions
+
+Editing, inpainting, long dance and streaming continuation are arguments (`fixed_ids`,
+`fixed_mask`, `constraints`), never copies of this code. Coordinates: the decode frame of the
+features (frame 0's root above the origin facing +Z, y up, metres); constraints are given in it.
+"""
+from __future__ import annotations
+
+import contextlib
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from dancemosaic_core.errors import DanceMosaicError
+from dancemosaic_core.inference.constraints import PoseConstraints
+from dancemosaic_core.inference.decode import masked_decode, residual_decode
+from dancemosaic_core.inference.guidance import GuidanceWeights, branch_plan, mix_logits
+from dancemosaic_core.inference.itto import code_logits, constraint_error, optimize_tokens
+from dancemosaic_core.inference.loader import DanceModel
+from dancemosaic_core.skeleton import MOTION_FPS, MUSIC_FEATURE_DIM, TOKEN_DOWNSAMPLE
+
+MAX_WINDOW_TOKENS = 49      # MoMask's longest training motion (196 frames, 9.8 s): one window
+
+
+@dataclass
+class DanceOutput:
+    joints: np.ndarray                       # (frames, 22, 3) float32, decode frame
+    ids: torch.Tensor                        # (n, Q) token ids
+    constraint_error_before: float | None = None   # D (eq. 5), m^2, before ITTO
+    constraint_error_itto: float | None = None     # D of the optimised continuous embeddings
+    constraint_error_after: float | None = None    # D of the final (re-sampled) tokens
+    limit_before: float | None = None
+    limit_after: float | None = None
+    info: dict = field(default_factory=dict)
+
+
+@dataclass
+class Conditions:
+    """Step 1's output: everything the logits callables condition on (batch of one)."""
+    text_emb: torch.Tensor                   # (1, D)
+    music: torch.Tensor | None               # (1, 4n, 35)
+    pose: torch.Tensor | None                # (1, 4n, 22, 3)
+    pose_weight: torch.Tensor | None         # (1, 4n, 22) float, > 0 where constrained
+
+
+def _pad_frames(x: np.ndarray, frames: int) -> np.ndarray:
+    if len(x) >= frames:
+        return x[:frames]
+    pad = np.repeat(x[-1:], frames - len(x), axis=0) if len(x) else np.zeros((frames,) + x.shape[1:], x.dtype)
+    return np.concatenate([x, pad])
+
+
+class DancePipeline:
+    def __init__(self, model: DanceModel):
+        self.m = model
+
+    @classmethod
+    def from_pretrained(cls, model_dir, *, device="auto") -> "DancePipeline":
+        return cls(DanceModel.from_pretrained(model_dir, device=device))
+
+    def _autocast(self):
+        if self.m.device.type == "cuda":
+            return torch.autocast("cuda", dtype=torch.bfloat16)
+        return contextlib.nullcontext()
+
+    # --- step 1 -----------------------------------------------------------------------------
+    def conditions(self, n: int, *, genre=None, text=None, music=None, constraints=None) -> Conditions:
+        dev, frames = self.m.device, n * TOKEN_DOWNSAMPLE
+        text_emb = self.m.text_embedding(self.m.prompt(genre, text))
+        music_t = None
+        if music is not None:
+            music = np.asarray(music, dtype=np.float32)
+            if music.ndim != 2 or music.shape[1] != MUSIC_FEATURE_DIM:
+                raise DanceMosaicError(f"music features have shape {music.shape}; expected (frames, "
+                                       f"{MUSIC_FEATURE_DIM}) from dancemosaic_core.audio.music_features")
+            if not np.isfinite(music).all():
+                raise DanceMosaicError("music features contain NaN or infinite values; check the audio file")
+            music_t = torch.as_tensor(_pad_frames(music, frames), device=dev)[None]
+        pose = weight = None
+        if constraints is not None and len(constraints):
+            P, W = constraints.dense(frames, MOTION_FPS, strict=False)
+            pose, weight = torch.as_tensor(P, device=dev)[None], torch.as_tensor(W, device=dev)[None]
+        return Conditions(text_emb, music_t, pose, weight)
+
+    # --- step 2 -----------------------------------------------------------------------------
+    def guided_logits_fn(self, cond: Conditions, weights: GuidanceWeights, prior: torch.Tensor | None = None):
+        """ids (1, n) -> guided logits (1, n, K): every branch in ONE batched forward."""
+        available = {"text"}
+        if cond.music is not None and self.m.has_music:
+            available.add("music")
+        if cond.pose is not None and self.m.has_pose:
+            available.add("pose")
+        plan = branch_plan(weights, available)
+        k = len(plan)
+        on = {name: torch.tensor([b == name for b in plan], device=self.m.device) for name in ("text", "music", "pose")}
+        kwargs = {"text_on": on["text"]}
+        if "music" in plan:
+            kwargs.update(music=cond.music.expand(k, -1, -1), music_on=on["music"])
+        if "pose" in plan:
+            kwargs.update(pose=cond.pose.expand(k, -1, -1, -1), pose_valid=(cond.pose_weight > 0).expand(k, -1, -1),
+                          pose_on=on["pose"])
+        text = cond.text_emb.expand(k, -1)
+
+        def fn(ids: torch.Tensor) -> torch.Tensor:
+            with torch.no_grad(), self._autocast():
+                logits = self.m.model(ids.repeat(k, 1), text, **kwargs).float()
+            mixed = mix_logits(logits, plan, weights)
+            return mixed if prior is None else mixed + prior
+        fn.plan = plan
+        return fn
+
+    # --- step 3 -----------------------------------------------------------------------------
+    def residual_logits_fn(self, cond: Conditions, weights: GuidanceWeights):
+        text_on = torch.tensor([False, True], device=self.m.device)
+        text = cond.text_emb.expand(2, -1)
+
+        def fn(ids: torch.Tensor, q: int) -> torch.Tensor:
+            with torch.no_grad(), self._autocast():
+                logits = self.m.t2m.residual(ids.repeat(2, 1, 1), q, text, text_on=text_on).float()
+            return mix_logits(logits, ("uncond", "text"), GuidanceWeights(text=weights.text, music=0, pose=0))
+        return fn
+
+    def _decode_tokens(self, n, cond, weights, *, steps, temperature, top_k, generator, fixed_ids, fixed_mask,
+                       prior=None) -> torch.Tensor:
+        base_fixed = None if fixed_ids is None else fixed_ids[..., 0]
+        base = masked_decode(self.guided_logits_fn(cond, weights, prior), batch=1, length=n,
+                             mask_id=self.m.model.mask_id, steps=steps, fixed_ids=base_fixed,
+                             fixed_mask=fixed_mask, temperature=temperature, top_k=top_k,
+                             generator=generator, device=self.m.device)
+        return residual_decode(self.residual_logits_fn(cond, weights), base, num_quantizers=self.m.num_quantizers,
+                               fixed_ids=fixed_ids, fixed_mask=fixed_mask, temperature=temperature,
+                               top_k=top_k, generator=generator)
+
+    # --- the pipeline -----------------------------------------------------------------------
+    def __call__(self, *, frames: int, genre: str | None = None, text: str | None = None,
+                 music: np.ndarray | None = None, constraints: PoseConstraints | None = None,
+                 weights: GuidanceWeights = GuidanceWeights(), steps: int = 10, temperature: float = 1.0,
+                 top_k: int | None = None, seed: int = 0, fixed_ids: torch.Tensor | None = None,
+                 fixed_mask: torch.Tensor | None = None, joint_limit_fn=None, itto_steps: int = 50,
+                 itto_lr: float = 0.05) -> DanceOutput:
+        """One window of `frames` motion frames (at most MAX_WINDOW_TOKENS tokens: use
+        inference.long.generate_long for whole songs). fixed_ids (1, n, Q) / fixed_mask (1, n)
+        keep tokens (editing, inpainting, continuation)."""
+        if frames < TOKEN_DOWNSAMPLE:
+            raise DanceMosaicError(f"a dance needs at least {TOKEN_DOWNSAMPLE} frames; got {frames}")
+        n = math.ceil(frames / TOKEN_DOWNSAMPLE)
+        if n > MAX_WINDOW_TOKENS:
+            raise DanceMosaicError(f"{frames} frames is longer than one window ({MAX_WINDOW_TOKENS * TOKEN_DOWNSAMPLE}); "
+                                   "use dancemosaic_core.inference.long.generate_long")
+        generator = torch.Generator(device=self.m.device).manual_seed(int(seed))
+        decode_kw = dict(steps=steps, temperature=temperature, top_k=top_k, generator=generator,
+                         fixed_ids=fixed_ids, fixed_mask=fixed_mask)
+        # 1. conditions
+        cond = self.conditions(n, genre=genre, text=text, music=music, constraints=constraints)
+        # 2.-3. base tokens with multimodal guidance, then the residual layers
+        ids = self._decode_tokens(n, cond, weights, **decode_kw)
+        out = DanceOutput(joints=np.zeros(0), ids=ids[0], info={"branches": list(self.guided_logits_fn(cond, weights).plan)})
+        # 4. ITTO on the token embeddings, then re-weighted sampling
+        if (cond.pose is not None or joint_limit_fn is not None) and itto_steps > 0:
+            ids = self._itto(ids, cond, weights, out, joint_limit_fn, itto_steps, itto_lr, decode_kw)
+        # 5. decode
+        out.ids = ids[0]
+        out.joints = self.m.joints_from_ids(ids)[0, :frames].astype(np.float32)
+        if cond.pose is not None:
+            final = torch.as_tensor(out.joints, device=self.m.device)[None]
+            out.constraint_error_after = float(constraint_error(final, cond.pose[:, :frames], cond.pose_weight[:, :frames]))
+        return out
+
+    def _itto(self, ids, cond, weights, out: DanceOutput, limit_fn, steps, lr, decode_kw) -> torch.Tensor:
+        z0 = self.m.tokenizer.embed(ids)
+        res = optimize_tokens(z0, self.m.joints_from_embeddings, target=cond.pose, valid=cond.pose_weight,
+                              limit_fn=limit_fn, steps=steps, lr=lr)
+        if cond.pose is not None:
+            out.constraint_error_before = float(res.error_before[0])
+            out.constraint_error_itto = float(res.error_after[0])
+        out.limit_before, out.limit_after = float(res.limit_before[0]), float(res.limit_after[0])
+        # The optimised embedding minus the residual layers' codes is where the base code
+        # should be: its distances to the base codebook, scaled by the typical nearest-code
+        # distance, are a log-prior added to the guided logits when sampling again.
+        residual = self.m.tokenizer.get_codes_from_indices(ids)[..., 1:, :].sum(-2)
+        target = res.embeddings - residual
+        d2 = -code_logits(target, self.m.tokenizer.codebook(0).float())
+        scale = d2.min(-1).values.median().clamp(min=1e-6)
+        prior = -(d2 - d2.min(-1, keepdim=True).values) / (2 * scale)
+        return self._decode_tokens(ids.shape[1], cond, weights, prior=prior, **decode_kw)
+
+
+def music_features_for(wave: np.ndarray, sr: int, frames: int | None = None) -> np.ndarray:
+    """(frames, 35) music features at the motion rate for a whole recording."""
+    from dancemosaic_core.audio.features import music_features
+    feats = music_features(wave, sr, fps=MOTION_FPS)
+    return feats if frames is None else _pad_frames(feats, frames)
+
+
+__all__ = ["DancePipeline", "DanceOutput", "Conditions", "MAX_WINDOW_TOKENS", "music_features_for"]

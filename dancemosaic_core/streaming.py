@@ -1,0 +1,220 @@
+"""Streaming continuation for live music (DESIGN.md section 2, "Streaming").
+
+Audio arrives in blocks (`push_audio`); `next_chunk()` returns the next `chunk_seconds` of dance.
+Chunk k covers music time [start_seconds + k * chunk_seconds, ...). It is generated up to
+`lead_seconds` before it plays, so part or all of its music is not heard yet: those frames'
+features are predicted from the beat grid (the features one bar earlier, phase-aligned by the
+online beat tracker; audio.beat.predict_features).
+
+Continuity: the window the pipeline decodes is [context tokens of the previous chunk, fixed] +
+[new tokens, masked]: the same masked decoding loop as inpainting. The decoded window is put in
+the world frame by the rigid (yaw + horizontal shift) fit of its context frames to the frames
+already emitted, and the residual offset at the seam fades out over `blend_frames`, so the
+first new frame continues the last emitted one.
+"""
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+
+from dancemosaic_core.audio.features import feature_sr
+from dancemosaic_core.audio.streaming import StreamingMusicFeatures
+from dancemosaic_core.errors import DanceMosaicError
+from dancemosaic_core.inference.constraints import PoseConstraints
+from dancemosaic_core.inference.guidance import GuidanceWeights
+from dancemosaic_core.pipeline import MAX_WINDOW_TOKENS, DancePipeline
+from dancemosaic_core.skeleton import MOTION_FPS, TOKEN_DOWNSAMPLE
+
+
+@dataclass
+class DanceChunk:
+    joints: np.ndarray             # (N, 22, 3) float32, world frame, y up, metres
+    start_time: float              # music-clock time of joints[0], seconds
+    fps: float
+    index: int
+    tempo_bpm: float               # 0 when the tracker has no tempo yet
+    beat_phase: float              # [0, 1) at the moment of generation
+    compute_seconds: float
+    info: dict = field(default_factory=dict)
+
+    @property
+    def end_time(self) -> float:
+        return self.start_time + len(self.joints) / self.fps
+
+
+@dataclass(frozen=True)
+class YawShift:
+    """x -> R_y(yaw) x + shift (shift horizontal): decode frame -> world frame."""
+    yaw: float
+    shift: np.ndarray
+
+    def apply(self, x: np.ndarray) -> np.ndarray:
+        c, s = np.cos(self.yaw), np.sin(self.yaw)
+        out = np.array(x, dtype=np.float64, copy=True)
+        out[..., 0] = c * x[..., 0] + s * x[..., 2] + self.shift[0]
+        out[..., 2] = -s * x[..., 0] + c * x[..., 2] + self.shift[2]
+        return out
+
+    def invert(self, y: np.ndarray) -> np.ndarray:
+        c, s = np.cos(self.yaw), np.sin(self.yaw)
+        u = np.array(y, dtype=np.float64, copy=True)
+        u[..., 0] -= self.shift[0]
+        u[..., 2] -= self.shift[2]
+        out = u.copy()
+        out[..., 0] = c * u[..., 0] - s * u[..., 2]
+        out[..., 2] = s * u[..., 0] + c * u[..., 2]
+        return out
+
+
+def fit_yaw_shift(src: np.ndarray, dst: np.ndarray) -> YawShift:
+    """Least-squares rotation about y plus horizontal shift taking src joints onto dst (2-D
+    Procrustes on the XZ coordinates of every joint of every frame)."""
+    a = src[..., [0, 2]].reshape(-1, 2).astype(np.float64)
+    b = dst[..., [0, 2]].reshape(-1, 2).astype(np.float64)
+    ca, cb = a.mean(0), b.mean(0)
+    a0, b0 = a - ca, b - cb
+    # maximise sum b0 . R a0 with R = [[c, s], [-s, c]] acting on (x, z)
+    num = (a0[:, 1] * b0[:, 0] - a0[:, 0] * b0[:, 1]).sum()
+    den = (a0[:, 0] * b0[:, 0] + a0[:, 1] * b0[:, 1]).sum()
+    yaw = float(np.arctan2(num, den))
+    c, s = np.cos(yaw), np.sin(yaw)
+    rot_ca = np.array([c * ca[0] + s * ca[1], -s * ca[0] + c * ca[1]])
+    t = cb - rot_ca
+    return YawShift(yaw, np.array([t[0], 0.0, t[1]]))
+
+
+class StreamingDancer:
+    def __init__(self, *, pipeline: DancePipeline, genre: str | None = None, text: str | None = None,
+                 chunk_seconds: float = 2.0, context_seconds: float = 2.0, lead_seconds: float = 1.0,
+                 start_seconds: float = 2.0, min_heard_seconds: float = 1.0, sample_rate: int | None = None,
+                 weights: GuidanceWeights = GuidanceWeights(), seed: int = 0, steps: int = 10,
+                 joint_limit_fn=None, itto_steps: int = 20, blend_frames: int = 8):
+        self.pipe = pipeline
+        self.fps = float(MOTION_FPS)
+        to_tokens = lambda s: int(round(s * MOTION_FPS / TOKEN_DOWNSAMPLE))  # noqa: E731
+        self.chunk_tokens, self.context_tokens = max(1, to_tokens(chunk_seconds)), max(1, to_tokens(context_seconds))
+        if self.chunk_tokens + self.context_tokens > MAX_WINDOW_TOKENS:
+            raise DanceMosaicError(f"chunk_seconds + context_seconds must fit one window "
+                                   f"({MAX_WINDOW_TOKENS * TOKEN_DOWNSAMPLE / MOTION_FPS:.1f} s)")
+        self.chunk_frames = self.chunk_tokens * TOKEN_DOWNSAMPLE
+        self.start_frame = to_tokens(start_seconds) * TOKEN_DOWNSAMPLE
+        self.lead_seconds, self.min_heard_seconds = float(lead_seconds), float(min_heard_seconds)
+        self.sample_rate = int(sample_rate or feature_sr(self.fps))
+        self.pipe.m.prompt(genre, text)                  # validates the genre now
+        self.genre, self.text, self.weights = genre, text, weights
+        self.seed, self.steps, self.itto_steps = int(seed), int(steps), int(itto_steps)
+        self.joint_limit_fn, self.blend_frames = joint_limit_fn, int(blend_frames)
+        self.constraints: PoseConstraints | None = None
+        self._lock = threading.Lock()
+        self.reset()
+
+    @classmethod
+    def from_pretrained(cls, model_dir, *, device="auto", **kwargs) -> "StreamingDancer":
+        return cls(pipeline=DancePipeline.from_pretrained(model_dir, device=device), **kwargs)
+
+    # --- inputs ---------------------------------------------------------------------------------
+    def reset(self) -> None:
+        with self._lock:
+            self.features = StreamingMusicFeatures(self.sample_rate, self.fps)
+            self.index = 0
+            self._ids = None               # (context_tokens, Q) tokens of the last chunk's tail
+            self._tail = None              # (context frames, 22, 3) emitted joints, world frame
+
+    def push_audio(self, samples: np.ndarray) -> None:
+        with self._lock:
+            self.features.push(np.asarray(samples, dtype=np.float32))
+
+    def set_prompt(self, genre: str | None = None, text: str | None = None) -> None:
+        self.pipe.m.prompt(genre, text)
+        self.genre, self.text = genre, text
+
+    def set_weights(self, *, text: float | None = None, music: float | None = None, pose: float | None = None) -> None:
+        new = {k: float(v) for k, v in (("text", text), ("music", music), ("pose", pose)) if v is not None}
+        if any(not np.isfinite(v) for v in new.values()):
+            raise DanceMosaicError("guidance weights must be finite numbers")
+        self.weights = replace(self.weights, **new)
+
+    def set_constraints(self, constraints: PoseConstraints | None) -> None:
+        """Constraints on the music clock (seconds) in the world frame of the emitted joints."""
+        self.constraints = constraints if constraints is not None and len(constraints) else None
+
+    # --- timing ---------------------------------------------------------------------------------
+    @property
+    def next_start_time(self) -> float:
+        return (self.start_frame + self.index * self.chunk_frames) / self.fps
+
+    @property
+    def seconds_heard(self) -> float:
+        return self.features.seconds_heard
+
+    def ready(self) -> bool:
+        heard = self.seconds_heard
+        return heard >= self.min_heard_seconds and heard >= self.next_start_time - self.lead_seconds
+
+    # --- generation -------------------------------------------------------------------------------
+    def _music(self, first: int, stop: int) -> np.ndarray:
+        """Features of frames [first, stop): heard ones, then predicted from the beat grid."""
+        with self._lock:
+            hist = self.features.features(provisional=True)
+            h0 = self.features.start_frame(provisional=True)
+            future = max(0, stop - (h0 + len(hist)))
+            pred = self.features.tracker.predict_features(hist, future, self.fps, history_start=h0)
+        allf = np.concatenate([hist, pred]) if len(hist) else pred
+        if len(allf) == 0:
+            return np.zeros((stop - first, hist.shape[1] if hist.ndim == 2 else 35), np.float32)
+        lo = first - h0
+        rows = np.clip(np.arange(lo, lo + stop - first), 0, len(allf) - 1)
+        return allf[rows]
+
+    def _window_constraints(self, world_from_decode: YawShift | None, first: int, frames: int):
+        if self.constraints is None:
+            return None
+        c = self.constraints.shifted(first / self.fps)
+        keep = c.times < frames / self.fps
+        if not keep.any():
+            return None
+        pos = c.positions[keep] if world_from_decode is None else world_from_decode.invert(c.positions[keep])
+        return PoseConstraints(c.times[keep], [j for j, k in zip(c.joints, keep) if k], pos, c.weights[keep])
+
+    def next_chunk(self) -> DanceChunk:
+        t0 = time.perf_counter()
+        first_new = self.start_frame + self.index * self.chunk_frames
+        ctx = 0 if self._ids is None else self.context_tokens
+        first = first_new - ctx * TOKEN_DOWNSAMPLE
+        frames = (ctx + self.chunk_tokens) * TOKEN_DOWNSAMPLE
+        guess = None
+        if ctx and self.constraints is not None:
+            guess = fit_yaw_shift(self.pipe.m.joints_from_ids(self._ids[None].clone())[0], self._tail)
+        fixed_ids = fixed_mask = None
+        if ctx:
+            fixed_ids = self._ids.new_zeros(1, ctx + self.chunk_tokens, self._ids.shape[1])
+            fixed_ids[0, :ctx] = self._ids
+            fixed_mask = fixed_ids.new_zeros(1, ctx + self.chunk_tokens, dtype=bool)
+            fixed_mask[0, :ctx] = True
+        out = self.pipe(frames=frames, genre=self.genre, text=self.text, music=self._music(first, first + frames),
+                        constraints=self._window_constraints(guess, first, frames), weights=self.weights,
+                        steps=self.steps, seed=self.seed + self.index, fixed_ids=fixed_ids, fixed_mask=fixed_mask,
+                        joint_limit_fn=self.joint_limit_fn, itto_steps=self.itto_steps)
+        joints = out.joints.astype(np.float64)
+        c = ctx * TOKEN_DOWNSAMPLE
+        if ctx:
+            world = fit_yaw_shift(joints[:c], self._tail).apply(joints)
+            seam = self._tail[-1] - world[c - 1]                         # offset at the last emitted frame
+            fade = np.clip(1.0 - np.arange(1, frames - c + 1) / max(self.blend_frames, 1), 0.0, 1.0)
+            new = world[c:] + fade[:, None, None] * seam
+        else:
+            new = joints
+        self._ids = out.ids[-self.context_tokens:].clone()
+        self._tail = np.concatenate([self._tail, new])[-self.context_tokens * TOKEN_DOWNSAMPLE:] \
+            if self._tail is not None else new[-self.context_tokens * TOKEN_DOWNSAMPLE:]
+        beat = self.features.tracker.state()
+        chunk = DanceChunk(joints=new.astype(np.float32), start_time=first_new / self.fps, fps=self.fps,
+                           index=self.index, tempo_bpm=float(beat.tempo_bpm or 0.0), beat_phase=float(beat.phase),
+                           compute_seconds=time.perf_counter() - t0,
+                           info={"heard_seconds": self.seconds_heard, "constraint_error": out.constraint_error_after,
+                                 "limit_before": out.limit_before, "limit_after": out.limit_after})
+        self.index += 1
+        return chunk
