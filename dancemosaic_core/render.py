@@ -1,0 +1,270 @@
+"""`dancemosaic render`: the 22-joint skeleton drawn in 3-D to a video with its music.
+
+One matplotlib figure (Agg, no pyplot state) is built once and its artists are updated per
+frame (`set_data_3d`), then the canvas buffer is copied out as an RGB array: rebuilding the
+figure per frame would be several times slower. Limbs are coloured by side (from the joint
+names in `skeleton`), a grey shadow on the floor and a floor grid give depth, the camera
+follows a smoothed root path, and the last seconds of both ankles' paths are drawn as traces.
+
+Motion y-up coordinates (x, y, z) are plotted as matplotlib's z-up (x, -z, y): a proper
+rotation, so the body is never mirrored, and the default camera looks at the body's front.
+"""
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+from typing import Callable, Iterator
+
+import numpy as np
+
+from dancemosaic_core.errors import DanceMosaicError
+from dancemosaic_core.motion.io import check_joints
+from dancemosaic_core.skeleton import (JOINT_NAMES, KINEMATIC_CHAINS, LEFT_FOOT_JOINTS, MOTION_FPS,
+                                       RIGHT_FOOT_JOINTS)
+
+SIDE_COLORS = {"left": "#d1495b", "right": "#2e86ab", "centre": "#3d3d3d"}
+GRID_SPACING = 0.5        # metres between floor grid lines
+SHADOW_COLOR = "#9a9a9a"
+
+
+def _chain_side(chain: tuple[int, ...]) -> str:
+    names = [JOINT_NAMES[j] for j in chain]
+    if any(n.startswith("left_") for n in names):
+        return "left"
+    if any(n.startswith("right_") for n in names):
+        return "right"
+    return "centre"
+
+
+def _polyline(points: np.ndarray, chains: list[tuple[int, ...]]) -> np.ndarray:
+    """Joint positions of several chains in one (N, 3) array, NaN rows between chains so a
+    single line artist draws them all with gaps (fewer artists = faster drawing)."""
+    gap = np.full((1, 3), np.nan)
+    parts = []
+    for chain in chains:
+        parts += [points[list(chain)], gap]
+    return np.concatenate(parts[:-1])
+
+
+def _to_plot(points: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """y-up motion (..., 3) -> matplotlib z-up coordinate arrays (x, -z, y)."""
+    return points[..., 0], -points[..., 2], points[..., 1]
+
+
+class SkeletonRenderer:
+    """A reusable 3-D skeleton figure: `draw(pose, centre=...)` returns one RGB frame."""
+
+    def __init__(self, *, size: tuple[int, int] = (480, 480), radius: float = 1.2, floor: float = 0.0,
+                 elev: float = 15.0, azim: float = -62.0, dpi: int = 100):
+        import mpl_toolkits.mplot3d  # noqa: F401  (registers the 3-D projection)
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        from matplotlib.figure import Figure
+
+        width, height = int(size[0]), int(size[1])
+        if width < 16 or height < 16:
+            raise DanceMosaicError(f"frame size {width}x{height} is too small; give at least 16x16 pixels")
+        if not (np.isfinite(radius) and radius > 0 and np.isfinite(floor)):
+            raise DanceMosaicError(f"view radius {radius} m and floor {floor} m must be finite, radius > 0")
+        self.size = (width, height)
+        self.radius = float(radius)
+        self.floor = float(floor)
+        self.figure = Figure(figsize=(width / dpi, height / dpi), dpi=dpi, facecolor="white")
+        self.canvas = FigureCanvasAgg(self.figure)
+        ax = self.figure.add_axes((0.0, 0.0, 1.0, 1.0), projection="3d")
+        ax.set_axis_off()
+        ax.view_init(elev=elev, azim=azim)
+        ax.set_box_aspect((1.0, 1.0, 1.0), zoom=1.6)
+        self.axes = ax
+        scale = min(width, height) / 480.0
+        self.chains: dict[str, list[tuple[int, ...]]] = {}
+        for chain in KINEMATIC_CHAINS:
+            self.chains.setdefault(_chain_side(chain), []).append(chain)
+        empty = ([], [], [])
+        self.grid = ax.plot(*empty, color="#d0d0d0", lw=max(0.5, 0.8 * scale))[0]
+        self.shadow = ax.plot(*empty, color=SHADOW_COLOR, lw=max(1.0, 4 * scale), alpha=0.35,
+                              solid_capstyle="round")[0]
+        self.traces = {side: ax.plot(*empty, color=SIDE_COLORS[side], lw=max(0.5, 1.5 * scale), alpha=0.45)[0]
+                       for side in ("left", "right")}
+        self.bones = {side: ax.plot(*empty, color=SIDE_COLORS[side], lw=max(1.0, 3.5 * scale), marker="o",
+                                    markersize=max(1.0, 4 * scale), solid_capstyle="round")[0]
+                      for side in self.chains}
+        self.text = self.figure.text(0.03, 0.97, "", ha="left", va="top", fontsize=max(5.0, 10 * scale),
+                                     color="#222222", family="monospace")
+
+    def _grid_lines(self, cx: float, cz: float) -> np.ndarray:
+        """Floor grid lines at world-fixed multiples of GRID_SPACING inside the view square, so
+        the floor slides under a moving camera instead of moving with it."""
+        r = self.radius
+        xs = np.arange(np.ceil((cx - r) / GRID_SPACING), np.floor((cx + r) / GRID_SPACING) + 1) * GRID_SPACING
+        zs = np.arange(np.ceil((cz - r) / GRID_SPACING), np.floor((cz + r) / GRID_SPACING) + 1) * GRID_SPACING
+        segments = [[(x, self.floor, cz - r), (x, self.floor, cz + r)] for x in xs]
+        segments += [[(cx - r, self.floor, z), (cx + r, self.floor, z)] for z in zs]
+        gap = [(np.nan, np.nan, np.nan)]
+        return np.array([p for seg in segments for p in seg + gap][:-1], dtype=np.float64)
+
+    def draw(self, pose: np.ndarray, *, centre: tuple[float, float] | None = None,
+             traces: dict[str, np.ndarray] | None = None, caption: str = "") -> np.ndarray:
+        """Render one pose (22, 3) y-up metres; centre = (x, z) the camera looks at (default:
+        the pelvis); traces = side -> (N, 3) path drawn as a thin line. Returns (H, W, 3) uint8."""
+        pose = np.asarray(pose, dtype=np.float64)
+        cx, cz = (pose[0, 0], pose[0, 2]) if centre is None else centre
+        r = self.radius
+        ax = self.axes
+        ax.set_xlim(cx - r, cx + r)
+        ax.set_ylim(-cz - r, -cz + r)
+        ax.set_zlim(self.floor - 0.3 * r, self.floor + 1.7 * r)  # floor low in the frame
+        self.grid.set_data_3d(*_to_plot(self._grid_lines(cx, cz)))
+        all_chains = [c for chains in self.chains.values() for c in chains]
+        shadow = _polyline(pose, all_chains)
+        shadow[:, 1] = self.floor
+        self.shadow.set_data_3d(*_to_plot(shadow))
+        for side, line in self.bones.items():
+            line.set_data_3d(*_to_plot(_polyline(pose, self.chains[side])))
+        for side, line in self.traces.items():
+            path = np.zeros((0, 3)) if traces is None or side not in traces else np.asarray(traces[side])
+            line.set_data_3d(*_to_plot(path))
+        self.text.set_text(caption)
+        self.canvas.draw()
+        return np.asarray(self.canvas.buffer_rgba())[..., :3].copy()
+
+    def close(self) -> None:
+        self.figure.clear()
+
+
+def smooth_path(path: np.ndarray, sigma_frames: float) -> np.ndarray:
+    """Zero-phase Gaussian smoothing along axis 0 (edges reflected): the camera's path, which
+    keeps the dancer in view without copying every sway of the hips."""
+    path = np.asarray(path, dtype=np.float64)
+    if sigma_frames <= 0 or len(path) < 2:
+        return path.copy()
+    half = int(np.ceil(3 * sigma_frames))
+    kernel = np.exp(-0.5 * (np.arange(-half, half + 1) / sigma_frames) ** 2)
+    kernel /= kernel.sum()
+    padded = np.pad(path, [(half, half)] + [(0, 0)] * (path.ndim - 1), mode="reflect" if len(path) > half else "edge")
+    return np.stack([np.convolve(padded[:, k], kernel, mode="valid") for k in range(path.shape[1])], axis=1)
+
+
+def skeleton_frames(joints: np.ndarray, fps: float = MOTION_FPS, *, size: tuple[int, int] = (480, 480),
+                    caption: str | Callable[[int], str] | None = None, follow_seconds: float = 0.5,
+                    trace_seconds: float = 2.0, elev: float = 15.0, azim: float = -62.0) -> Iterator[np.ndarray]:
+    """RGB frames (H, W, 3) uint8 of a motion (T, 22, 3) y-up metres, one per motion frame.
+
+    caption: text drawn on every frame after the clock, or a function frame index -> text (for
+    tempo/beat read-outs). The floor is the lowest point of the whole motion; the view radius
+    fits the tallest pose; the camera follows the root smoothed with sigma `follow_seconds`.
+    """
+    joints = check_joints(joints).astype(np.float64)
+    if not (np.isfinite(fps) and fps > 0):
+        raise DanceMosaicError(f"motion frame rate {fps} must be a positive number")
+    floor = float(joints[..., 1].min())
+    height = float(joints[..., 1].max()) - floor
+    radius = max(0.9, 0.5 * height + 0.1)
+    centre = smooth_path(joints[:, 0, [0, 2]], follow_seconds * fps)
+    trace_len = max(1, int(round(trace_seconds * fps)))
+    feet = {"left": LEFT_FOOT_JOINTS[0], "right": RIGHT_FOOT_JOINTS[0]}
+    renderer = SkeletonRenderer(size=size, radius=radius, floor=floor, elev=elev, azim=azim)
+    try:
+        for i, pose in enumerate(joints):
+            start = max(0, i - trace_len + 1)
+            traces = {side: joints[start:i + 1, j] for side, j in feet.items()} if trace_seconds > 0 else None
+            extra = caption(i) if callable(caption) else (caption or "")
+            text = f"{i / fps:.2f} s" + (f"\n{extra}" if extra else "")
+            yield renderer.draw(pose, centre=tuple(centre[i]), traces=traces, caption=text)
+    finally:
+        renderer.close()
+
+
+# --- command line --------------------------------------------------------------------------
+def parse_size(text: str) -> tuple[int, int]:
+    """'480' -> (480, 480); '640x360' -> (640, 360)."""
+    try:
+        parts = [int(p) for p in str(text).lower().split("x")]
+    except ValueError:
+        parts = []
+    if len(parts) == 1:
+        parts = parts * 2
+    if len(parts) != 2 or min(parts) < 16 or max(parts) > 4096:
+        raise DanceMosaicError(f"--size {text!r} is not a frame size; give N or WxH with 16..4096 pixels")
+    return parts[0], parts[1]
+
+
+def resolve_music(stored: str, motion_path: Path, override: str | None) -> Path | None:
+    """The music to mux: --music when given, else the motion file's music path (absolute, or
+    relative to the working directory or to the motion file), else none."""
+    if override is not None:
+        path = Path(override)
+        if not path.is_file():
+            raise DanceMosaicError(f"music file {path} does not exist; check --music, or use --no-music")
+        return path
+    if not stored:
+        return None
+    candidates = [Path(stored)] if Path(stored).is_absolute() else [Path(stored), motion_path.parent / stored]
+    for path in candidates:
+        if path.is_file():
+            return path
+    raise DanceMosaicError(f"{motion_path} names the music {stored}, which does not exist (looked at "
+                           f"{', '.join(str(c) for c in candidates)}); pass --music PATH, or --no-music")
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("render", help="draw a motion's skeleton in 3-D to an MP4 with its music (and a GIF)")
+    p.add_argument("motion", help="motion .npz (from `dancemosaic generate`)")
+    p.add_argument("--out", default=None, help="video file (.mp4/.mov/.mkv); default: the motion path with .mp4")
+    p.add_argument("--gif", default=None, help="also write a looping GIF here")
+    p.add_argument("--gif-size", type=int, default=320, help="longer side of the GIF in pixels (default 320)")
+    p.add_argument("--music", default=None, help="audio to mux in (default: the music the motion file names)")
+    p.add_argument("--no-music", action="store_true", help="write a silent video")
+    p.add_argument("--music-offset", type=float, default=None,
+                   help="seconds into the music of the first frame (default: the motion file's)")
+    p.add_argument("--size", default="480", help="frame size: N (square) or WxH pixels (default 480)")
+    p.add_argument("--fps-out", type=float, default=None,
+                   help="video frame rate; the motion is interpolated (default: the motion's own, 20)")
+    p.add_argument("--seconds", type=float, default=None, help="render only the first S seconds")
+    p.add_argument("--caption", default=None, help="text on every frame (default: the motion's genre and text)")
+    p.add_argument("--elev", type=float, default=15.0, help="camera elevation in degrees")
+    p.add_argument("--azim", type=float, default=-62.0, help="camera azimuth in degrees (-90: straight front)")
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    from dancemosaic_core import video
+    from dancemosaic_core.motion.fk import resample
+    from dancemosaic_core.motion.io import load_motion
+
+    motion_path = Path(args.motion)
+    motion = load_motion(motion_path)
+    out = Path(args.out) if args.out else motion_path.with_suffix(".mp4")
+    if args.gif_size < 16:
+        raise DanceMosaicError(f"--gif-size {args.gif_size} is too small; give 16 pixels or more")
+    music = None if args.no_music else resolve_music(motion.music, motion_path, args.music)
+    offset = motion.music_offset if args.music_offset is None else args.music_offset
+    joints, fps = motion.joints, float(motion.fps)
+    if args.seconds is not None:
+        if args.seconds <= 0:
+            raise DanceMosaicError(f"--seconds {args.seconds} must be positive")
+        joints = joints[:max(1, int(round(args.seconds * fps)))]
+    if args.fps_out is not None:
+        if not (np.isfinite(args.fps_out) and 1 <= args.fps_out <= 240):
+            raise DanceMosaicError(f"--fps-out {args.fps_out} is outside 1..240 frames per second")
+        joints, fps = resample(joints, fps, args.fps_out), float(args.fps_out)
+    default_caption = "  ".join(s for s in (motion.genre, motion.text) if s)
+    frames = skeleton_frames(joints, fps, size=parse_size(args.size), elev=args.elev, azim=args.azim,
+                             caption=default_caption if args.caption is None else args.caption)
+    gif_images = []
+
+    def keep_for_gif(stream):
+        for frame in stream:
+            if args.gif:
+                gif_images.append(video.gif_frame(frame, args.gif_size))
+            yield frame
+
+    began = time.perf_counter()
+    result = video.write_video(out, keep_for_gif(frames), fps, audio=music, audio_offset=offset)
+    seconds = time.perf_counter() - began
+    print(f"wrote {result.path}: {result.frames} frames {result.width}x{result.height} at {fps:g} fps, "
+          f"{'music ' + str(music) if music else 'no music'}; {result.frames / seconds:.1f} frames/s")
+    if args.gif:
+        gif = video.write_gif(args.gif, gif_images, fps)
+        print(f"wrote {gif.path}: {gif.frames} frames {gif.width}x{gif.height}")
+    return 0
