@@ -1,0 +1,185 @@
+"""The future a joint_trajectory_controller was told, and how to change it without a jump.
+
+ROS 2's joint_trajectory_controller replaces its whole trajectory with every message it gets
+(no splicing, unlike ROS 1), so each message here carries every point still ahead of the
+robot plus the new ones, all on one absolute clock (the music clock, in ROS time seconds). The
+stamp is the publication time and `time_from_start` counts from it, so a point keeps its
+absolute time in every message that repeats it: nothing is re-sent at a fixed offset.
+
+Every new point passes the SafetyFilter, continuing from the point it follows in time, so the
+sent timeline never leaves the position limits and never steps faster than the velocity limits,
+whatever the generator produced, across chunk joins, deadline-miss extensions, eases and holds.
+Points are `dt` apart or more. This module does not import rclpy (tests run it without DDS).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from dancemosaic_core.safety import SafetyFilter
+
+# Two times closer than this share a trajectory point (float seconds of ROS time: ~1e-7 s).
+TIME_EPS = 1e-6
+
+
+@dataclass
+class Segment:
+    """One message's worth: absolute point times (strictly increasing, all > stamp)."""
+    stamp: float                      # header stamp, seconds
+    times: np.ndarray                 # (M,) absolute seconds
+    positions: np.ndarray             # (M, n)
+    velocities: np.ndarray            # (M, n)
+
+
+class TrajectoryStreamer:
+    """Plan of sent points; `add_chunk`, `extend`, `ease_to` and `hold` change its future and
+    return the Segment to publish (None when nothing is left to send)."""
+
+    def __init__(self, *, safety: SafetyFilter, neutral: np.ndarray, keep_seconds: float = 2.0):
+        self.safety = safety
+        self.dt = float(safety.dt)
+        self.neutral = np.clip(np.asarray(neutral, dtype=np.float64), safety.lower, safety.upper)
+        self.keep_seconds = keep_seconds           # past points kept for state_at()
+        n = len(self.neutral)
+        self.times = np.zeros(0)
+        self.positions = np.zeros((0, n))
+        self.velocities = np.zeros((0, n))
+
+    # --- what was sent ----------------------------------------------------------------------
+    @property
+    def end_time(self) -> float | None:
+        return float(self.times[-1]) if len(self.times) else None
+
+    def remaining(self, now: float) -> float:
+        """Seconds of sent motion still ahead of `now` (0 when the plan is over or empty)."""
+        return max(0.0, self.end_time - now) if len(self.times) else 0.0
+
+    def state_at(self, t: float) -> tuple[np.ndarray, np.ndarray]:
+        """(position, velocity) the plan commands at time t (linear between points; at rest
+        outside the plan: neutral before the first point, the last point after the end)."""
+        if len(self.times) == 0:
+            return self.neutral.copy(), np.zeros_like(self.neutral)
+        if t >= self.times[-1]:
+            return self.positions[-1].copy(), np.zeros_like(self.neutral)
+        if t <= self.times[0]:
+            return self.positions[0].copy(), self.velocities[0].copy()
+        i = int(np.searchsorted(self.times, t, side="right")) - 1
+        w = (t - self.times[i]) / (self.times[i + 1] - self.times[i])
+        q = (1 - w) * self.positions[i] + w * self.positions[i + 1]
+        v = (1 - w) * self.velocities[i] + w * self.velocities[i + 1]
+        return q, v
+
+    # --- changing the future -----------------------------------------------------------------
+    def _base(self, not_before: float) -> tuple[float, np.ndarray]:
+        """Drop the planned points after `not_before` (still changeable) and return the
+        (time, position) new points continue from: the last kept point when it is less than a
+        frame before `not_before`, else `not_before` itself at the position planned there."""
+        planned = self.state_at(not_before)[0]
+        self._truncate(int(np.sum(self.times <= not_before + TIME_EPS)))
+        if len(self.times) and self.times[-1] > not_before - self.dt + TIME_EPS:
+            return float(self.times[-1]), self.positions[-1].copy()
+        return not_before, planned
+
+    def _truncate(self, n: int) -> None:
+        self.times, self.positions, self.velocities = self.times[:n], self.positions[:n], self.velocities[:n]
+
+    def _append(self, base_time: float, base_q: np.ndarray, times: np.ndarray, requested: np.ndarray,
+                now: float, *, at_rest: bool = False) -> Segment | None:
+        """Filter `requested` (positions at `times`, all >= base_time + dt) from base_q and add them."""
+        if len(times) == 0:
+            return self.segment(now)
+        base_q = np.clip(base_q, self.safety.lower, self.safety.upper)
+        self.safety.last = base_q.copy()
+        safe = self.safety.filter(requested)
+        rest_point = len(self.times) == 0 or self.times[-1] < base_time - TIME_EPS
+        if rest_point:
+            # the robot rests at base_q from the plan's end until base_time: say so explicitly
+            self.times = np.append(self.times, base_time)
+            self.positions = np.vstack([self.positions, base_q[None]])
+            self.velocities = np.vstack([self.velocities, np.zeros((1, len(base_q)))])
+        base = len(self.times) - 1
+        self.times = np.concatenate([self.times, times])
+        self.positions = np.vstack([self.positions, safe])
+        # velocities from the point before the base on (central differences across the join);
+        # a rest point keeps its zero velocity
+        start = max(0, base - 1)
+        v = self._velocities(self.times[start:], self.positions[start:])[base - start + int(rest_point):]
+        if at_rest:
+            v[-1] = 0.0
+        self.velocities = np.vstack([self.velocities[:base + int(rest_point)], v])
+        return self.segment(now)
+
+    def _velocities(self, times: np.ndarray, q: np.ndarray) -> np.ndarray:
+        """Finite differences on possibly uneven times (points >= dt apart), clipped to the
+        limits so the controller's cubic interpolation stays within them."""
+        v = np.gradient(q, times, axis=0) if len(q) > 1 else np.zeros_like(q)
+        return np.clip(v, -self.safety.velocity, self.safety.velocity)
+
+    def add_chunk(self, times: np.ndarray, requested: np.ndarray, now: float, lead: float) -> Segment | None:
+        """Join a chunk of requested positions (N, n) at absolute `times` (N,) to the plan.
+
+        Points the controller may already be executing (before now + lead) stay; a chunk that
+        overlaps the plan replaces it from there, a contiguous one appends, and a gap before
+        the chunk is bridged by a cosine ramp. Frames closer than dt after the base are dropped."""
+        times = np.asarray(times, dtype=np.float64)
+        # overlap: replace the plan from the chunk's start; gap: bridge from the plan's end
+        start = times[0] - self.dt if self.end_time is None else min(times[0] - self.dt, self.end_time)
+        base_time, base_q = self._base(max(now + lead, start))
+        keep = times >= base_time + self.dt - TIME_EPS
+        times, requested = times[keep], np.asarray(requested, dtype=np.float64)[keep]
+        if len(times) == 0:
+            return self.segment(now)
+        gap = int(np.floor((times[0] - base_time) / self.dt + TIME_EPS)) - 1
+        if gap > 0:
+            ramp_t = base_time + self.dt * np.arange(1, gap + 1)
+            s = 0.5 - 0.5 * np.cos(np.pi * np.arange(1, gap + 1) / (gap + 1))
+            bridge = base_q + s[:, None] * (requested[0] - base_q)
+            times, requested = np.concatenate([ramp_t, times]), np.vstack([bridge, requested])
+        return self._append(base_time, base_q, times, requested, now)
+
+    def extend(self, seconds: float, now: float, lead: float) -> Segment | None:
+        """Deadline miss: continue after the plan's end with its last velocity, decaying to
+        rest over `seconds` (SafetyFilter.extend), instead of stopping dead or jumping."""
+        end = self.end_time
+        if end is None or end < now + lead:
+            base_time, base_q = self._base(now + lead)
+            velocity = np.zeros_like(base_q)
+        else:
+            base_time, base_q = end, self.positions[-1].copy()
+            velocity = self.velocities[-1]
+        self.safety.last = np.clip(base_q, self.safety.lower, self.safety.upper)
+        points = self.safety.extend(velocity, seconds)
+        times = base_time + self.dt * np.arange(1, len(points) + 1)
+        return self._append(base_time, base_q, times, points, now, at_rest=True)
+
+    def ease_to(self, target: np.ndarray, seconds: float, now: float, lead: float) -> Segment | None:
+        """Replace the future after now + lead by a smooth move to `target` (the neutral pose on
+        silence), long enough for the velocity limits (SafetyFilter.ease_to)."""
+        base_time, base_q = self._base(now + lead)
+        self.safety.last = np.clip(base_q, self.safety.lower, self.safety.upper)
+        points = self.safety.ease_to(target, seconds)
+        times = base_time + self.dt * np.arange(1, len(points) + 1)
+        return self._append(base_time, base_q, times, points, now, at_rest=True)
+
+    def hold(self, now: float, lead: float) -> Segment | None:
+        """E-stop: drop the future after now + lead and rest at the position planned there."""
+        base_time, base_q = self._base(now + lead)
+        times = np.array([base_time + self.dt])
+        return self._append(base_time, base_q, times, base_q[None], now, at_rest=True)
+
+    def reset(self) -> None:
+        """Forget the plan (a new robot session); the next chunk starts from the neutral pose."""
+        self._truncate(0)
+
+    def segment(self, now: float) -> Segment | None:
+        """The message to send now: every planned point after `now`."""
+        old = self.times < now - self.keep_seconds
+        if old.any():
+            k = int(old.sum())
+            self.times, self.positions, self.velocities = self.times[k:], self.positions[k:], self.velocities[k:]
+        ahead = self.times > now + TIME_EPS
+        if not ahead.any():
+            return None
+        return Segment(stamp=now, times=self.times[ahead].copy(), positions=self.positions[ahead].copy(),
+                       velocities=self.velocities[ahead].copy())

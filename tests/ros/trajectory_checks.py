@@ -1,0 +1,40 @@
+"""What a joint_trajectory_controller would execute from a stream of trajectory messages, and
+the checks every stream must pass (DESIGN.md section 5 and the safety rules)."""
+from __future__ import annotations
+
+import numpy as np
+
+
+def executed_timeline(messages) -> tuple[np.ndarray, np.ndarray]:
+    """Merge messages (stamp, times (M,), positions (M, n)) as the controller does: each one
+    replaces the whole future; points up to its stamp were already executed."""
+    times, positions = np.zeros(0), None
+    for stamp, t, q in messages:
+        t, q = np.asarray(t, dtype=np.float64), np.asarray(q, dtype=np.float64)
+        if positions is None:
+            positions = np.zeros((0, q.shape[1]))
+        past = times <= stamp
+        times = np.concatenate([times[past], t])
+        positions = np.vstack([positions[past], q])
+    return times, positions
+
+
+def check_message(times, positions, velocities, stamp, *, lower, upper, velocity, tol=1e-9):
+    """One message: strictly increasing times after the stamp, finite values inside the limits."""
+    times = np.asarray(times)
+    assert len(times) > 0
+    assert np.all(times > stamp), "a point is not after the message stamp"
+    assert np.all(np.diff(times) > 0), "time_from_start is not strictly increasing"
+    assert np.isfinite(positions).all() and np.isfinite(velocities).all()
+    assert np.all(positions >= lower - tol) and np.all(positions <= upper + tol), "position outside limits"
+    assert np.all(np.abs(velocities) <= velocity + tol), "velocity field over the limit"
+
+
+def check_timeline(times, positions, *, lower, upper, velocity, min_dt, tol=1e-6):
+    """The executed timeline: inside the position limits, every step within the velocity limits,
+    points at least min_dt apart."""
+    assert np.all(np.diff(times) >= min_dt - 1e-6), "points closer than one frame"
+    assert np.all(positions >= lower - tol) and np.all(positions <= upper + tol), "position outside limits"
+    speed = np.abs(np.diff(positions, axis=0)) / np.diff(times)[:, None]
+    worst = float(np.max(speed / velocity)) if len(speed) else 0.0
+    assert worst <= 1 + tol, f"a step at {worst:.3f} x the velocity limit"
