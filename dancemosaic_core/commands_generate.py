@@ -1,0 +1,152 @@
+"""`dancemosaic generate`: a dance for a song (whole songs by long-dance segments), with pose
+constraints, body-part editing (`--edit upper|lower|joints --reference r.npz`) and temporal
+inpainting (`--inpaint a:b --reference r.npz`)."""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from dancemosaic_core.errors import DanceMosaicError
+from dancemosaic_core.skeleton import JOINT_NAMES, MOTION_FPS, TOKEN_DOWNSAMPLE, joint_ids
+
+DEFAULT_MODEL_DIR = Path(__file__).resolve().parent / "weights" / "default"
+LONGEST_SONG_SECONDS = 2 * 60 * 60
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("generate", help="generate a dance for music (genre/text prompt, constraints, editing)",
+                       description=__doc__.splitlines()[0])
+    p.add_argument("--music", help="audio file (wav, flac, ogg, mp3); omit for text-only motion")
+    p.add_argument("--genre", help="dance genre (the model's list is shown for an unknown one)")
+    p.add_argument("--text", help="free text prompt (overrides the genre prompt)")
+    p.add_argument("--seconds", type=float, help="length (default: the whole song, or 8 s without music)")
+    p.add_argument("--out", required=True, help="output motion .npz")
+    p.add_argument("--model", default=str(DEFAULT_MODEL_DIR), help="model directory (tokenizer/ t2m/ music/ pose/)")
+    p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N (bf16 on GPU)")
+    p.add_argument("--constraints", help="pose constraints JSON (see inference/constraints.py)")
+    p.add_argument("--edit", help="keep a body part of --reference and regenerate the rest: upper | lower | joints")
+    p.add_argument("--joints", help="with --edit joints: comma-separated joint names to keep")
+    p.add_argument("--reference", help="reference motion .npz for --edit / --inpaint")
+    p.add_argument("--inpaint", help="regenerate the span a:b (seconds) of --reference, keep the rest")
+    p.add_argument("--w-text", type=float, default=4.0, help="text guidance weight w_T")
+    p.add_argument("--w-music", type=float, default=1.0, help="music guidance weight w_A (paper table 5: 1)")
+    p.add_argument("--w-pose", type=float, default=1.0, help="pose guidance weight w_P")
+    p.add_argument("--steps", type=int, default=10, help="masked decoding iterations T")
+    p.add_argument("--temperature", type=float, default=1.0)
+    p.add_argument("--top-k", type=int, default=None)
+    p.add_argument("--itto-steps", type=int, default=50, help="ITTO gradient steps (with constraints)")
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=run)
+
+
+def _load_music(path: str | None, seconds: float | None):
+    from dancemosaic_core.audio.io import is_silent, load_audio
+    from dancemosaic_core.pipeline import music_features_for
+    if path is None:
+        return None, seconds or 8.0
+    wave, sr = load_audio(path)
+    duration = len(wave) / sr
+    if duration > LONGEST_SONG_SECONDS:
+        raise DanceMosaicError(f"{path} is {duration / 60:.0f} min long; cut it below "
+                               f"{LONGEST_SONG_SECONDS // 60} min or pass a shorter file")
+    if is_silent(wave):
+        print(f"dancemosaic generate: warning: {path} is silent; the dance follows the prompt only",
+              file=sys.stderr)
+    if seconds is not None and seconds > duration + 1e-6:
+        raise DanceMosaicError(f"--seconds {seconds:g} is longer than the song ({duration:.2f} s); "
+                               "omit --seconds to dance the whole song")
+    seconds = seconds or duration
+    return music_features_for(wave, sr, max(TOKEN_DOWNSAMPLE, int(round(seconds * MOTION_FPS)))), seconds
+
+
+def _reference(args):
+    from dancemosaic_core.motion.io import load_motion
+    from dancemosaic_core.motion.representation import joints_to_features
+    if not args.reference:
+        raise DanceMosaicError("--edit and --inpaint need --reference r.npz (the motion to edit)")
+    ref = load_motion(args.reference)
+    _, frame = joints_to_features(ref.joints.astype(np.float64), return_frame=True)
+    return ref, frame
+
+
+def _edit_constraints(args, ref_decode: np.ndarray):
+    from dancemosaic_core.inference.constraints import PoseConstraints
+    if args.edit in ("upper", "lower"):
+        keep = joint_ids(args.edit)
+    elif args.edit == "joints":
+        if not args.joints:
+            raise DanceMosaicError("--edit joints needs --joints a,b,c (names: " + ", ".join(JOINT_NAMES) + ")")
+        try:
+            keep = joint_ids([j.strip() for j in args.joints.split(",")])
+        except ValueError as exc:
+            raise DanceMosaicError(str(exc)) from None
+    else:
+        raise DanceMosaicError(f"--edit {args.edit!r}: use upper, lower or joints")
+    return PoseConstraints.from_motion(ref_decode, [JOINT_NAMES[j] for j in keep])
+
+
+def _inpaint_mask(span: str, n: int):
+    import torch
+    try:
+        a, b = (float(x) for x in span.split(":"))
+    except ValueError:
+        raise DanceMosaicError(f"--inpaint {span!r}: give the span as START:END in seconds, e.g. 2.0:4.5") from None
+    ta, tb = int(np.floor(a * MOTION_FPS / TOKEN_DOWNSAMPLE)), int(np.ceil(b * MOTION_FPS / TOKEN_DOWNSAMPLE))
+    if not (0 <= ta < tb <= n):
+        raise DanceMosaicError(f"--inpaint {span}: the span must lie inside the reference (0 to "
+                               f"{n * TOKEN_DOWNSAMPLE / MOTION_FPS:.2f} s) with START < END")
+    fixed = torch.ones(1, n, dtype=torch.bool)
+    fixed[0, ta:tb] = False
+    return fixed
+
+
+def run(args) -> int:
+    from dancemosaic_core.inference.constraints import PoseConstraints
+    from dancemosaic_core.inference.guidance import GuidanceWeights
+    from dancemosaic_core.inference.long import generate_long
+    from dancemosaic_core.motion.io import Motion, save_motion
+    from dancemosaic_core.pipeline import DancePipeline
+
+    pipe = DancePipeline.from_pretrained(args.model, device=args.device)
+    prompt = pipe.m.prompt(args.genre, args.text)        # unknown genres fail here, listing the valid ones
+    constraints = PoseConstraints.load(args.constraints) if args.constraints else None
+    kw = dict(genre=args.genre, text=args.text, steps=args.steps, temperature=args.temperature, top_k=args.top_k,
+              weights=GuidanceWeights(text=args.w_text, music=args.w_music, pose=args.w_pose),
+              itto_steps=args.itto_steps, seed=args.seed)
+    to_world = None
+    if args.edit or args.inpaint:
+        ref, frame = _reference(args)
+        ref_decode = frame.apply(ref.joints)[: len(ref.joints) - 1]
+        frames = len(ref_decode) // TOKEN_DOWNSAMPLE * TOKEN_DOWNSAMPLE
+        if frames > 49 * TOKEN_DOWNSAMPLE:
+            raise DanceMosaicError(f"--reference is {frames / MOTION_FPS:.1f} s; editing works on one window "
+                                   f"(9.8 s): cut the reference first")
+        music, _ = _load_music(args.music or ref.music or None, frames / MOTION_FPS)
+        if args.edit:
+            extra = _edit_constraints(args, ref_decode[:frames])
+            constraints = extra if constraints is None else PoseConstraints(
+                np.r_[constraints.times, extra.times], constraints.joints + extra.joints,
+                np.r_[constraints.positions, extra.positions], np.r_[constraints.weights, extra.weights])
+        if args.inpaint:
+            ids = pipe.m.encode_joints(ref.joints)
+            kw.update(fixed_ids=ids, fixed_mask=_inpaint_mask(args.inpaint, ids.shape[1]).to(ids.device))
+            frames = ids.shape[1] * TOKEN_DOWNSAMPLE
+        out = pipe(frames=frames, music=music, constraints=constraints, **kw)
+        to_world = frame.invert
+    else:
+        music, seconds = _load_music(args.music, args.seconds)
+        frames = max(TOKEN_DOWNSAMPLE, int(round(seconds * MOTION_FPS)))
+        out = generate_long(pipe, frames=frames, music=music, constraints=constraints, **kw)
+    joints = to_world(out.joints) if to_world else out.joints
+    extra = {"tokens": out.ids.cpu().numpy()}
+    save_motion(args.out, Motion(joints=joints.astype(np.float32), fps=MOTION_FPS, music=str(args.music or ""),
+                                 genre=args.genre or "", text=prompt, extra=extra))
+    report = [f"wrote {args.out}: {len(joints) / MOTION_FPS:.1f} s, {len(joints)} frames at {MOTION_FPS} fps"]
+    if out.constraint_error_before is not None:
+        report.append(f"constraint error D (eq. 5): before ITTO {out.constraint_error_before:.5f} m^2, "
+                      f"after ITTO {out.constraint_error_itto:.5f}, final tokens {out.constraint_error_after:.5f}")
+    print("\n".join(report))
+    return 0

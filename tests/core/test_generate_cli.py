@@ -1,0 +1,83 @@
+"""`dancemosaic generate` end to end on a tiny random model: whole songs, edits, inpainting and
+the bad inputs of the issue (unknown genre, silence, 1-second song, bad constraints, wrong
+checkpoint)."""
+import json
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from dancemosaic_core.audio.synth import click_track
+from dancemosaic_core.cli import main
+from dancemosaic_core.motion.io import load_motion
+from tests.model_fixture import tiny_model_dir
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory):
+    root = tmp_path_factory.mktemp("gen")
+    model = tiny_model_dir(root)
+    wave, _ = click_track(120, 12.0, sr=22050)
+    sf.write(root / "song.wav", wave, 22050)
+    sf.write(root / "short.wav", wave[:22050], 22050)
+    sf.write(root / "silence.wav", np.zeros(22050 * 3, np.float32), 22050)
+    return root, model
+
+
+def gen(model, *args):
+    return main(["generate", "--model", str(model), *map(str, args)])
+
+
+def test_whole_song_and_reference_edits(setup, tmp_path):
+    root, model = setup
+    out = tmp_path / "d.npz"
+    assert gen(model, "--music", root / "song.wav", "--genre", "Jazz", "--out", out) == 0
+    m = load_motion(out)
+    assert m.joints.shape == (240, 22, 3) and m.genre == "Jazz" and m.extra["tokens"].shape == (60, 3)
+    ref = tmp_path / "ref.npz"
+    assert gen(model, "--music", root / "song.wav", "--seconds", 4, "--genre", "Jazz", "--out", ref) == 0
+    edit = tmp_path / "edit.npz"
+    assert gen(model, "--reference", ref, "--edit", "upper", "--genre", "Jazz", "--itto-steps", 5, "--out", edit) == 0
+    inp = tmp_path / "inp.npz"
+    assert gen(model, "--reference", ref, "--inpaint", "1:2", "--genre", "Jazz", "--out", inp) == 0
+    from dancemosaic_core.inference.loader import DanceModel
+    kept = DanceModel.from_pretrained(model, device="cpu").encode_joints(load_motion(ref).joints)[0]
+    tokens = load_motion(inp).extra["tokens"]
+    assert tokens[:5].tolist() == kept[:5].tolist() and tokens[10:].tolist() == kept[10:].tolist()
+
+
+def test_short_and_silent_songs(setup, tmp_path, capsys):
+    root, model = setup
+    assert gen(model, "--music", root / "short.wav", "--genre", "Jazz", "--out", tmp_path / "s.npz") == 0
+    assert load_motion(tmp_path / "s.npz").joints.shape[0] == 20
+    assert gen(model, "--music", root / "silence.wav", "--genre", "Jazz", "--out", tmp_path / "z.npz") == 0
+    assert "silent" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--genre", "Polka"], "unknown genre 'Polka'; this model knows: HipHop, Jazz, Popular"),
+    (["--genre", "Jazz", "--seconds", "30"], "longer than the song"),
+    (["--genre", "Jazz", "--inpaint", "1:2"], "need --reference"),
+])
+def test_bad_arguments_give_clear_errors(setup, tmp_path, capsys, args, message):
+    root, model = setup
+    assert gen(model, "--music", root / "song.wav", *args, "--out", tmp_path / "x.npz") == 2
+    assert message in capsys.readouterr().err
+
+
+def test_bad_constraints_and_checkpoints(setup, tmp_path, capsys):
+    root, model = setup
+    bad = tmp_path / "c.json"
+    bad.write_text(json.dumps({"constraints": [{"time": 1, "joint": "tail", "position": [0, 1, 0]}]}))
+    assert gen(model, "--genre", "Jazz", "--constraints", bad, "--out", tmp_path / "x.npz") == 2
+    assert "unknown joints ['tail']" in capsys.readouterr().err
+    bad.write_text('{"constraints": [{"time": 1, "joint": "head", "position": [0, NaN, 0]}]}')
+    assert gen(model, "--genre", "Jazz", "--constraints", bad, "--out", tmp_path / "x.npz") == 2
+    assert "NaN" in capsys.readouterr().err
+    wrong = tmp_path / "wrong"
+    (wrong / "tokenizer").mkdir(parents=True)
+    for f in (model / "t2m").iterdir():
+        (wrong / "tokenizer" / f.name).write_bytes(f.read_bytes())
+    (wrong / "t2m").symlink_to(model / "t2m")
+    assert gen(wrong, "--genre", "Jazz", "--out", tmp_path / "x.npz") == 2
+    assert "is a t2m checkpoint, expected a tokenizer checkpoint" in capsys.readouterr().err

@@ -1,0 +1,121 @@
+"""Inference pipeline invariants on a tiny random model: fixed tokens stay, seeds reproduce,
+ITTO lowers the constraint error, long dances keep segment tokens away from seams, and the
+streaming dancer's chunks are contiguous and join without a jump."""
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from dancemosaic_core.errors import DanceMosaicError
+from dancemosaic_core.inference.constraints import PoseConstraints
+from dancemosaic_core.inference.long import generate_long
+from dancemosaic_core.pipeline import DancePipeline
+from dancemosaic_core.streaming import StreamingDancer, YawShift, fit_yaw_shift
+from tests.model_fixture import tiny_model_dir
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory):
+    return tiny_model_dir(tmp_path_factory.mktemp("tiny"))
+
+
+@pytest.fixture(scope="module")
+def pipe(model_dir):
+    return DancePipeline.from_pretrained(model_dir, device="cpu")
+
+
+def music(frames, seed=0):
+    return np.random.default_rng(seed).normal(size=(frames, 35)).astype(np.float32)
+
+
+def test_shapes_seed_and_guidance_branches(pipe):
+    a = pipe(frames=42, genre="Jazz", music=music(42), seed=3)
+    b = pipe(frames=42, genre="Jazz", music=music(42), seed=3)
+    c = pipe(frames=42, genre="Jazz", music=music(42), seed=4)
+    assert a.joints.shape == (42, 22, 3) and a.ids.shape == (11, 3)
+    assert torch.equal(a.ids, b.ids) and not torch.equal(a.ids, c.ids)
+    assert a.info["branches"] == ["uncond", "text", "music"]
+    assert np.isfinite(a.joints).all()
+
+
+def test_fixed_tokens_are_kept(pipe):
+    ref = pipe(frames=40, genre="Jazz", seed=0)
+    fixed = torch.zeros(1, 10, dtype=torch.bool)
+    fixed[0, :4] = fixed[0, 8:] = True
+    out = pipe(frames=40, genre="Jazz", seed=1, fixed_ids=ref.ids[None], fixed_mask=fixed)
+    assert torch.equal(out.ids[fixed[0]], ref.ids[fixed[0]])
+    assert not torch.equal(out.ids[~fixed[0]], ref.ids[~fixed[0]])
+
+
+def test_itto_lowers_constraint_error(pipe):
+    c = PoseConstraints([0.5, 1.0, 1.5], ["left_wrist", "pelvis", "right_ankle"],
+                        [[0.3, 1.5, 0.2], [0.0, 0.9, 0.1], [-0.2, 0.05, 0.3]])
+    out = pipe(frames=40, genre="Jazz", constraints=c, itto_steps=30, seed=0)
+    assert out.constraint_error_itto < out.constraint_error_before
+    assert "pose" in out.info["branches"]
+
+
+def test_limit_term_is_lowered(pipe):
+    limit = lambda j: torch.relu(j[..., 20, 1] - 0.5).pow(2).mean(-1)  # noqa: E731 left wrist below 0.5 m
+    out = pipe(frames=40, genre="Jazz", joint_limit_fn=limit, itto_steps=30, seed=0)
+    assert out.limit_after <= out.limit_before
+
+
+def test_long_dance_keeps_segment_tokens_away_from_seams(pipe):
+    m = music(400)
+    long = generate_long(pipe, frames=400, music=m, genre="Jazz", window=20, transition=3, context=6, seed=7)
+    first = pipe(frames=80, music=m[:80], genre="Jazz", seed=7)
+    assert long.joints.shape == (400, 22, 3) and long.info["segments"] == 5
+    assert torch.equal(long.ids[:17], first.ids[:17])     # the seam at token 20 rewrote 17..22 only
+
+
+def test_yaw_shift_fit_recovers_a_transform():
+    rng = np.random.default_rng(0)
+    src = rng.normal(size=(10, 22, 3))
+    true = YawShift(0.7, np.array([0.4, 0.0, -1.2]))
+    fit = fit_yaw_shift(src, true.apply(src))
+    assert abs(fit.yaw - 0.7) < 1e-9 and np.allclose(fit.shift, true.shift)
+    assert np.allclose(true.invert(true.apply(src)), src)
+
+
+def test_streaming_chunks_are_contiguous_and_continuous(model_dir):
+    from dancemosaic_core.audio.synth import click_track
+    dancer = StreamingDancer.from_pretrained(model_dir, device="cpu", genre="Jazz", sample_rate=22050,
+                                             chunk_seconds=1.0, context_seconds=1.0, start_seconds=1.0)
+    wave, _ = click_track(120, 6.0, sr=22050)
+    assert not dancer.ready()
+    chunks = []
+    for i in range(0, len(wave), 2205):
+        dancer.push_audio(wave[i:i + 2205])
+        while dancer.ready():
+            chunks.append(dancer.next_chunk())
+    assert len(chunks) >= 4
+    for a, b in zip(chunks, chunks[1:]):
+        assert b.index == a.index + 1 and b.start_time == pytest.approx(a.end_time)
+    allj = np.concatenate([c.joints for c in chunks])
+    step = np.abs(np.diff(allj, axis=0)).max(axis=(1, 2))
+    seams = np.cumsum([len(c.joints) for c in chunks])[:-1] - 1
+    assert step[seams].max() <= 1.5 * np.delete(step, seams).max()
+
+
+def test_streaming_rejects_bad_settings(model_dir):
+    with pytest.raises(DanceMosaicError, match="unknown genre"):
+        StreamingDancer.from_pretrained(model_dir, device="cpu", genre="Polka")
+    dancer = StreamingDancer.from_pretrained(model_dir, device="cpu", genre="Jazz")
+    with pytest.raises(DanceMosaicError, match="finite"):
+        dancer.set_weights(music=float("nan"))
+
+
+def test_constraints_validation(tmp_path):
+    with pytest.raises(DanceMosaicError, match="unknown joints"):
+        PoseConstraints([0.1], ["left_hand_tip"], [[0, 1, 0]])
+    with pytest.raises(DanceMosaicError, match="NaN"):
+        PoseConstraints([0.1], ["pelvis"], [[0, np.nan, 0]])
+    c = PoseConstraints([5.0], ["pelvis"], [[0, 1, 0]])
+    with pytest.raises(DanceMosaicError, match="past the end"):
+        c.dense(40)
+    path = tmp_path / "c.json"
+    path.write_text(json.dumps({"constraints": [{"frame": 10, "joint": "head", "position": [0, 1.7, 0]}]}))
+    P, W = PoseConstraints.load(path).dense(20)
+    assert W[10, 15] == 1 and P[10, 15, 1] == pytest.approx(1.7) and W.sum() == 1
