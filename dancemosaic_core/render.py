@@ -133,15 +133,17 @@ class SkeletonRenderer:
 
 
 def smooth_path(path: np.ndarray, sigma_frames: float) -> np.ndarray:
-    """Zero-phase Gaussian smoothing along axis 0 (edges reflected): the camera's path, which
-    keeps the dancer in view without copying every sway of the hips."""
+    """Zero-phase Gaussian smoothing along axis 0: the camera's path, which keeps the dancer in
+    view without copying every sway of the hips. Straight-line paths come back unchanged."""
     path = np.asarray(path, dtype=np.float64)
     if sigma_frames <= 0 or len(path) < 2:
         return path.copy()
     half = int(np.ceil(3 * sigma_frames))
     kernel = np.exp(-0.5 * (np.arange(-half, half + 1) / sigma_frames) ** 2)
     kernel /= kernel.sum()
-    padded = np.pad(path, [(half, half)] + [(0, 0)] * (path.ndim - 1), mode="reflect" if len(path) > half else "edge")
+    # odd reflection continues the path's trend past its ends, so a dancer travelling in a
+    # straight line stays centred at the first and last frames too
+    padded = np.pad(path, [(half, half)] + [(0, 0)] * (path.ndim - 1), mode="reflect", reflect_type="odd")
     return np.stack([np.convolve(padded[:, k], kernel, mode="valid") for k in range(path.shape[1])], axis=1)
 
 
