@@ -1,0 +1,188 @@
+"""Audio node: a capture device (sounddevice) or a file played in real time -> AudioChunk.
+
+Publishes `audio` (dancemosaic/AudioChunk) stamped on the music clock (stream origin + sample
+index / rate; a jump of `first_sample` means lost audio) and `audio/status` (DanceStatus: online
+tempo and beat phase, dropouts). Overruns, stalls and a vanished device are counted, logged and
+survived: the node reopens the device every `reconnect_seconds`.
+
+    python -m dancemosaic_ros.audio_node --ros-args -p file:=song.wav
+"""
+from __future__ import annotations
+
+
+import numpy as np
+import rclpy
+from rclpy.node import Node
+
+from dancemosaic.msg import AudioChunk, DanceStatus
+from dancemosaic_core.audio.io import MIN_SR, MAX_SR
+from dancemosaic_core.errors import DanceMosaicError
+from dancemosaic_ros.audio_sources import CaptureSource, FileSource, TempoTracker
+from dancemosaic_ros.params import Param, check_changes, declare_parameters, positive
+from dancemosaic_ros.run import run_nodes
+
+
+def _rate(value):
+    return None if isinstance(value, int) and (value == 0 or MIN_SR <= value <= MAX_SR) else \
+        f"{value!r} must be 0 (the file's own rate) or {MIN_SR}..{MAX_SR} Hz"
+
+
+def _block(value):
+    return None if isinstance(value, int) and 16 <= value <= 65536 else f"{value!r} must be 16..65536 frames"
+
+
+def _channels(value):
+    return None if isinstance(value, int) and 1 <= value <= 8 else f"{value!r} must be 1..8"
+
+
+PARAMS = {
+    "device": Param("", "sounddevice input: name or index; '' = the system's default input", read_only=True),
+    "sample_rate": Param(44100, "capture rate in Hz (file mode: 0 keeps the file's rate)", _rate, read_only=True),
+    "channels": Param(1, "captured channels (interleaved in AudioChunk)", _channels, read_only=True),
+    "block_size": Param(1024, "frames per capture block and per AudioChunk", _block, read_only=True),
+    "file": Param("", "play this audio file in real time instead of capturing ('' = capture)", read_only=True),
+    "loop": Param(False, "file mode: start the file again at its end", read_only=True),
+    "track_tempo": Param(True, "run the online beat tracker and report tempo in audio/status"),
+    "status_rate": Param(2.0, "Hz of audio/status messages", positive, read_only=True),
+    "reconnect_seconds": Param(2.0, "capture: seconds between checks of the device (reopened when lost)", positive,
+                               read_only=True),
+    "stall_seconds": Param(1.0, "capture: no samples for this long means the device is lost", positive),
+}
+
+
+class AudioNode(Node):
+    def __init__(self, **kwargs):
+        super().__init__("audio_node", **kwargs)
+        self.params = declare_parameters(self, PARAMS)
+        self.add_on_set_parameters_callback(self._on_set_parameters)
+        self.add_post_set_parameters_callback(self._after_set_parameters)
+        self.publisher = self.create_publisher(AudioChunk, "audio", 50)
+        self.status_publisher = self.create_publisher(DanceStatus, "audio/status", 10)
+        self.dropouts = 0
+        self.bad_parameters = 0
+        self.message = ""
+        self.state = DanceStatus.STATE_IDLE
+        self.last_block_time = None
+        self.capture = self.file = None
+        if self.params["file"]:
+            self.file = FileSource(path=self.params["file"], sample_rate=self.params["sample_rate"],
+                                   block_size=self.params["block_size"], loop=self.params["loop"])
+            self.sample_rate, self.channels = self.file.sample_rate, 1
+            self.origin = self._now()
+            self.create_timer(0.5 * self.params["block_size"] / self.sample_rate, self._play_file)
+            self.get_logger().info(f"playing {self.params['file']} in real time "
+                                   f"({len(self.file.wave) / self.sample_rate:.1f} s at {self.sample_rate} Hz)")
+        else:
+            self.capture = CaptureSource(device=self.params["device"], sample_rate=self.params["sample_rate"],
+                                         channels=self.params["channels"], block_size=self.params["block_size"])
+            self.sample_rate, self.channels = self.capture.sample_rate, self.capture.channels
+            self._open_capture()
+            self.create_timer(0.5 * self.params["block_size"] / self.sample_rate, self._drain_capture)
+            self.create_timer(self.params["reconnect_seconds"], self._watch_capture)
+        self.tempo = TempoTracker(self.sample_rate) if self.params["track_tempo"] else None
+        self.create_timer(1.0 / self.params["status_rate"], self._publish_status)
+
+    def _now(self) -> float:
+        return self.get_clock().now().nanoseconds * 1e-9
+
+    # --- sources ----------------------------------------------------------------------------
+    def _play_file(self) -> None:
+        blocks = self.file.due(self._now() - self.origin)
+        for block in blocks:
+            if block.late:
+                self._dropout(f"file playback fell behind real time at sample {block.first_sample}")
+            self._publish(block, self.origin)
+        if self.file.finished and self.state != DanceStatus.STATE_IDLE:
+            self.state = DanceStatus.STATE_IDLE
+            self.get_logger().info("audio file finished")
+
+    def _open_capture(self) -> None:
+        try:
+            self.capture.open(self._now())
+            self.state = DanceStatus.STATE_DANCING
+            self.get_logger().info(f"capturing from {self.capture.device or 'the default input'} "
+                                   f"at {self.sample_rate} Hz")
+        except DanceMosaicError as exc:
+            self.state = DanceStatus.STATE_ERROR
+            self.message = str(exc)
+            self.get_logger().error(f"{exc} (retrying every {self.params['reconnect_seconds']} s)")
+
+    def _drain_capture(self) -> None:
+        blocks, skipped = self.capture.read(self._now())
+        if skipped:
+            self._dropout(f"{skipped / self.sample_rate:.3f} s of audio lost (overrun or stalled device)")
+        for block in blocks:
+            if block.input_overflow:
+                self._dropout("the capture device overran (input overflow)")
+            self._publish(block, self.capture.origin)
+
+    def _watch_capture(self) -> None:
+        now = self._now()
+        if self.capture.error or self.capture.stalled(now, self.params["stall_seconds"]):
+            reason = self.capture.error or f"no audio for {self.params['stall_seconds']} s"
+            self._dropout(f"audio input lost: {reason}; reopening")
+            self.capture.close()
+        if not self.capture.is_open:
+            self._open_capture()
+
+    # --- messages ---------------------------------------------------------------------------
+    def _publish(self, block, origin: float) -> None:
+        msg = AudioChunk()
+        stamp_ns = int(round((origin + block.first_sample / self.sample_rate) * 1e9))
+        msg.header.stamp.sec, msg.header.stamp.nanosec = divmod(stamp_ns, 1_000_000_000)
+        msg.sample_rate, msg.channels = self.sample_rate, block.samples.shape[1]
+        msg.first_sample = block.first_sample
+        msg.samples = np.ascontiguousarray(block.samples, dtype=np.float32).reshape(-1)
+        msg.input_overflow, msg.output_underflow = block.input_overflow, block.late
+        self.publisher.publish(msg)
+        self.last_block_time = self._now()
+        if self.tempo is not None:
+            self.tempo.push(block.samples.mean(axis=1))
+
+    def _dropout(self, what: str) -> None:
+        self.dropouts += 1
+        self.message = what
+        self.get_logger().warning(f"{what} (dropouts so far: {self.dropouts})")
+
+    def _publish_status(self) -> None:
+        msg = DanceStatus()
+        msg.header.stamp = self.get_clock().now().to_msg()
+        flowing = self.last_block_time is not None and self._now() - self.last_block_time < 1.0
+        msg.generator_state = self.state if self.state == DanceStatus.STATE_ERROR or not flowing \
+            else DanceStatus.STATE_DANCING
+        if self.tempo is not None and self.tempo.state.tempo_bpm is not None:
+            msg.tempo_bpm = float(self.tempo.state.tempo_bpm)
+            msg.beat_phase = float(self.tempo.state.phase)
+            msg.tempo_confidence = float(min(1.0, max(0.0, self.tempo.state.confidence)))
+        msg.audio_dropouts = self.dropouts
+        msg.bad_messages = self.bad_parameters
+        msg.message = self.message
+        self.status_publisher.publish(msg)
+
+    # --- parameters -------------------------------------------------------------------------
+    def _on_set_parameters(self, changes):
+        result = check_changes(PARAMS, changes)
+        if not result.successful:
+            self.bad_parameters += 1
+            self.get_logger().warning(f"refused parameter change: {result.reason}")
+        return result
+
+    def _after_set_parameters(self, changes) -> None:
+        for parameter in changes:
+            if parameter.name in PARAMS:
+                self.params[parameter.name] = parameter.value
+            if parameter.name == "track_tempo":
+                self.tempo = TempoTracker(self.sample_rate) if parameter.value else None
+
+    def destroy_node(self):
+        if self.capture is not None:
+            self.capture.close()
+        return super().destroy_node()
+
+
+def main(args=None) -> int:
+    return run_nodes([AudioNode], args)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,165 @@
+"""Where the audio node's samples come from: a capture device (sounddevice) or a file played in
+real time, plus the online tempo of what was heard. No rclpy here: the node converts.
+
+Both sources hand out `Block`s numbered by their first sample on one stream clock; a jump in
+`first_sample` means audio was lost (device overrun, vanished device, late file playback), so
+downstream nodes keep the music clock: time of a sample = stream origin + index / rate.
+"""
+from __future__ import annotations
+
+import queue
+import threading
+from dataclasses import dataclass
+
+import numpy as np
+
+from dancemosaic_core.audio.beat import BeatState, OnlineBeatTracker, StreamingOnset
+from dancemosaic_core.audio.io import check_sr, load_audio
+from dancemosaic_core.errors import DanceMosaicError
+
+TEMPO_ANALYSIS_SR = 10240   # rate and hop of dancemosaic_core.audio.beat.track_wave
+TEMPO_HOP = 128
+
+
+@dataclass
+class Block:
+    samples: np.ndarray        # (frames, channels) float32
+    first_sample: int          # stream index of samples[0]
+    input_overflow: bool = False   # the device dropped samples before this block
+    late: bool = False         # published later than real time (file mode)
+
+
+class FileSource:
+    """An audio file cut into blocks, handed out at real-time pace: `due(elapsed)` returns the
+    blocks whose last sample has been played by `elapsed` seconds after start."""
+
+    def __init__(self, *, path: str, sample_rate: int, block_size: int, loop: bool = False):
+        wave, sr = load_audio(path, sr=sample_rate or None)
+        self.sample_rate, self.block_size, self.loop = sr, int(block_size), loop
+        self.wave = wave[:, None]
+        self.next_sample = 0
+
+    @property
+    def finished(self) -> bool:
+        return not self.loop and self.next_sample >= len(self.wave)
+
+    def due(self, elapsed: float, late_blocks: int = 2) -> list[Block]:
+        """Blocks due by `elapsed` s; more than `late_blocks` due at once are marked late."""
+        played = int(elapsed * self.sample_rate)
+        out = []
+        while not self.finished and self.next_sample + self.block_size <= played:
+            start = self.next_sample % len(self.wave)
+            idx = (start + np.arange(self.block_size)) % len(self.wave) if self.loop else \
+                np.arange(start, min(start + self.block_size, len(self.wave)))
+            out.append(Block(self.wave[idx], self.next_sample))
+            self.next_sample += self.block_size
+        if len(out) > late_blocks:
+            for block in out:
+                block.late = True
+        return out
+
+
+class CaptureSource:
+    """A sounddevice input stream; its callback only queues copies (never blocks PortAudio).
+
+    Samples lost before a block (input overflow) are reported by PortAudio without a count;
+    `read(now)` compares the samples received with the time elapsed and, when the stream fell
+    `resync_seconds` behind (overflow, stalled or vanished device), advances the sample counter
+    so the jump shows the loss."""
+
+    def __init__(self, *, device: str, sample_rate: int, channels: int, block_size: int,
+                 max_queue_blocks: int = 64, resync_seconds: float = 0.25):
+        self.device = int(device) if device.strip().isdigit() else (device or None)
+        self.sample_rate = check_sr(sample_rate, "capture sample rate")
+        self.channels, self.block_size = int(channels), int(block_size)
+        self.resync_seconds = resync_seconds
+        self._queue: queue.Queue = queue.Queue(maxsize=max_queue_blocks)
+        self._stream = None
+        self._lock = threading.Lock()
+        self.queue_overruns = 0        # blocks dropped because the node fell behind
+        self.error: str | None = None  # set by the stream when it stops by itself
+        self.origin: float | None = None   # clock time of sample 0
+        self.next_sample = 0
+
+    def open(self, now: float) -> None:
+        import sounddevice as sd
+        self.error = None
+        try:
+            self._stream = sd.InputStream(device=self.device, samplerate=self.sample_rate,
+                                          channels=self.channels, blocksize=self.block_size,
+                                          dtype="float32", callback=self._callback,
+                                          finished_callback=self._finished)
+            self._stream.start()
+        except Exception as exc:  # PortAudioError, ValueError for unknown devices
+            self._stream = None
+            raise DanceMosaicError(f"cannot open audio input {self.device or 'default'!r} at "
+                                   f"{self.sample_rate} Hz x {self.channels}: {exc}; list inputs with "
+                                   "`python -m sounddevice` and set the device parameter") from exc
+        if self.origin is None:
+            self.origin = now
+
+    @property
+    def is_open(self) -> bool:
+        return self._stream is not None
+
+    def close(self) -> None:
+        stream, self._stream = self._stream, None
+        if stream is not None:
+            try:
+                stream.abort()
+                stream.close()
+            except Exception:  # the device may already be gone; nothing left to release
+                pass
+
+    def _callback(self, indata, frames, time_info, status) -> None:
+        try:
+            self._queue.put_nowait((indata.copy(), bool(status.input_overflow)))
+        except queue.Full:
+            with self._lock:
+                self.queue_overruns += 1
+
+    def _finished(self) -> None:
+        if self._stream is not None:
+            self.error = "the audio input stream stopped (device removed or server gone)"
+
+    def read(self, now: float) -> tuple[list[Block], int]:
+        """Queued blocks, and how many samples were skipped to stay on the real-time clock."""
+        blocks, skipped = [], 0
+        while True:
+            try:
+                data, overflow = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            if not blocks and self.origin is not None:
+                # samples that should have arrived by now, minus what is queued and this block
+                behind = (now - self.origin) * self.sample_rate - self.next_sample - len(data) \
+                    - self._queue.qsize() * self.block_size
+                if behind > self.resync_seconds * self.sample_rate:
+                    skipped = int(behind)
+                    self.next_sample += skipped
+            blocks.append(Block(data, self.next_sample, input_overflow=overflow))
+            self.next_sample += len(data)
+        return blocks, skipped
+
+    def stalled(self, now: float, seconds: float) -> bool:
+        """No samples for `seconds` while open: the device vanished or hangs."""
+        if self.origin is None or not self.is_open:
+            return False
+        return (now - self.origin) - self.next_sample / self.sample_rate > seconds
+
+
+class TempoTracker:
+    """Online tempo and beat phase of the mono stream (dancemosaic_core.audio.beat)."""
+
+    def __init__(self, sample_rate: int):
+        import soxr
+        self._resampler = soxr.ResampleStream(sample_rate, TEMPO_ANALYSIS_SR, 1, dtype="float32", quality="HQ")
+        self._onset = StreamingOnset(TEMPO_ANALYSIS_SR, TEMPO_HOP)
+        self.tracker = OnlineBeatTracker(env_fps=TEMPO_ANALYSIS_SR / TEMPO_HOP)
+        self.state = BeatState(None, 0.0, None)
+
+    def push(self, mono: np.ndarray) -> BeatState:
+        y = self._resampler.resample_chunk(np.ascontiguousarray(mono, dtype=np.float32).reshape(-1, 1)).ravel()
+        if len(y):
+            self.state = self.tracker.update(self._onset.push(y))
+        return self.state

@@ -1,0 +1,88 @@
+"""Real rclpy nodes in the test process: a private context, a multi-threaded executor spinning
+in a background thread, and a teardown in the order rclpy needs (nodes, executor, context)."""
+from __future__ import annotations
+
+import threading
+import time
+from contextlib import contextmanager
+
+import rclpy
+from rclpy.executors import MultiThreadedExecutor
+from rclpy.parameter import Parameter
+
+
+def overrides(params: dict) -> list[Parameter]:
+    return [Parameter(name, value=value) for name, value in params.items()]
+
+
+class Session:
+    def __init__(self, context):
+        self.context = context
+        self.executor = MultiThreadedExecutor(num_threads=4, context=context)
+        self.nodes = []
+        self._thread = None
+
+    def add(self, factory, **params):
+        """Create a node: factory(context=..., parameter_overrides=...) and spin it."""
+        node = factory(context=self.context, parameter_overrides=overrides(params))
+        self.nodes.append(node)
+        self.executor.add_node(node)
+        return node
+
+    def probe(self, name: str = "probe"):
+        node = rclpy.create_node(f"test_{name}", context=self.context)
+        self.nodes.append(node)
+        self.executor.add_node(node)
+        return node
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._spin, daemon=True)
+        self._thread.start()
+
+    def _spin(self) -> None:
+        try:
+            self.executor.spin()
+        except Exception:  # the executor shut down under the spinning thread
+            pass
+
+    def close(self) -> None:
+        for node in self.nodes:
+            self.executor.remove_node(node)
+            node.destroy_node()
+        self.executor.shutdown(timeout_sec=5.0)
+        if self._thread is not None:
+            self._thread.join(timeout=5.0)
+        rclpy.shutdown(context=self.context)
+
+
+@contextmanager
+def ros_session():
+    context = rclpy.Context()
+    rclpy.init(context=context)
+    session = Session(context)
+    try:
+        yield session
+    finally:
+        session.close()
+
+
+def wait_for(condition, timeout: float, poll: float = 0.02) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(poll)
+    return condition()
+
+
+def call_service(node, srv_type, name: str, timeout: float = 5.0):
+    client = node.create_client(srv_type, name)
+    try:
+        if not client.wait_for_service(timeout_sec=timeout):
+            raise TimeoutError(f"service {name} did not appear")
+        future = client.call_async(srv_type.Request())
+        if not wait_for(future.done, timeout):
+            raise TimeoutError(f"service {name} did not answer")
+        return future.result()
+    finally:
+        node.destroy_client(client)
