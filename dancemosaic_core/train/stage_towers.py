@@ -33,7 +33,8 @@ def _setup(cfg: dict, kind: str):
     model = MultiTowerModel(t2m=t2m, **{kind: tower})
     run = TrainRun(cfg, stage=kind, model=tower, dataset=dataset, normalizer=dataset.normalizer,
                    extra={"kind": kind, "text_encoder": text.spec(), "tokenizer": str(cfg["tokenizer"]),
-                          "t2m": str(cfg["t2m"])})
+                          "t2m": str(cfg["t2m"]),
+                          "genres": sorted({c["genre"] for c in dataset.clips if c["genre"]})})
     if run.ddp is not tower:       # DDP wraps the trainable tower inside the multi-tower model
         model.towers[kind] = run.ddp
     model.train()

@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Train the shipped default model (all four stages, paper section 3.3) with the project's own CLI
+# on the bootstrap corpus, then copy the inference weights into dancemosaic_core/weights/default.
+# Usage: scripts/train_default.sh [CACHE_DIR] [RUN_DIR]   (env: STEPS_SCALE=0.1 for a smoke run)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+CACHE=${1:-out/demo/cache}
+RUNS=${2:-runs/default}
+SCALE=${STEPS_SCALE:-1}
+DM=${DANCEMOSAIC:-.venv/bin/dancemosaic}
+OUT=${WEIGHTS_OUT:-dancemosaic_core/weights/default}
+steps() { python3 -c "print(max(2, int($1 * $SCALE)))"; }
+common=(--model=config/model/small.yaml --data.cache="$CACHE" --device=auto --tensorboard=false
+        --progress=false --log_every=50)
+
+if [[ ! -f "$CACHE/meta.json" ]]; then
+  echo "no training cache at $CACHE: run 'dancemosaic data bootstrap --out out/demo/corpus' and" \
+       "'dancemosaic data prepare --joints out/demo/corpus --out $CACHE' first" >&2
+  exit 2
+fi
+# Stage 1: tokenizer on all motion
+$DM train tokenizer "${common[@]}" --out_dir="$RUNS/tokenizer" --batch_size=32 \
+    --optim.max_steps="$(steps 2500)" --optim.warmup_steps=200 --save_every=500 --eval_split=val
+# Stage 2: T2M + residual transformer on text-motion (the corpus's move captions and genre prompts)
+$DM train t2m "${common[@]}" --out_dir="$RUNS/t2m" --tokenizer="$RUNS/tokenizer/checkpoint" \
+    --batch_size=16 --optim.max_steps="$(steps 2000)" --optim.warmup_steps=200 --save_every=500
+# Stage 3: music tower, T2M frozen
+$DM train music "${common[@]}" --out_dir="$RUNS/music" --tokenizer="$RUNS/tokenizer/checkpoint" \
+    --t2m="$RUNS/t2m/checkpoint" --batch_size=16 --optim.max_steps="$(steps 1200)" --optim.warmup_steps=100 \
+    --save_every=400
+# Stage 4: pose tower, T2M frozen
+$DM train pose "${common[@]}" --out_dir="$RUNS/pose" --tokenizer="$RUNS/tokenizer/checkpoint" \
+    --t2m="$RUNS/t2m/checkpoint" --batch_size=16 --optim.max_steps="$(steps 600)" --optim.warmup_steps=50 \
+    --save_every=300
+# Inference weights only (no optimizer state): config.json, model.safetensors, mean/std
+for part in tokenizer t2m music pose; do
+  mkdir -p "$OUT/$part"
+  cp "$RUNS/$part/checkpoint/"{config.json,model.safetensors,mean.npy,std.npy} "$OUT/$part/"
+done
+du -sh "$OUT"
