@@ -89,6 +89,8 @@ def _write_wav(path: Path, wave: np.ndarray, sr: int) -> None:
     wave = np.asarray(wave, dtype=np.float32)
     if wave.ndim == 1:
         wave = wave[:, None]
+    elif wave.ndim == 2 and wave.shape[0] <= 8 < wave.shape[1]:
+        wave = wave.T                                  # (channels, samples) -> (samples, channels)
     if wave.ndim != 2 or wave.size == 0 or not np.isfinite(wave).all():
         raise DanceMosaicError(f"audio wave has shape {wave.shape} or NaN samples; give a finite "
                                "(samples,) or (samples, channels) float array")
@@ -133,11 +135,14 @@ def _audio_input(audio, offset: float, workdir: Path) -> Path | None:
         wave, sr = audio
     except (TypeError, ValueError):
         raise DanceMosaicError("audio must be a file path or a (wave, sample_rate) pair") from None
-    if not (isinstance(sr, (int, np.integer)) or float(sr).is_integer()) or int(sr) <= 0:
-        raise DanceMosaicError(f"audio sample rate {sr} is not a positive integer")
-    if offset >= len(wave) / int(sr):
+    if not isinstance(sr, (int, np.integer, float, np.floating)) or not float(sr).is_integer() or sr <= 0:
+        raise DanceMosaicError(f"audio sample rate {sr!r} is not a positive integer")
+    samples = np.shape(wave)[0] if np.ndim(wave) == 1 else max(np.shape(wave)) if np.ndim(wave) == 2 else 0
+    if samples == 0:
+        raise DanceMosaicError("the audio wave has no samples; give (samples,) or (samples, channels) audio")
+    if offset >= samples / int(sr):
         raise DanceMosaicError(f"audio offset {offset:.2f} s is past the end of the "
-                               f"{len(wave) / int(sr):.2f} s wave; give a smaller offset")
+                               f"{samples / int(sr):.2f} s wave; give a smaller offset")
     path = workdir / "audio.wav"
     _write_wav(path, wave, int(sr))
     return path
@@ -260,7 +265,7 @@ def gif_frame(frame, max_side: int | None = None):
         scale = max_side / max(image.size)
         image = image.resize((max(1, round(image.width * scale)), max(1, round(image.height * scale))),
                              Image.Resampling.LANCZOS)
-    return image.quantize(colors=256, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE)
+    return image.quantize(colors=256, method=Image.Quantize.FASTOCTREE, dither=Image.Dither.NONE)
 
 
 def write_gif(path, frames: Iterable, fps: float, *, max_side: int | None = None) -> VideoResult:

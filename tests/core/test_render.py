@@ -95,8 +95,8 @@ def test_audio_muxed_with_offset_and_cut_to_video(tmp_path):
 
 def test_short_music_does_not_cut_the_video(tmp_path):
     sr = 16000
-    short = (0.3 * np.ones(sr // 10, np.float32), sr)             # 0.1 s of music for 1 s of video
-    result = video.write_video(tmp_path / "v.mp4", gradient_frames(20), FPS, audio=short)
+    short = (0.3 * np.ones((2, sr // 10), np.float32), sr)        # 0.1 s of stereo for 1 s of video
+    result = video.write_video(tmp_path / "v.mp4", np.stack(gradient_frames(20)), FPS, audio=short)
     meta, back = read_back(result.path)
     assert len(back) == 20 and video.probe_video(result.path).has_audio
 
@@ -140,6 +140,10 @@ def test_video_errors_name_the_problem(tmp_path):
     with pytest.raises(DanceMosaicError, match="past the end"):
         video.write_video(tmp_path / "v.mp4", frames, FPS, audio=(np.zeros(1600, np.float32), 16000),
                           audio_offset=1.0)
+    with pytest.raises(DanceMosaicError, match="no samples"):
+        video.write_video(tmp_path / "v.mp4", frames, FPS, audio=(np.zeros(0), 16000))
+    with pytest.raises(DanceMosaicError, match="sample rate"):
+        video.write_video(tmp_path / "v.mp4", frames, FPS, audio=(np.zeros(100), "fast"))
     with pytest.raises(DanceMosaicError, match="one size"):
         video.write_video(tmp_path / "v.mp4", frames + [np.zeros((8, 8, 3), np.uint8)], FPS)
     with pytest.raises(DanceMosaicError, match="no frames"):
@@ -225,6 +229,10 @@ def test_render_cli_video_gif_and_stored_music(tmp_path):
                  "--fps-out", "40", "--no-music"]) == 0
     meta, back = read_back(out)
     assert len(back) == 19 and meta["size"] == (64, 48) and not video.probe_video(out).has_audio
+    assert main(["render", str(tmp_path / "dance.npz"), "--out", str(out), "--size", "64",
+                 "--seconds", "0.25", "--music-offset", "0.5"]) == 0
+    meta, back = read_back(out)
+    assert len(back) == 5 and video.probe_video(out).duration == pytest.approx(0.25, abs=0.03)
 
 
 def test_render_cli_errors(tmp_path, capsys):
