@@ -119,3 +119,13 @@ def test_constraints_validation(tmp_path):
     path.write_text(json.dumps({"constraints": [{"frame": 10, "joint": "head", "position": [0, 1.7, 0]}]}))
     P, W = PoseConstraints.load(path).dense(20)
     assert W[10, 15] == 1 and P[10, 15, 1] == pytest.approx(1.7) and W.sum() == 1
+
+
+def test_bench_generate_reports_speed_and_streaming(model_dir, tmp_path):
+    from dancemosaic_core.cli import main
+    out = tmp_path / "generate.json"
+    assert main(["bench", "generate", "--model", str(model_dir), "--device", "cpu", "--runs", "1",
+                 "--clip-seconds", "3", "--itto-steps", "2", "--chunks", "2", "--out", str(out)]) == 0
+    res = json.loads(out.read_text())["results"]
+    assert res["seconds_per_clip"] > 0 and res["real_time_factor"] == pytest.approx(3 / res["seconds_per_clip"])
+    assert res["streaming"]["chunks"] == 2 and res["streaming"]["median_compute_s"] > 0
