@@ -10,19 +10,14 @@ treated as fixed.
 """
 from __future__ import annotations
 
-import math
 from typing import Callable
 
 import torch
 
+from dancemosaic_core.sampling.schedule import remask_count
+
 LogitsFn = Callable[[torch.Tensor], torch.Tensor]            # ids (B, L) -> logits (B, L, K)
 ResidualLogitsFn = Callable[[torch.Tensor, int], torch.Tensor]  # ids (B, L, q), layer q -> (B, L, K)
-
-
-def remask_count(num_free: torch.Tensor, t: int, steps: int) -> torch.Tensor:
-    """n_M = ceil(L cos(pi t / 2T)) of the paper, at least 1 where anything is free."""
-    n = torch.ceil(num_free.float() * math.cos(math.pi * t / (2 * steps))).long()
-    return torch.where(num_free > 0, n.clamp(min=1), n)
 
 
 def top_k_filter(logits: torch.Tensor, top_k: int | None) -> torch.Tensor:
