@@ -115,6 +115,16 @@ class StreamingDancer:
     def from_pretrained(cls, model_dir, *, device="auto", **kwargs) -> "StreamingDancer":
         return cls(pipeline=DancePipeline.from_pretrained(model_dir, device=device), **kwargs)
 
+    def warmup(self) -> float:
+        """Pay one-off costs before the music starts (the feature extractor's JIT compilation,
+        first model calls); returns the seconds it took. State is reset afterwards."""
+        t0 = time.perf_counter()
+        rng = np.random.default_rng(0)
+        self.push_audio(0.01 * rng.standard_normal(int(3 * self.sample_rate)).astype(np.float32))
+        self.next_chunk()
+        self.reset()
+        return time.perf_counter() - t0
+
     # --- inputs ---------------------------------------------------------------------------------
     def reset(self) -> None:
         with self._lock:

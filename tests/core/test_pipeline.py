@@ -129,3 +129,9 @@ def test_bench_generate_reports_speed_and_streaming(model_dir, tmp_path):
     res = json.loads(out.read_text())["results"]
     assert res["seconds_per_clip"] > 0 and res["real_time_factor"] == pytest.approx(3 / res["seconds_per_clip"])
     assert res["streaming"]["chunks"] == 2 and res["streaming"]["median_compute_s"] > 0
+
+
+def test_streaming_warmup_leaves_a_fresh_state(model_dir):
+    dancer = StreamingDancer.from_pretrained(model_dir, device="cpu", genre="Jazz")
+    assert dancer.warmup() > 0
+    assert dancer.index == 0 and dancer.seconds_heard == 0 and not dancer.ready()
