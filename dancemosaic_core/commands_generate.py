@@ -23,7 +23,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--genre", help="dance genre (the model's list is shown for an unknown one)")
     p.add_argument("--text", help="free text prompt (overrides the genre prompt)")
     p.add_argument("--seconds", type=float, help="length (default: the whole song, or 8 s without music)")
-    p.add_argument("--out", required=True, help="output motion .npz")
+    p.add_argument("--out", required=True, help="output motion .npz (a directory with --dataset)")
+    p.add_argument("--dataset", help="joints dataset (e.g. the bootstrap corpus): one dance per item of --split, "
+                                     "on the item's music and genre, written to the --out directory")
+    p.add_argument("--split", default="test", help="with --dataset: the split (default test)")
+    p.add_argument("--shuffle-music", action="store_true",
+                   help="with --dataset: condition each dance on another item's music (seeded derangement) "
+                        "but record its own music: the shuffled-music control of the beat-alignment gate")
     p.add_argument("--model", default=str(DEFAULT_MODEL_DIR), help="model directory (tokenizer/ t2m/ music/ pose/)")
     p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N (bf16 on GPU)")
     p.add_argument("--constraints", help="pose constraints JSON (see inference/constraints.py)")
@@ -105,17 +111,16 @@ def _inpaint_mask(span: str, n: int):
 
 def run(args) -> int:
     from dancemosaic_core.inference.constraints import PoseConstraints
-    from dancemosaic_core.inference.guidance import GuidanceWeights
     from dancemosaic_core.inference.long import generate_long
     from dancemosaic_core.motion.io import Motion, save_motion
     from dancemosaic_core.pipeline import DancePipeline
 
     pipe = DancePipeline.from_pretrained(args.model, device=args.device)
+    if args.dataset:
+        return run_dataset(args, pipe)
     prompt = pipe.m.prompt(args.genre, args.text)        # unknown genres fail here, listing the valid ones
     constraints = PoseConstraints.load(args.constraints) if args.constraints else None
-    kw = dict(genre=args.genre, text=args.text, steps=args.steps, temperature=args.temperature, top_k=args.top_k,
-              weights=GuidanceWeights(text=args.w_text, music=args.w_music, pose=args.w_pose),
-              itto_steps=args.itto_steps, seed=args.seed)
+    kw = dict(genre=args.genre, text=args.text, seed=args.seed, **_guidance_kwargs(args))
     to_world = None
     if args.edit or args.inpaint:
         ref, frame = _reference(args)
@@ -149,4 +154,47 @@ def run(args) -> int:
         report.append(f"constraint error D (eq. 5): before ITTO {out.constraint_error_before:.5f} m^2, "
                       f"after ITTO {out.constraint_error_itto:.5f}, final tokens {out.constraint_error_after:.5f}")
     print("\n".join(report))
+    return 0
+
+
+def _guidance_kwargs(args) -> dict:
+    from dancemosaic_core.inference.guidance import GuidanceWeights
+    return dict(steps=args.steps, temperature=args.temperature, top_k=args.top_k, itto_steps=args.itto_steps,
+                weights=GuidanceWeights(text=args.w_text, music=args.w_music, pose=args.w_pose))
+
+
+def run_dataset(args, pipe) -> int:
+    """One dance per dataset item with music: the generated set of `dancemosaic eval`."""
+    from tqdm import tqdm
+
+    from dancemosaic_core.audio.io import load_audio
+    from dancemosaic_core.data.loaders import JointsDataset
+    from dancemosaic_core.eval.runner import derangement
+    from dancemosaic_core.inference.long import generate_long
+    from dancemosaic_core.motion.io import Motion, save_motion
+    from dancemosaic_core.pipeline import music_features_for
+
+    ds = JointsDataset(args.dataset)
+    genres = ds.genres()
+    items = [e.id for e in ds.entries() if e.split == args.split and (ds.root / "music" / f"{e.id}.wav").is_file()]
+    if len(items) < (2 if args.shuffle_music else 1):
+        raise DanceMosaicError(f"{args.dataset} has {len(items)} items with music in split {args.split!r}; "
+                               "check the split name and the music/ folder")
+    source = derangement(len(items), args.seed) if args.shuffle_music else np.arange(len(items))
+    out_dir = Path(args.out)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for i, item in enumerate(tqdm(items, desc="generate", dynamic_ncols=True)):
+        own = ds.root / "music" / f"{item}.wav"
+        wave, sr = load_audio(own)
+        frames = int(len(wave) / sr * MOTION_FPS)
+        cond_wave, cond_sr = (wave, sr) if source[i] == i else load_audio(ds.root / "music" / f"{items[source[i]]}.wav")
+        music = music_features_for(cond_wave, cond_sr, frames)
+        genre = args.genre or genres.get(item) or None
+        out = generate_long(pipe, frames=frames, music=music, genre=genre, text=args.text, seed=args.seed + i,
+                            **_guidance_kwargs(args))
+        save_motion(out_dir / f"{item}.npz", Motion(joints=out.joints, fps=MOTION_FPS, music=str(own.resolve()),
+                                                    genre=genre or "", text=pipe.m.prompt(genre, args.text),
+                                                    extra={"tokens": out.ids.cpu().numpy(),
+                                                           "music_source": np.str_(items[source[i]])}))
+    print(f"wrote {len(items)} dances to {out_dir}" + (" (shuffled music)" if args.shuffle_music else ""))
     return 0

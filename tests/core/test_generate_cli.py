@@ -81,3 +81,23 @@ def test_bad_constraints_and_checkpoints(setup, tmp_path, capsys):
     (wrong / "t2m").symlink_to(model / "t2m")
     assert gen(wrong, "--genre", "Jazz", "--out", tmp_path / "x.npz") == 2
     assert "is a t2m checkpoint, expected a tokenizer checkpoint" in capsys.readouterr().err
+
+
+def test_dataset_mode_and_shuffled_music_control(setup, tmp_path):
+    root, model = setup
+    ds = tmp_path / "ds"
+    (ds / "new_joints").mkdir(parents=True)
+    (ds / "music").mkdir()
+    from tests.core.test_train_fixtures import synthetic_joints
+    wave, _ = click_track(120, 3.0, sr=22050)
+    for i in range(3):
+        np.save(ds / "new_joints" / f"c{i}.npy", synthetic_joints(60, i))
+        sf.write(ds / "music" / f"c{i}.wav", wave[: 22050 * (i + 1)], 22050)
+    (ds / "test.txt").write_text("c0\nc1\nc2\n")
+    (ds / "genres.txt").write_text("c0 Jazz\nc1 HipHop\nc2 Jazz\n")
+    out = tmp_path / "gen"
+    assert gen(model, "--dataset", ds, "--split", "test", "--shuffle-music", "--out", out) == 0
+    for i in range(3):
+        m = load_motion(out / f"c{i}.npz")
+        assert m.joints.shape[0] == 20 * (i + 1) and m.music.endswith(f"c{i}.wav")
+        assert str(m.extra["music_source"]) != f"c{i}"
