@@ -86,3 +86,18 @@ def call_service(node, srv_type, name: str, timeout: float = 5.0):
         return future.result()
     finally:
         node.destroy_client(client)
+
+
+def audio_messages(wave, sample_rate: int, block: int, origin: float = 1000.0, first: int = 0):
+    """AudioChunk messages of a mono wave, stamped on a music clock starting at `origin` s."""
+    import numpy as np
+
+    from dancemosaic.msg import AudioChunk
+    from dancemosaic_ros.convert import to_time
+    out = []
+    for start in range(0, len(wave), block):
+        msg = AudioChunk(sample_rate=sample_rate, channels=1, first_sample=first + start)
+        msg.header.stamp = to_time(origin + (first + start) / sample_rate)
+        msg.samples = np.ascontiguousarray(wave[start:start + block], dtype=np.float32)
+        out.append(msg)
+    return out

@@ -1,0 +1,114 @@
+"""Messages <-> numpy and core types. Every reader validates and raises DanceMosaicError naming
+the problem, so a node can log it, count it and keep everything it already had."""
+from __future__ import annotations
+
+import numpy as np
+from builtin_interfaces.msg import Duration, Time
+from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
+
+from dancemosaic.msg import AudioChunk, MotionChunk, PoseConstraint
+from dancemosaic_core.audio.io import MAX_SR, MIN_SR
+from dancemosaic_core.errors import DanceMosaicError
+from dancemosaic_core.inference.constraints import PoseConstraints
+from dancemosaic_core.skeleton import NUM_JOINTS
+
+
+def to_seconds(stamp) -> float:
+    return stamp.sec + 1e-9 * stamp.nanosec
+
+
+def to_time(seconds: float) -> Time:
+    sec, nanosec = divmod(int(round(seconds * 1e9)), 1_000_000_000)
+    return Time(sec=sec, nanosec=nanosec)
+
+
+def to_duration(seconds: float) -> Duration:
+    sec, nanosec = divmod(int(round(seconds * 1e9)), 1_000_000_000)
+    return Duration(sec=sec, nanosec=nanosec)
+
+
+# --- audio ---------------------------------------------------------------------------------------
+def audio_mono(msg: AudioChunk) -> np.ndarray:
+    """The block's samples mixed to mono float32; refuses inconsistent or non-finite blocks."""
+    if not (MIN_SR <= msg.sample_rate <= MAX_SR):
+        raise DanceMosaicError(f"audio chunk at {msg.sample_rate} Hz is outside {MIN_SR}..{MAX_SR} Hz; "
+                               "set the audio node's sample_rate")
+    samples = np.asarray(msg.samples, dtype=np.float32)
+    if msg.channels < 1 or len(samples) % msg.channels:
+        raise DanceMosaicError(f"audio chunk has {len(samples)} samples for {msg.channels} channels; "
+                               "samples must hold channels x frames interleaved values")
+    if not np.isfinite(samples).all():
+        raise DanceMosaicError("audio chunk holds NaN or infinite samples; the capture is corrupt")
+    return samples.reshape(-1, msg.channels).mean(axis=1, dtype=np.float32)
+
+
+# --- motion --------------------------------------------------------------------------------------
+def motion_chunk_msg(chunk, *, stamp_seconds: float, audio_time: float) -> MotionChunk:
+    """A streaming.DanceChunk as a message; stamp_seconds: ROS time of its frame 0."""
+    joints = np.asarray(chunk.joints, dtype=np.float32)
+    msg = MotionChunk()
+    msg.header.stamp = to_time(stamp_seconds)
+    msg.start_time, msg.fps, msg.index = float(chunk.start_time), float(chunk.fps), int(chunk.index)
+    msg.num_frames, msg.num_joints = joints.shape[0], joints.shape[1]
+    msg.positions = joints.reshape(-1)
+    msg.tempo_bpm, msg.beat_phase = float(chunk.tempo_bpm), float(chunk.beat_phase)
+    msg.compute_seconds, msg.audio_time = float(chunk.compute_seconds), float(audio_time)
+    return msg
+
+
+def motion_joints(msg: MotionChunk, fps: float) -> np.ndarray:
+    """(N, 22, 3) float64 joints of a chunk; refuses wrong sizes, rates or non-finite values."""
+    if msg.num_joints != NUM_JOINTS:
+        raise DanceMosaicError(f"motion chunk {msg.index} has {msg.num_joints} joints; the retargeter "
+                               f"reads the {NUM_JOINTS} SMPL joints of dancemosaic_core.skeleton")
+    positions = np.asarray(msg.positions, dtype=np.float64)
+    if msg.num_frames < 1 or len(positions) != msg.num_frames * NUM_JOINTS * 3:
+        raise DanceMosaicError(f"motion chunk {msg.index} has {len(positions)} values for {msg.num_frames} "
+                               f"frames x {NUM_JOINTS} joints x 3; the generator must fill all of them")
+    if abs(msg.fps - fps) > 1e-6:
+        raise DanceMosaicError(f"motion chunk {msg.index} is at {msg.fps} fps but the retarget node runs at "
+                               f"{fps} fps; set its fps parameter to the generator's rate")
+    if not np.isfinite(positions).all():
+        raise DanceMosaicError(f"motion chunk {msg.index} holds NaN or infinite positions; dropped")
+    return positions.reshape(msg.num_frames, NUM_JOINTS, 3)
+
+
+# --- pose constraints ----------------------------------------------------------------------------
+def pose_constraints(msg: PoseConstraint, offset: float) -> PoseConstraints:
+    """The message's constraints on the generator's clock: times + offset (offset = header stamp
+    minus the stream origin, seconds)."""
+    if msg.mode not in (PoseConstraint.MODE_REPLACE, PoseConstraint.MODE_APPEND, PoseConstraint.MODE_CLEAR):
+        raise DanceMosaicError(f"pose constraint mode {msg.mode} is unknown; use MODE_REPLACE (0), "
+                               "MODE_APPEND (1) or MODE_CLEAR (2)")
+    n = len(msg.times)
+    if msg.mode == PoseConstraint.MODE_CLEAR and (n or len(msg.joint_names) or len(msg.positions)):
+        raise DanceMosaicError("MODE_CLEAR pose constraints must have empty arrays")
+    weights = np.asarray(msg.weights, dtype=np.float64) if len(msg.weights) else None
+    positions = np.array([[p.x, p.y, p.z] for p in msg.positions], dtype=np.float64).reshape(-1, 3)
+    if len(positions) != n:
+        raise DanceMosaicError(f"pose constraints: {n} times but {len(positions)} positions; give one "
+                               "position per constraint")
+    return PoseConstraints(np.asarray(msg.times, dtype=np.float64) + offset, list(msg.joint_names),
+                           positions, weights)
+
+
+def merge_constraints(old: PoseConstraints | None, new: PoseConstraints) -> PoseConstraints:
+    if old is None or len(old) == 0:
+        return new
+    return PoseConstraints(np.concatenate([old.times, new.times]), old.joints + new.joints,
+                           np.vstack([old.positions, new.positions]), np.concatenate([old.weights, new.weights]))
+
+
+# --- trajectories --------------------------------------------------------------------------------
+def joint_trajectory_msg(segment, joint_names) -> JointTrajectory:
+    """A streamer.Segment as a JointTrajectory: stamp on the music clock, every joint, positions
+    and velocities, time_from_start strictly increasing (segment times are >= 1 us apart)."""
+    msg = JointTrajectory()
+    msg.header.stamp = to_time(segment.stamp)
+    msg.joint_names = list(joint_names)
+    stamp_ns = int(round(segment.stamp * 1e9))
+    for t, q, v in zip(segment.times, segment.positions, segment.velocities):
+        sec, nanosec = divmod(int(round(t * 1e9)) - stamp_ns, 1_000_000_000)
+        msg.points.append(JointTrajectoryPoint(positions=q.tolist(), velocities=v.tolist(),
+                                               time_from_start=Duration(sec=sec, nanosec=nanosec)))
+    return msg

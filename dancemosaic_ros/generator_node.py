@@ -1,0 +1,279 @@
+"""Generator node: audio -> StreamingDancer (dancemosaic_core.streaming) -> MotionChunk.
+
+Subscribes `audio` (AudioChunk) and `pose_constraints` (PoseConstraint); publishes `motion`
+(MotionChunk) and `generator/status` (DanceStatus). The model runs in a worker thread, never in
+an executor callback: callbacks only validate and queue. Prompt and guidance weights are
+parameters changeable at run time (`ros2 param set /generator_node genre HipHop`).
+
+Music clock: the stamp of the first audio sample heard is the stream origin; chunk times are
+seconds after it. Lost audio up to `max_gap_seconds` is filled with silence so the clock holds;
+a longer gap, a rate change or a restarted source starts a new stream.
+"""
+from __future__ import annotations
+
+import math
+import queue
+import threading
+import time
+
+import numpy as np
+import rclpy
+from rclpy.node import Node
+
+from dancemosaic.msg import AudioChunk, DanceStatus, MotionChunk, PoseConstraint
+from dancemosaic_core.errors import DanceMosaicError
+from dancemosaic_ros.convert import audio_mono, merge_constraints, motion_chunk_msg, pose_constraints, to_seconds
+from dancemosaic_ros.params import Param, check_changes, declare_parameters, non_negative, one_of, positive
+from dancemosaic_ros.run import run_nodes
+
+PARAMS = {
+    "model_dir": Param("", "model directory (tokenizer/ t2m/ music/ pose/); '' = the default trained model",
+                       read_only=True),
+    "device": Param("auto", "inference device: auto (CUDA when available, else CPU), cpu or cuda",
+                    one_of("auto", "cpu", "cuda"), read_only=True),
+    "genre": Param("", "genre prompt ('' = none; the model lists its genres when one is unknown)"),
+    "text": Param("", "free-text prompt; wins over the genre when set"),
+    "w_text": Param(4.0, "classifier-free logits guidance weight of the text (paper section 3.4)", non_negative),
+    "w_music": Param(1.0, "guidance weight of the music tower", non_negative),
+    "w_pose": Param(1.0, "guidance weight of the pose tower (pose_constraints topic)", non_negative),
+    "chunk_seconds": Param(2.0, "motion generated per step of the streaming continuation", positive,
+                           read_only=True),
+    "lead_seconds": Param(1.0, "a chunk is generated this long before it plays (its music partly predicted "
+                               "from the beat grid)", non_negative, read_only=True),
+    "seed": Param(0, "random seed of the sampler", read_only=True),
+    "robot": Param("", "robot whose joint-limit proxy joins ITTO (config/robots/<robot>.yaml; '' = none)",
+                   read_only=True),
+    "max_gap_seconds": Param(2.0, "lost audio up to this long is filled with silence; longer restarts the stream",
+                             non_negative),
+    "torch_threads": Param(0, "CPU threads for torch (0 = torch's default)", read_only=True),
+    "warmup": Param(True, "generate one throw-away chunk on silence before the music starts", read_only=True),
+}
+
+
+class GeneratorNode(Node):
+    def __init__(self, **kwargs):
+        super().__init__("generator_node", **kwargs)
+        self.params = declare_parameters(self, PARAMS)
+        self.dancer = self._load_dancer()
+        self.add_on_set_parameters_callback(self._on_set_parameters)
+        self.add_post_set_parameters_callback(self._after_set_parameters)
+        self.motion_publisher = self.create_publisher(MotionChunk, "motion", 10)
+        self.status_publisher = self.create_publisher(DanceStatus, "generator/status", 10)
+        self.create_subscription(AudioChunk, "audio", self._on_audio, 100)
+        self.create_subscription(PoseConstraint, "pose_constraints", self._on_constraints, 10)
+        self.state, self.message = DanceStatus.STATE_IDLE, ""
+        self.bad_messages = self.dropouts = self.late_chunks = 0
+        self.last_chunk = None
+        self.origin = None            # ROS time (s) of the stream's first sample
+        self._expected = None         # (sample_rate, next first_sample) of the audio stream
+        self._constraints = None
+        self._inbox: queue.Queue = queue.Queue()
+        self._stop = threading.Event()
+        self._worker = threading.Thread(target=self._work, name="generator", daemon=True)
+        self._worker.start()
+
+    def _load_dancer(self):
+        import torch
+
+        from dancemosaic_core.streaming import StreamingDancer
+        from dancemosaic_core.inference.guidance import GuidanceWeights
+        p = self.params
+        if p["torch_threads"] > 0:
+            torch.set_num_threads(p["torch_threads"])
+        model_dir = p["model_dir"]
+        if not model_dir:
+            from dancemosaic_core.commands_generate import DEFAULT_MODEL_DIR
+            model_dir = str(DEFAULT_MODEL_DIR)
+        joint_limit_fn = None
+        if p["robot"]:
+            from dancemosaic_core.retarget import joint_limit_proxy, load_robot
+            joint_limit_fn = joint_limit_proxy(load_robot(p["robot"]))
+        dancer = StreamingDancer.from_pretrained(
+            model_dir, device=p["device"], genre=p["genre"] or None, text=p["text"] or None,
+            chunk_seconds=p["chunk_seconds"], lead_seconds=p["lead_seconds"], seed=p["seed"],
+            weights=GuidanceWeights(text=p["w_text"], music=p["w_music"], pose=p["w_pose"]),
+            joint_limit_fn=joint_limit_fn)
+        self.get_logger().info(f"model {model_dir} on {dancer.pipe.m.device}; chunks of "
+                               f"{dancer.chunk_frames / dancer.fps:.1f} s, {p['lead_seconds']:.1f} s ahead")
+        return dancer
+
+    # --- callbacks: validate and queue ------------------------------------------------------
+    def _bad(self, what: str) -> None:
+        self.bad_messages += 1
+        self.message = what
+        self.get_logger().warning(f"{what} (bad messages so far: {self.bad_messages})")
+        self._publish_status()
+
+    def _on_audio(self, msg: AudioChunk) -> None:
+        try:
+            mono = audio_mono(msg)
+        except DanceMosaicError as exc:
+            self._bad(str(exc))
+            return
+        stamp = to_seconds(msg.header.stamp)
+        if self._expected is not None and self._expected[0] == msg.sample_rate:
+            gap = msg.first_sample - self._expected[1]
+            if 0 < gap <= self.params["max_gap_seconds"] * msg.sample_rate:
+                self.dropouts += 1
+                self.message = f"{gap / msg.sample_rate:.3f} s of audio lost; filled with silence"
+                self.get_logger().warning(self.message)
+                self._inbox.put(("audio", np.zeros(gap, np.float32), msg.sample_rate))
+            elif gap != 0:
+                self._expected = None
+                self.get_logger().warning(f"audio stream jumped by {gap} samples; starting a new stream")
+        if self._expected is None or self._expected[0] != msg.sample_rate:
+            self._inbox.put(("reset", stamp))
+        self._expected = (msg.sample_rate, msg.first_sample + len(mono))
+        self._inbox.put(("audio", mono, msg.sample_rate))
+
+    def _on_constraints(self, msg: PoseConstraint) -> None:
+        stamp = to_seconds(msg.header.stamp)
+        if stamp > 0 and self.origin is None:
+            self._bad("pose constraints before any audio: their stamp cannot be placed on the music clock; "
+                      "send them once the music plays (or with a zero stamp: stream seconds)")
+            return
+        try:
+            new = pose_constraints(msg, stamp - self.origin if stamp > 0 else 0.0)
+        except DanceMosaicError as exc:
+            self._bad(f"refused pose constraints: {exc}")
+            return
+        if msg.mode == PoseConstraint.MODE_CLEAR:
+            self._constraints = None
+        elif msg.mode == PoseConstraint.MODE_APPEND:
+            self._constraints = merge_constraints(self._constraints, new)
+        else:
+            self._constraints = new
+        self._inbox.put(("constraints", self._constraints))
+
+    def _on_set_parameters(self, changes):
+        result = check_changes(PARAMS, changes)
+        if result.successful:
+            values = {p.name: p.value for p in changes}
+            if "genre" in values or "text" in values:
+                try:   # an unknown genre raises, naming the model's genres
+                    self.dancer.pipe.m.prompt(values.get("genre", self.params["genre"]) or None,
+                                              values.get("text", self.params["text"]) or None)
+                except DanceMosaicError as exc:
+                    result.successful, result.reason = False, str(exc)
+        if not result.successful:
+            self.bad_messages += 1
+            self.message = f"refused parameter change: {result.reason}"
+            self.get_logger().warning(self.message)
+        return result
+
+    def _after_set_parameters(self, changes) -> None:
+        for parameter in changes:
+            if parameter.name in PARAMS:
+                self.params[parameter.name] = parameter.value
+        names = {p.name for p in changes}
+        if names & {"genre", "text"}:
+            self._inbox.put(("prompt", self.params["genre"] or None, self.params["text"] or None))
+        if names & {"w_text", "w_music", "w_pose"}:
+            self._inbox.put(("weights", self.params["w_text"], self.params["w_music"], self.params["w_pose"]))
+
+    # --- worker thread: the only user of the dancer ----------------------------------------
+    def _work(self) -> None:
+        resamplers = {}
+        if self.params["warmup"]:
+            self._warmup()
+        while not self._stop.is_set():
+            try:
+                item = self._inbox.get(timeout=0.1)
+            except queue.Empty:
+                continue
+            while True:
+                try:
+                    self._apply(item, resamplers)
+                except Exception as exc:  # the worker must outlive any one bad input
+                    self.message = f"could not apply {item[0]}: {exc}"
+                    self.get_logger().error(self.message)
+                try:
+                    item = self._inbox.get_nowait()
+                except queue.Empty:
+                    break
+            while self.origin is not None and not self._stop.is_set() and self.dancer.ready():
+                if not self._generate():
+                    break
+
+    def _warmup(self) -> None:
+        """One chunk on silence, then a reset: the first real chunk is then not the slow one."""
+        try:
+            self.dancer.push_audio(np.zeros(int(self.dancer.next_start_time * self.dancer.sample_rate), np.float32))
+            self.dancer.next_chunk()
+        except Exception as exc:  # a broken model shows up here first; the node reports and goes on
+            self.get_logger().error(f"warm-up generation failed: {exc}")
+        self.dancer.reset()
+
+    def _apply(self, item, resamplers: dict) -> None:
+        kind = item[0]
+        if kind == "reset":
+            self.dancer.reset()
+            resamplers.clear()
+            self.origin = item[1]
+        elif kind == "audio":
+            _, mono, rate = item
+            if rate != self.dancer.sample_rate:
+                if rate not in resamplers:
+                    import soxr
+                    resamplers[rate] = soxr.ResampleStream(rate, self.dancer.sample_rate, 1, dtype="float32")
+                mono = resamplers[rate].resample_chunk(mono.reshape(-1, 1)).ravel()
+            if len(mono):
+                self.dancer.push_audio(mono)
+        elif kind == "prompt":
+            self.dancer.set_prompt(genre=item[1], text=item[2])
+        elif kind == "weights":
+            self.dancer.set_weights(text=item[1], music=item[2], pose=item[3])
+        elif kind == "constraints":
+            self.dancer.set_constraints(item[1])
+
+    def _generate(self) -> bool:
+        heard = self.dancer.seconds_heard
+        try:
+            chunk = self.dancer.next_chunk()
+        except Exception as exc:  # keep the node alive; the retarget node extends and eases meanwhile
+            self.state, self.message = DanceStatus.STATE_ERROR, f"generation failed: {exc}"
+            self.get_logger().error(self.message)
+            self._publish_status()
+            time.sleep(1.0)
+            return False
+        stamp = self.origin + chunk.start_time
+        msg = motion_chunk_msg(chunk, stamp_seconds=stamp, audio_time=heard)
+        self.motion_publisher.publish(msg)
+        now = self.get_clock().now().nanoseconds * 1e-9
+        if now > stamp:
+            self.late_chunks += 1
+            self.message = f"chunk {chunk.index} published {now - stamp:.3f} s after it should start playing"
+            self.get_logger().warning(self.message)
+        self.state, self.last_chunk = DanceStatus.STATE_DANCING, chunk
+        self._publish_status(latency=now - (self.origin + heard))
+        return True
+
+    def _publish_status(self, latency: float = 0.0) -> None:
+        msg = DanceStatus()
+        msg.header.stamp = self.get_clock().now().to_msg()
+        msg.generator_state = self.state
+        chunk = self.last_chunk
+        if chunk is not None:
+            msg.tempo_bpm, msg.beat_phase = chunk.tempo_bpm, chunk.beat_phase
+            msg.tempo_confidence = float(self.dancer.features.tracker.confidence) if chunk.tempo_bpm else 0.0
+            msg.chunk_index, msg.chunk_seconds = chunk.index, len(chunk.joints) / chunk.fps
+            msg.compute_s = chunk.compute_seconds
+        msg.tempo_confidence = float(min(1.0, max(0.0, msg.tempo_confidence)))
+        msg.latency_s = latency if math.isfinite(latency) else 0.0
+        msg.deadline_misses, msg.audio_dropouts = self.late_chunks, self.dropouts
+        msg.bad_messages = self.bad_messages
+        msg.genre, msg.text, msg.message = self.params["genre"], self.params["text"], self.message
+        self.status_publisher.publish(msg)
+
+    def destroy_node(self):
+        self._stop.set()
+        self._worker.join(timeout=30.0)
+        return super().destroy_node()
+
+
+def main(args=None) -> int:
+    return run_nodes([GeneratorNode], args)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
