@@ -196,13 +196,12 @@ class GeneratorNode(Node):
                     break
 
     def _warmup(self) -> None:
-        """One chunk on silence, then a reset: the first real chunk is then not the slow one."""
+        """Pay the one-off costs (feature JIT, first model calls) before the music starts."""
         try:
-            self.dancer.push_audio(np.zeros(int(self.dancer.next_start_time * self.dancer.sample_rate), np.float32))
-            self.dancer.next_chunk()
+            self.get_logger().info(f"warm-up took {self.dancer.warmup():.2f} s")
         except Exception as exc:  # a broken model shows up here first; the node reports and goes on
             self.get_logger().error(f"warm-up generation failed: {exc}")
-        self.dancer.reset()
+            self.dancer.reset()
 
     def _apply(self, item, resamplers: dict) -> None:
         kind = item[0]
