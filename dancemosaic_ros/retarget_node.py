@@ -1,0 +1,259 @@
+"""Retarget node: MotionChunk -> robot joints (Retargeter.step) -> SafetyFilter -> JointTrajectory.
+
+Publishes `/<controller>/joint_trajectory` (trajectory_msgs/JointTrajectory) under the
+joint_trajectory_controller contract (DESIGN.md section 5): every controller joint in the
+robot's order, positions and velocities, `time_from_start` strictly increasing from a stamp on
+the music clock, each message the whole remaining future (the controller replaces its
+trajectory with every message; dancemosaic_ros.streamer). Also `dance/joint_states`
+(sensor_msgs/JointState, for visualisation) and `dance/status` (DanceStatus).
+
+Safety: no point outside the position limits (minus position_margin), no step over the velocity
+limits; silence or lost audio for `silence_timeout` eases to the neutral pose; a chunk that is not
+there when the plan runs out extends the motion smoothly to rest (a deadline miss); services
+`dance/estop` (hold position) and `dance/resume` (std_srvs/Trigger).
+"""
+from __future__ import annotations
+
+import threading
+import time
+
+import numpy as np
+import rclpy
+from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
+from rclpy.node import Node
+from sensor_msgs.msg import JointState
+from std_srvs.srv import Trigger
+from trajectory_msgs.msg import JointTrajectory
+
+from dancemosaic.msg import AudioChunk, DanceStatus, MotionChunk
+from dancemosaic_core.errors import DanceMosaicError
+from dancemosaic_core.safety import SafetyFilter
+from dancemosaic_core.skeleton import MOTION_FPS
+from dancemosaic_ros.convert import audio_mono, joint_trajectory_msg, motion_joints
+from dancemosaic_ros.params import Param, check_changes, declare_parameters, non_negative, positive
+from dancemosaic_ros.run import run_nodes
+from dancemosaic_ros.streamer import TrajectoryStreamer
+
+PARAMS = {
+    "robot": Param("g1", "robot: a name of config/robots/ (e.g. g1) or a robot YAML path", read_only=True),
+    "controller": Param("joint_trajectory_controller", "publishes /<controller>/joint_trajectory", read_only=True),
+    "floating_base": Param(True, "retarget with a free-floating pelvis (else the pelvis is fixed)", read_only=True),
+    "fps": Param(float(MOTION_FPS), "frame rate of the motion chunks and of the trajectory points", positive,
+                 read_only=True),
+    "position_margin": Param(0.02, "radians kept inside every joint's position limits", non_negative,
+                             read_only=True),
+    "command_lead": Param(0.1, "seconds ahead of now before which sent points are never changed (transport "
+                               "and controller latency)", non_negative),
+    "silence_timeout": Param(2.0, "seconds of silent or lost audio before easing to the neutral pose", positive),
+    "silence_rms": Param(1e-3, "audio RMS below this is silence (1e-3: -60 dBFS)", non_negative),
+    "ease_seconds": Param(1.5, "duration of the ease to the neutral pose (longer if the velocity limits need it)",
+                          positive),
+    "deadline_margin": Param(0.2, "extend the motion when less than this is planned ahead and no chunk came",
+                             non_negative),
+    "extend_seconds": Param(0.5, "length of one deadline-miss extension (decays to rest)", positive),
+    "joint_state_rate": Param(30.0, "Hz of dance/joint_states", positive, read_only=True),
+    "status_rate": Param(2.0, "Hz of dance/status (also sent with every chunk)", positive, read_only=True),
+}
+
+
+class RetargetNode(Node):
+    def __init__(self, **kwargs):
+        super().__init__("retarget_node", **kwargs)
+        self.params = p = declare_parameters(self, PARAMS)
+        from dancemosaic_core.retarget import Retargeter, load_robot
+        self.robot = load_robot(p["robot"])
+        self.retargeter = Retargeter(robot=self.robot, floating_base=p["floating_base"])
+        self.joint_names = list(self.robot.joint_names)
+        self.dt = 1.0 / p["fps"]
+        safety = SafetyFilter(lower=self.robot.lower, upper=self.robot.upper, velocity=self.robot.velocity,
+                              dt=self.dt, margin=p["position_margin"])
+        self.streamer = TrajectoryStreamer(safety=safety, neutral=self.robot.neutral_q)
+        self.add_on_set_parameters_callback(self._on_set_parameters)
+        self.add_post_set_parameters_callback(self._after_set_parameters)
+
+        # streamer times are seconds after this ROS time: float64 stays exact to well under 1 ns
+        self.epoch_ns = self.get_clock().now().nanoseconds
+        self._lock = threading.Lock()           # streamer and counters: chunks vs timers/services
+        self.state, self.message = DanceStatus.STATE_IDLE, ""
+        self.counts = dict(bad_messages=0, deadline_misses=0, audio_dropouts=0)
+        self.last_chunk = None                  # (msg, end time) of the last chunk used
+        self.latency = self.compute = 0.0
+        self.last_audio = self.last_sound = None
+        self._next_audio_sample = None
+
+        topic = f"/{p['controller'].strip('/')}/joint_trajectory"
+        self.trajectory_publisher = self.create_publisher(JointTrajectory, topic, 10)
+        self.joint_state_publisher = self.create_publisher(JointState, "dance/joint_states", 10)
+        self.status_publisher = self.create_publisher(DanceStatus, "dance/status", 10)
+        heavy, light = MutuallyExclusiveCallbackGroup(), MutuallyExclusiveCallbackGroup()
+        self.create_subscription(MotionChunk, "motion", self._on_motion, 10, callback_group=heavy)
+        self.create_subscription(AudioChunk, "audio", self._on_audio, 100, callback_group=light)
+        self.create_service(Trigger, "dance/estop", self._on_estop, callback_group=light)
+        self.create_service(Trigger, "dance/resume", self._on_resume, callback_group=light)
+        self.create_timer(self.dt, self._watchdog, callback_group=light)
+        self.create_timer(1.0 / p["joint_state_rate"], self._publish_joint_state, callback_group=light)
+        self.create_timer(1.0 / p["status_rate"], self._publish_status, callback_group=light)
+        self.get_logger().info(f"{self.robot.name}: {len(self.joint_names)} joints -> {topic}")
+
+    def _now(self) -> float:
+        return (self.get_clock().now().nanoseconds - self.epoch_ns) * 1e-9
+
+    def _seconds(self, stamp) -> float:
+        """A message stamp in streamer seconds."""
+        return (stamp.sec * 1_000_000_000 + stamp.nanosec - self.epoch_ns) * 1e-9
+
+    def _bad(self, what: str) -> None:
+        with self._lock:
+            self.counts["bad_messages"] += 1
+            self.message = what
+        self.get_logger().warning(f"{what} (bad messages so far: {self.counts['bad_messages']})")
+
+    def _send(self, segment) -> None:
+        if segment is not None:
+            self.trajectory_publisher.publish(joint_trajectory_msg(segment, self.joint_names, self.epoch_ns))
+
+    # --- motion --------------------------------------------------------------------------------
+    def _on_motion(self, msg: MotionChunk) -> None:
+        try:
+            joints = motion_joints(msg, self.params["fps"])
+        except DanceMosaicError as exc:
+            self._bad(str(exc))
+            return
+        t0 = self._seconds(msg.header.stamp)
+        times = t0 + self.dt * np.arange(len(joints))
+        now = self._now()
+        with self._lock:
+            if self.state == DanceStatus.STATE_HOLDING or self._silent(now):
+                return
+            contiguous = self.last_chunk is not None and abs(self.last_chunk[1] - t0) < 0.5 * self.dt
+        if not contiguous:
+            self.retargeter.reset()                # a new stream: no warm start from another pose
+        # frames the plan can still take (the rest is history by the time this is sent)
+        use = times >= now + self.params["command_lead"] - self.dt
+        started = time.perf_counter()
+        try:
+            q = np.array([self.retargeter.step(frame)[0] for frame in joints[use]]).reshape(-1, len(self.joint_names))
+        except Exception as exc:  # IK failure on a pathological pose: keep the current plan
+            self._bad(f"retargeting chunk {msg.index} failed: {exc}")
+            return
+        ik_seconds = time.perf_counter() - started
+        with self._lock:
+            now = self._now()
+            if self.state == DanceStatus.STATE_HOLDING:
+                return
+            self.state = DanceStatus.STATE_DANCING
+            self._send(self.streamer.add_chunk(times[use], q, now, self.params["command_lead"])
+                       if use.any() else None)
+            self.last_chunk = (msg, times[-1] + self.dt)
+            self.latency = self._now() - (t0 - msg.start_time + msg.audio_time)
+            self.compute = msg.compute_seconds + ik_seconds
+        self._publish_status()
+
+    # --- audio: silence and loss -----------------------------------------------------------
+    def _on_audio(self, msg: AudioChunk) -> None:
+        try:
+            mono = audio_mono(msg)
+        except DanceMosaicError as exc:
+            self._bad(str(exc))
+            return
+        now = self._now()
+        with self._lock:
+            lost = self._next_audio_sample is not None and msg.first_sample != self._next_audio_sample
+            if lost or msg.input_overflow or msg.output_underflow:
+                self.counts["audio_dropouts"] += 1
+            self._next_audio_sample = msg.first_sample + len(mono)
+            self.last_audio = now
+            if len(mono) and float(np.sqrt(np.mean(np.square(mono, dtype=np.float64)))) >= self.params["silence_rms"]:
+                self.last_sound = now
+
+    def _silent(self, now: float) -> bool:
+        """Audio was heard once and has been silent or absent for silence_timeout since."""
+        if self.last_audio is None:
+            return False                       # no audio topic: dance on chunks alone
+        return self.last_sound is None or now - self.last_sound > self.params["silence_timeout"]
+
+    # --- the watchdog: silence, deadline misses ----------------------------------------------
+    def _watchdog(self) -> None:
+        now = self._now()
+        lead = self.params["command_lead"]
+        with self._lock:
+            if self.state == DanceStatus.STATE_DANCING and self._silent(now):
+                self.state = DanceStatus.STATE_EASING
+                self.message = "music lost or silent: easing to the neutral pose"
+                self.get_logger().info(self.message)
+                self._send(self.streamer.ease_to(self.streamer.neutral, self.params["ease_seconds"], now, lead))
+            elif self.state == DanceStatus.STATE_EASING and self.streamer.remaining(now) == 0.0:
+                self.state = DanceStatus.STATE_IDLE
+            elif self.state == DanceStatus.STATE_DANCING and \
+                    self.streamer.remaining(now) < self.params["deadline_margin"] + lead:
+                self.counts["deadline_misses"] += 1
+                self.message = "no motion chunk in time: extending the last motion to rest"
+                self.get_logger().warning(f"{self.message} (misses so far: {self.counts['deadline_misses']})")
+                self._send(self.streamer.extend(self.params["extend_seconds"], now, lead))
+
+    # --- e-stop ------------------------------------------------------------------------------
+    def _on_estop(self, request, response):
+        with self._lock:
+            self._send(self.streamer.hold(self._now(), self.params["command_lead"]))
+            self.state = DanceStatus.STATE_HOLDING
+            self.message = "e-stop: holding position until dance/resume"
+        self.get_logger().warning(self.message)
+        response.success, response.message = True, self.message
+        return response
+
+    def _on_resume(self, request, response):
+        with self._lock:
+            if self.state != DanceStatus.STATE_HOLDING:
+                response.success, response.message = False, f"not holding (state {self.state}); nothing to resume"
+                return response
+            self.state, self.message = DanceStatus.STATE_IDLE, "resumed: dancing from the next chunk"
+        self.get_logger().info(self.message)
+        response.success, response.message = True, self.message
+        return response
+
+    # --- outputs -----------------------------------------------------------------------------
+    def _publish_joint_state(self) -> None:
+        now = self._now()
+        with self._lock:
+            q, v = self.streamer.state_at(now)
+        msg = JointState(name=self.joint_names, position=q.tolist(), velocity=v.tolist())
+        msg.header.stamp = self.get_clock().now().to_msg()
+        self.joint_state_publisher.publish(msg)
+
+    def _publish_status(self) -> None:
+        msg = DanceStatus()
+        with self._lock:
+            msg.header.stamp = self.get_clock().now().to_msg()
+            msg.generator_state = self.state
+            if self.last_chunk is not None:
+                chunk = self.last_chunk[0]
+                msg.tempo_bpm, msg.beat_phase = chunk.tempo_bpm, chunk.beat_phase
+                msg.chunk_index, msg.chunk_seconds = chunk.index, chunk.num_frames / chunk.fps
+            msg.latency_s, msg.compute_s = float(self.latency), float(self.compute)
+            report = self.streamer.safety.report
+            msg.limit_clamps = report.position_clamps + report.velocity_clamps + report.nonfinite
+            msg.deadline_misses = self.counts["deadline_misses"]
+            msg.audio_dropouts = self.counts["audio_dropouts"]
+            msg.bad_messages = self.counts["bad_messages"]
+            msg.message = self.message
+        self.status_publisher.publish(msg)
+
+    # --- parameters ---------------------------------------------------------------------------
+    def _on_set_parameters(self, changes):
+        result = check_changes(PARAMS, changes)
+        if not result.successful:
+            self._bad(f"refused parameter change: {result.reason}")
+        return result
+
+    def _after_set_parameters(self, changes) -> None:
+        for parameter in changes:
+            if parameter.name in PARAMS:
+                self.params[parameter.name] = parameter.value
+
+
+def main(args=None) -> int:
+    return run_nodes([RetargetNode], args)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
