@@ -36,9 +36,10 @@ def node_overrides(*, robot: str, audio_source: str, model: str, device: str) ->
         audio = {"file": audio_source}
     else:
         audio = {"file": "", "device": "" if audio_source == "default" else audio_source}
-    generator = {"device": device}
+    # the generator's ITTO keeps the dance inside this robot's joint limits (joint-limit proxy)
+    generator = {"device": device, "robot": robot}
     if model:
-        generator["checkpoint"] = model
+        generator["model_dir"] = model
     return {"audio_node": audio, "generator_node": generator, "retarget_node": {"robot": robot}}
 
 

@@ -153,7 +153,7 @@ def test_dance_launch_starts_installed_nodes_with_declared_parameters(run_launch
         assert not unknown, f"launch overrides undeclared {node} parameters {unknown}"
     assert overrides["audio_node"]["ros__parameters"]["file"] == "song.wav"
     assert overrides["generator_node"]["ros__parameters"] == {
-        "device": "cpu", "checkpoint": "runs/m", "use_sim_time": False}
+        "device": "cpu", "robot": "g1", "model_dir": "runs/m", "use_sim_time": False}
 
 
 def test_dance_launch_audio_source_picks_capture_device_or_file():
