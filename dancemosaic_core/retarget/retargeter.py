@@ -1,0 +1,162 @@
+"""Human 22-joint motion -> robot joint trajectory: targets, warm-started IK, limit filter.
+
+    rt = Retargeter(robot=load_robot("g1"), floating_base=True)
+    res = rt.retarget(joints, fps=20.0)         # whole clip -> RetargetResult
+    rt.reset(); q, base, residual = rt.step(frame)   # live, one frame at a time
+
+Per frame: targets (targets.py) -> IK from the previous frame's solution (ik.py) -> velocity and
+acceleration filter (filter.py) -> a floating base is raised if a sole point went below the
+ground -> residual = RMS distance of the position tasks from their targets on that output.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pinocchio as pin
+
+from dancemosaic_core.errors import DanceMosaicError
+from dancemosaic_core.motion.io import check_joints
+from dancemosaic_core.retarget.body import to_robot_axes
+from dancemosaic_core.retarget.filter import LimitFilter
+from dancemosaic_core.retarget.ik import IKOptions, IKSolver
+from dancemosaic_core.retarget.robot import KEYPOINT_FRAME, RobotConfig, sole_points
+from dancemosaic_core.retarget.targets import ContactOptions, TargetBuilder
+from dancemosaic_core.skeleton import MOTION_FPS, NUM_JOINTS
+
+
+@dataclass
+class RetargetOptions:
+    iterations: int = 3             # IK iterations per frame after the first (warm start)
+    first_iterations: int = 60      # IK iterations for the first frame (from the neutral pose)
+    max_residual: float = 0.10      # m: a frame whose residual is above this fails
+    ik: IKOptions = field(default_factory=IKOptions)
+    contact: ContactOptions = field(default_factory=ContactOptions)
+
+
+@dataclass
+class RetargetResult:
+    q: np.ndarray                   # (T, n) rad, robot.joint_names order
+    base: np.ndarray | None         # (T, 7) x y z qx qy qz qw, None for a fixed base
+    residual: np.ndarray            # (T,) m, RMS position-task error per frame
+    success: bool                   # every frame's residual <= max_residual
+    clamped: np.ndarray             # (T, n) bool: the IK held the joint at a position limit
+    contacts: np.ndarray            # (T, 2) bool: left/right foot planted
+    joint_names: tuple[str, ...]
+    fps: float
+    robot: str
+    velocity_clamps: int = 0        # joint samples the filter slowed to the velocity limit
+    acceleration_clamps: int = 0    # joint samples the filter held to the acceleration limit
+
+    def summary(self) -> dict:
+        return {"frames": int(len(self.q)), "fps": self.fps, "robot": self.robot,
+                "floating_base": self.base is not None, "success": self.success,
+                "residual_mean_m": float(self.residual.mean()), "residual_max_m": float(self.residual.max()),
+                "clamped_fraction": float(self.clamped.mean()),
+                "frames_with_clamp": float(self.clamped.any(axis=1).mean()),
+                "contact_fraction": [float(c) for c in self.contacts.mean(axis=0)],
+                "velocity_clamps": self.velocity_clamps, "acceleration_clamps": self.acceleration_clamps}
+
+
+class Retargeter:
+    def __init__(self, *, robot: RobotConfig, floating_base: bool = True, fps: float = MOTION_FPS,
+                 reference: np.ndarray | None = None, options: RetargetOptions | None = None):
+        """reference: the (22, 3) y-up pose the robot's neutral pose stands for (default the
+        SMPL rest pose; use layout.robot_rest_joints(robot) for motions made by robot FK)."""
+        self.robot = robot
+        self.floating = bool(floating_base)
+        self.options = options or RetargetOptions()
+        self.model = robot.model(floating=self.floating)
+        self.data = self.model.createData()
+        self.jq = robot.joint_q_index(self.model)
+        self.targets = TargetBuilder(robot=robot, floating=self.floating, reference=reference,
+                                     contact=self.options.contact)
+        sole_frames = [self.model.getFrameId(KEYPOINT_FRAME.format(robot.feet[s].ankle)) for s in ("left", "right")]
+        self.solver = IKSolver(
+            model=self.model,
+            position_frames=[self.model.getFrameId(KEYPOINT_FRAME.format(n)) for n in self.targets.position_tasks],
+            orientation_frames=[self.model.getFrameId(robot.orientations[n].frame) for n in self.targets.rotation_tasks],
+            joint_v=robot.joint_v_index(self.model), joint_q=self.jq, neutral=robot.neutral_q,
+            sole_frames=sole_frames, soles=[robot.feet[s].sole for s in ("left", "right")],
+            ground_z=0.0 if self.floating else -robot.standing_height, options=self.options.ik)
+        self.fixed_base_pose = np.array([0, 0, robot.standing_height, 0, 0, 0, 1.0])
+        self.fps = float(fps)
+        self.reset()
+
+    def reset(self, fps: float | None = None) -> None:
+        """Forget the stream: the next frame is solved from the neutral pose."""
+        if fps is not None:
+            if not np.isfinite(fps) or fps <= 0:
+                raise DanceMosaicError(f"motion fps must be positive (got {fps})")
+            self.fps = float(fps)
+        self.targets.reset()
+        self.filter = LimitFilter(lower=self.robot.lower, upper=self.robot.upper, velocity=self.robot.velocity,
+                                  acceleration=self.robot.acceleration, dt=1.0 / self.fps)
+        self.q_ik = None
+        self.last_clamped = np.zeros(self.robot.num_joints, bool)
+        self.last_contacts = np.zeros(2, bool)
+
+    def _initial(self, targets) -> np.ndarray:
+        q = self.robot.configuration(self.model, self.robot.neutral_q)
+        if self.floating:
+            q[:3] = targets.positions[self.targets.position_tasks.index("pelvis")] if "pelvis" in self.targets.position_tasks else q[:3]
+            if "pelvis" in self.targets.rotation_tasks:
+                R = targets.rotations[self.targets.rotation_tasks.index("pelvis")]
+                q[3:7] = pin.Quaternion(R).coeffs()
+        return q
+
+    def step(self, joints_frame: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
+        """One human frame (22, 3) y-up metres -> (q (n,), base (7,), residual m), warm-started
+        from the previous frame. A fixed base returns its pinned pose."""
+        frame = np.asarray(joints_frame, dtype=np.float64)
+        if frame.shape != (NUM_JOINTS, 3):
+            raise DanceMosaicError(f"retarget step got joints of shape {frame.shape}; expected ({NUM_JOINTS}, 3) "
+                                   "y-up metres (one frame of a dancemosaic motion)")
+        if not np.isfinite(frame).all():
+            raise DanceMosaicError("retarget step got NaN or infinite joint positions; drop or interpolate "
+                                   "that frame before retargeting")
+        targets = self.targets.build(to_robot_axes(frame), self.fps)
+        first = self.q_ik is None
+        q = self._initial(targets) if first else self.q_ik
+        iterations = self.options.first_iterations if first else self.options.iterations
+        q, self.last_clamped = self.solver.solve(q, targets.positions, targets.position_weights,
+                                                 targets.rotations, targets.rotation_weights, iterations)
+        self.q_ik = q
+        out = q.copy()
+        out[self.jq] = self.filter.step(q[self.jq])
+        pin.framesForwardKinematics(self.model, self.data, out)
+        if self.floating:
+            lowest = sole_points(self.robot, self.model, self.data)[..., 2].min()
+            if lowest < 0:
+                out[2] -= lowest
+                pin.framesForwardKinematics(self.model, self.data, out)
+        self.last_contacts = targets.contacts
+        residual = self._residual(targets)
+        base = out[:7].copy() if self.floating else self.fixed_base_pose.copy()
+        return out[self.jq].copy(), base, residual
+
+    def _residual(self, targets) -> float:
+        errors = [targets.positions[i] - self.data.oMf[fid].translation
+                  for i, fid in enumerate(self.solver.position_frames)]
+        return float(np.sqrt(np.mean(np.sum(np.square(errors), axis=-1)))) if errors else 0.0
+
+    def retarget(self, joints: np.ndarray, fps: float = MOTION_FPS) -> RetargetResult:
+        """A whole motion (T, 22, 3) y-up metres at `fps` -> RetargetResult. The ground, scale
+        and origin are estimated from the whole clip; frames are then solved in order."""
+        joints = check_joints(joints, "motion to retarget").astype(np.float64)
+        self.reset(fps)
+        self.targets.calibrate(to_robot_axes(joints))
+        T, n = len(joints), self.robot.num_joints
+        q = np.empty((T, n))
+        base = np.empty((T, 7))
+        residual = np.empty(T)
+        clamped = np.empty((T, n), bool)
+        contacts = np.empty((T, 2), bool)
+        for t in range(T):
+            q[t], base[t], residual[t] = self.step(joints[t])
+            clamped[t], contacts[t] = self.last_clamped, self.last_contacts
+        return RetargetResult(
+            q=q, base=base if self.floating else None, residual=residual,
+            success=bool(np.all(residual <= self.options.max_residual)), clamped=clamped, contacts=contacts,
+            joint_names=self.robot.joint_names, fps=self.fps, robot=self.robot.name,
+            velocity_clamps=self.filter.velocity_clamps, acceleration_clamps=self.filter.acceleration_clamps)
