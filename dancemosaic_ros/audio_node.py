@@ -31,6 +31,10 @@ def _block(value):
     return None if isinstance(value, int) and 16 <= value <= 65536 else f"{value!r} must be 16..65536 frames"
 
 
+def _listeners(value):
+    return None if isinstance(value, int) and value >= 0 else f"{value!r} must be an integer >= 0"
+
+
 def _channels(value):
     return None if isinstance(value, int) and 1 <= value <= 8 else f"{value!r} must be 1..8"
 
@@ -42,6 +46,9 @@ PARAMS = {
     "block_size": Param(1024, "frames per capture block and per AudioChunk", _block, read_only=True),
     "file": Param("", "play this audio file in real time instead of capturing ('' = capture)", read_only=True),
     "loop": Param(False, "file mode: start the file again at its end", read_only=True),
+    "wait_for_listeners": Param(0, "file mode: start playing once `audio` has this many subscribers "
+                                   "(e.g. 2: generator and retarget node, after the generator's warm-up)",
+                                _listeners, read_only=True),
     "track_tempo": Param(True, "run the online beat tracker and report tempo in audio/status"),
     "status_rate": Param(2.0, "Hz of audio/status messages", positive, read_only=True),
     "reconnect_seconds": Param(2.0, "capture: seconds between checks of the device (reopened when lost)", positive,
@@ -68,7 +75,7 @@ class AudioNode(Node):
             self.file = FileSource(path=self.params["file"], sample_rate=self.params["sample_rate"],
                                    block_size=self.params["block_size"], loop=self.params["loop"])
             self.sample_rate, self.channels = self.file.sample_rate, 1
-            self.origin = self._now()
+            self.origin = None        # set when playback starts (the first tick with enough listeners)
             self.create_timer(0.5 * self.params["block_size"] / self.sample_rate, self._play_file)
             self.get_logger().info(f"playing {self.params['file']} in real time "
                                    f"({len(self.file.wave) / self.sample_rate:.1f} s at {self.sample_rate} Hz)")
@@ -87,6 +94,11 @@ class AudioNode(Node):
 
     # --- sources ----------------------------------------------------------------------------
     def _play_file(self) -> None:
+        if self.origin is None:
+            if self.publisher.get_subscription_count() < self.params["wait_for_listeners"]:
+                return
+            self.origin = self._now()
+            self.state = DanceStatus.STATE_DANCING
         blocks = self.file.due(self._now() - self.origin)
         for block in blocks:
             if block.late:

@@ -59,7 +59,6 @@ class GeneratorNode(Node):
         self.add_post_set_parameters_callback(self._after_set_parameters)
         self.motion_publisher = self.create_publisher(MotionChunk, "motion", 10)
         self.status_publisher = self.create_publisher(DanceStatus, "generator/status", 10)
-        self.create_subscription(AudioChunk, "audio", self._on_audio, 100)
         self.create_subscription(PoseConstraint, "pose_constraints", self._on_constraints, 10)
         self.state, self.message = DanceStatus.STATE_IDLE, ""
         self.bad_messages = self.dropouts = self.late_chunks = 0
@@ -176,6 +175,8 @@ class GeneratorNode(Node):
         resamplers = {}
         if self.params["warmup"]:
             self._warmup()
+        # listen only once warm: a file-playing audio node waits for this subscriber
+        self.create_subscription(AudioChunk, "audio", self._on_audio, 100)
         while not self._stop.is_set():
             try:
                 item = self._inbox.get(timeout=0.1)

@@ -1,0 +1,104 @@
+"""End to end over Fast DDS with every node in its own process: an audio file played in real
+time -> generator (tiny random model) -> retarget (G1) -> this test's JointTrajectory subscriber."""
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+import yaml
+
+pytestmark = pytest.mark.ros
+
+try:
+    from dancemosaic.msg import DanceStatus
+except ImportError as exc:
+    pytest.skip(f"dancemosaic.msg is not generated ({exc}); run `make install`", allow_module_level=True)
+if not hasattr(pytest.importorskip("dancemosaic_core.retarget"), "Retargeter"):
+    pytest.skip("dancemosaic_core.retarget has no Retargeter yet", allow_module_level=True)
+
+from trajectory_msgs.msg import JointTrajectory  # noqa: E402
+
+from dancemosaic_core.audio.synth import click_track  # noqa: E402
+from dancemosaic_core.retarget import load_robot  # noqa: E402
+from dancemosaic_core.skeleton import MOTION_FPS  # noqa: E402
+from tests.model_fixture import tiny_model_dir  # noqa: E402
+from tests.ros.ros_helpers import ros_session, wait_for  # noqa: E402
+from tests.ros.test_retarget_node import MARGIN, points  # noqa: E402
+from tests.ros.trajectory_checks import check_message, check_timeline, executed_timeline  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[2]
+TOPIC = "/joint_trajectory_controller/joint_trajectory"
+
+
+def start(module: str, **params) -> subprocess.Popen:
+    args = [sys.executable, "-m", f"dancemosaic_ros.{module}", "--ros-args"]
+    for name, value in params.items():
+        args += ["-p", f"{name}:={value}"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
+    return subprocess.Popen(args, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def stop(processes) -> str:
+    for p in processes:
+        if p.poll() is None:
+            p.send_signal(signal.SIGINT)
+    logs = []
+    for p in processes:
+        try:
+            out, _ = p.communicate(timeout=15)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            out, _ = p.communicate()
+        logs.append(f"--- {p.args[2]} (exit {p.returncode})\n{out}")
+    return "\n".join(logs)
+
+
+def test_audio_file_to_joint_trajectory_across_processes(tmp_path):
+    model = tiny_model_dir(tmp_path)
+    wave, _ = click_track(120, 6.0, 16000, noise=0.01)
+    song = tmp_path / "song.wav"
+    sf.write(song, wave, 16000, subtype="FLOAT")
+    robot = load_robot("g1")
+    trajectories, statuses = [], []
+    processes = []
+    with ros_session() as ros:
+        probe = ros.probe("e2e")
+        probe.create_subscription(JointTrajectory, TOPIC, trajectories.append, 50)
+        probe.create_subscription(DanceStatus, "dance/status", statuses.append, 50)
+        ros.start()
+        try:
+            # the audio node plays once the generator (after its warm-up) and the retargeter listen
+            processes.append(start("audio_node", file=song, sample_rate=16000, block_size=512,
+                                   wait_for_listeners=2, track_tempo=False))
+            processes.append(start("generator_node", model_dir=model, device="cpu", genre="Popular",
+                                   torch_threads=1, warmup=True))
+            processes.append(start("retarget_node", robot="g1", status_rate=5.0))
+            assert wait_for(lambda: probe.count_subscribers("/audio") >= 2, 60.0, poll=0.2), stop(processes)
+            music_start = time.monotonic()
+            got = wait_for(lambda: len(trajectories) >= 3, 40.0, poll=0.1)
+            first_after = time.monotonic() - music_start
+            assert got, stop(processes)
+        finally:
+            logs = stop(processes)
+    # three chunks: the third plays 6 s into the music, generated 1 s ahead (plus process start-up)
+    assert first_after < 15.0, logs
+    controller = yaml.safe_load((ROOT / "config/ros/g1_gazebo_controllers.yaml").read_text())
+    assert list(robot.joint_names) == controller["joint_trajectory_controller"]["ros__parameters"]["joints"]
+    origin_ns = trajectories[0].header.stamp.sec * 10**9 + trajectories[0].header.stamp.nanosec
+    lower, upper = robot.lower + MARGIN, robot.upper - MARGIN
+    merged = []
+    for msg in trajectories:
+        assert list(msg.joint_names) == list(robot.joint_names), logs
+        stamp, times, q, v = points(msg, origin_ns)
+        check_message(times, q, v, stamp, lower=lower, upper=upper, velocity=robot.velocity)
+        merged.append((stamp, times, q))
+    times, q = executed_timeline(merged)
+    check_timeline(times, q, lower=lower, upper=upper, velocity=robot.velocity, min_dt=1.0 / MOTION_FPS)
+    dancing = [s for s in statuses if s.generator_state == DanceStatus.STATE_DANCING]
+    assert dancing and dancing[-1].bad_messages == 0, logs
+    assert np.isfinite(dancing[-1].latency_s) and 0.0 < dancing[-1].latency_s < 5.0, logs
