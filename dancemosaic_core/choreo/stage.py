@@ -1,0 +1,99 @@
+"""Where the dancer stands (the stage) and what a move may write (the move context).
+
+Positions given to moves are in the dance frame: x toward the dancer's left, z forward,
+relative to a foot's home spot (its place in the resting stance). The stage turns them into
+world keys and remembers where each foot is, so a foot that does not step stays exactly put.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from dancemosaic_core.choreo.genres import GenreStyle
+from dancemosaic_core.choreo.timeline import ARM, BODY, UPPER, Timeline
+
+FOOT_SIGN = {"L": 1.0, "R": -1.0}
+MIN_LIFT = 0.06          # m: a swinging toe clears the FSR contact height within its first quarter
+
+
+@dataclass
+class Stage:
+    style: GenreStyle
+    center: np.ndarray = field(default_factory=lambda: np.zeros(2))   # (x, z) world
+    facing: float = 0.0                                               # yaw (rad), 0 = +z
+    feet: dict = field(default_factory=dict)                          # foot -> [x, z, yaw] world
+
+    def __post_init__(self):
+        for foot in FOOT_SIGN:
+            self.feet[foot] = list(self.home(foot))
+
+    def world(self, x: float, z: float, facing: float) -> tuple[float, float]:
+        c, s = np.cos(facing), np.sin(facing)
+        return self.center[0] + c * x + s * z, self.center[1] - s * x + c * z
+
+    def home(self, foot: str, dx: float = 0.0, dz: float = 0.0, facing: float | None = None):
+        """World (x, z, yaw) of a foot's home spot moved by (dx, dz) in the dance frame."""
+        facing = self.facing if facing is None else facing
+        sign = FOOT_SIGN[foot]
+        x, z = self.world(sign * self.style.stance / 2 + dx, dz, facing)
+        return x, z, facing + sign * self.style.turnout
+
+
+class MoveContext:
+    """What one move sees: its start u0 and length n (pulses), its lead side, the energy-scaled
+    amplitude per pulse, and writers for keys (relative pulse positions k)."""
+
+    def __init__(self, *, timeline: Timeline, stage: Stage, u0: float, n: int, side: float,
+                 amplitude, rng: np.random.Generator):
+        self.timeline, self.stage, self.u0, self.n = timeline, stage, u0, n
+        self.s = side                                # +1: lead with the left side, -1: the right
+        self.lead = "L" if side > 0 else "R"
+        self.trail = "R" if side > 0 else "L"
+        self._amplitude = amplitude
+        self.rng = rng
+
+    def amp(self, k: float) -> float:
+        return float(self._amplitude(self.u0 + k)) * self.stage.style.amplitude
+
+    def body(self, k: float, **values: float) -> None:
+        """Key every body channel at k: the given ones scaled by the amplitude, others 0."""
+        a = self.amp(k)
+        self.timeline.key(self.u0 + k, **{c: a * values.get(c, 0.0) for c in BODY})
+
+    def upper(self, k: float, lead: dict | None = None, trail: dict | None = None, **values: float) -> None:
+        """Key the chest, head and both arms at k. Arm channels move from the genre's resting
+        carriage toward the given targets, most of the way even in quiet music (a clap still
+        meets), all of it at full energy; unset channels rest."""
+        a = min(1.0, 0.7 + 0.3 * self.amp(k))
+        rest = self.stage.style.arm_carriage
+        keys = {c: a * values.get(c, 0.0) for c in UPPER}
+        for side, pose in ((self.lead, lead or {}), (self.trail, trail or {})):
+            for c in ARM:
+                base = rest.get(c, 0.0)
+                keys[f"{side}_{c}"] = base + a * (pose.get(c, base) - base)
+        self.timeline.key(self.u0 + k, **keys)
+
+    def step(self, foot: str, k0: float, k1: float, dx: float = 0.0, dz: float = 0.0, *,
+             lift: float = 0.1, heel: float = 0.3, via: tuple[float, float] | None = None,
+             facing: float | None = None) -> None:
+        """Move a foot from where it is to its home spot + (dx, dz) between pulses k0 and k1:
+        it lifts off on k0, travels only in the middle half (so it never slides on the floor)
+        and lands on k1. `via` (dx, dz) is a mid-air point (kicks); `facing` turns the stance."""
+        tl, ch = self.timeline, foot + "_"
+        ua, ub = self.u0 + k0, self.u0 + k1
+        d = ub - ua
+        x0, z0, yaw0 = self.stage.feet[foot]
+        x1, z1, yaw1 = self.stage.home(foot, dx, dz, facing)
+        a = max(self.amp((k0 + k1) / 2), 0.5)
+        h = max(MIN_LIFT, lift * a)
+        for u, (x, z, yaw) in ((ua, (x0, z0, yaw0)), (ua + 0.25 * d, (x0, z0, yaw0)),
+                               (ub - 0.25 * d, (x1, z1, yaw1)), (ub, (x1, z1, yaw1))):
+            tl.key(u, **{ch + "toe_x": x, ch + "toe_z": z, ch + "yaw": yaw})
+        tl.key(ua, **{ch + "lift": 0.0, ch + "heel": 0.0})
+        tl.key(ua + 0.5 * d, **{ch + "lift": h, ch + "heel": heel})
+        tl.key(ub, **{ch + "lift": 0.0, ch + "heel": 0.0})
+        if via is not None:
+            vx, vz, _ = self.stage.home(foot, *via, facing)
+            tl.key(ua + 0.5 * d, **{ch + "toe_x": vx, ch + "toe_z": vz})
+        self.stage.feet[foot] = [x1, z1, yaw1]
