@@ -46,12 +46,12 @@ class Session:
             pass
 
     def close(self) -> None:
-        for node in self.nodes:
-            self.executor.remove_node(node)
-            node.destroy_node()
+        # stop spinning first, so no callback runs on a node being destroyed
         self.executor.shutdown(timeout_sec=5.0)
         if self._thread is not None:
             self._thread.join(timeout=5.0)
+        for node in self.nodes:
+            node.destroy_node()
         rclpy.shutdown(context=self.context)
 
 
