@@ -10,6 +10,8 @@ survived: the node reopens the device every `reconnect_seconds`.
 from __future__ import annotations
 
 
+import threading
+
 import numpy as np
 import rclpy
 from rclpy.node import Node
@@ -49,6 +51,8 @@ PARAMS = {
     "wait_for_listeners": Param(0, "file mode: start playing once `audio` has this many subscribers "
                                    "(e.g. 2: generator and retarget node, after the generator's warm-up)",
                                 _listeners, read_only=True),
+    "late_seconds": Param(0.25, "file mode: a block published this much after real time counts as a dropout",
+                          positive),
     "track_tempo": Param(True, "run the online beat tracker and report tempo in audio/status"),
     "status_rate": Param(2.0, "Hz of audio/status messages", positive, read_only=True),
     "reconnect_seconds": Param(2.0, "capture: seconds between checks of the device (reopened when lost)", positive,
@@ -75,8 +79,8 @@ class AudioNode(Node):
             self.file = FileSource(path=self.params["file"], sample_rate=self.params["sample_rate"],
                                    block_size=self.params["block_size"], loop=self.params["loop"])
             self.sample_rate, self.channels = self.file.sample_rate, 1
-            self.origin = None        # set when playback starts (the first tick with enough listeners)
-            self.create_timer(0.5 * self.params["block_size"] / self.sample_rate, self._play_file)
+            self.origin = None        # set when playback starts (once enough listeners are there)
+            pump = self._pump_file
             self.get_logger().info(f"playing {self.params['file']} in real time "
                                    f"({len(self.file.wave) / self.sample_rate:.1f} s at {self.sample_rate} Hz)")
         else:
@@ -84,29 +88,39 @@ class AudioNode(Node):
                                          channels=self.params["channels"], block_size=self.params["block_size"])
             self.sample_rate, self.channels = self.capture.sample_rate, self.capture.channels
             self._open_capture()
-            self.create_timer(0.5 * self.params["block_size"] / self.sample_rate, self._drain_capture)
             self.create_timer(self.params["reconnect_seconds"], self._watch_capture)
+            pump = self._pump_capture
         self.tempo = TempoTracker(self.sample_rate) if self.params["track_tempo"] else None
         self.create_timer(1.0 / self.params["status_rate"], self._publish_status)
+        # blocks are published from a thread of their own, not an executor timer: its timing does
+        # not depend on how busy the executor is (in `bringup` it also serves the other nodes)
+        self._stop = threading.Event()
+        self._pump = threading.Thread(target=pump, name="audio_pump", daemon=True)
+        self._pump.start()
 
     def _now(self) -> float:
         return self.get_clock().now().nanoseconds * 1e-9
 
     # --- sources ----------------------------------------------------------------------------
-    def _play_file(self) -> None:
-        if self.origin is None:
-            if self.publisher.get_subscription_count() < self.params["wait_for_listeners"]:
+    def _pump_file(self) -> None:
+        period = self.params["block_size"] / self.sample_rate
+        while not self._stop.is_set():
+            if self.origin is None:
+                if self.publisher.get_subscription_count() < self.params["wait_for_listeners"]:
+                    self._stop.wait(0.01)
+                    continue
+                self.origin = self._now()
+                self.state = DanceStatus.STATE_DANCING
+            for block in self.file.due(self._now() - self.origin, self.params["late_seconds"]):
+                if block.late:
+                    self._dropout(f"file playback fell behind real time at sample {block.first_sample}")
+                self._publish(block, self.origin)
+            if self.file.finished:
+                self.state = DanceStatus.STATE_IDLE
+                self.get_logger().info("audio file finished")
                 return
-            self.origin = self._now()
-            self.state = DanceStatus.STATE_DANCING
-        blocks = self.file.due(self._now() - self.origin)
-        for block in blocks:
-            if block.late:
-                self._dropout(f"file playback fell behind real time at sample {block.first_sample}")
-            self._publish(block, self.origin)
-        if self.file.finished and self.state != DanceStatus.STATE_IDLE:
-            self.state = DanceStatus.STATE_IDLE
-            self.get_logger().info("audio file finished")
+            due = self.origin + (self.file.next_sample + self.params["block_size"]) / self.sample_rate
+            self._stop.wait(min(period, max(0.0, due - self._now())))
 
     def _open_capture(self) -> None:
         try:
@@ -119,14 +133,15 @@ class AudioNode(Node):
             self.message = str(exc)
             self.get_logger().error(f"{exc} (retrying every {self.params['reconnect_seconds']} s)")
 
-    def _drain_capture(self) -> None:
-        blocks, skipped = self.capture.read(self._now())
-        if skipped:
-            self._dropout(f"{skipped / self.sample_rate:.3f} s of audio lost (overrun or stalled device)")
-        for block in blocks:
-            if block.input_overflow:
-                self._dropout("the capture device overran (input overflow)")
-            self._publish(block, self.capture.origin)
+    def _pump_capture(self) -> None:
+        while not self._stop.is_set():
+            blocks, skipped = self.capture.read(self._now, timeout=0.1)
+            if skipped:
+                self._dropout(f"{skipped / self.sample_rate:.3f} s of audio lost (overrun or stalled device)")
+            for block in blocks:
+                if block.input_overflow:
+                    self._dropout("the capture device overran (input overflow)")
+                self._publish(block, self.capture.origin)
 
     def _watch_capture(self) -> None:
         now = self._now()
@@ -187,6 +202,8 @@ class AudioNode(Node):
                 self.tempo = TempoTracker(self.sample_rate) if parameter.value else None
 
     def destroy_node(self):
+        self._stop.set()
+        self._pump.join(timeout=5.0)
         if self.capture is not None:
             self.capture.close()
         return super().destroy_node()

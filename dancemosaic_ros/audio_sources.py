@@ -43,19 +43,18 @@ class FileSource:
     def finished(self) -> bool:
         return not self.loop and self.next_sample >= len(self.wave)
 
-    def due(self, elapsed: float, late_blocks: int = 2) -> list[Block]:
-        """Blocks due by `elapsed` s; more than `late_blocks` due at once are marked late."""
+    def due(self, elapsed: float, late_seconds: float = 0.25) -> list[Block]:
+        """Blocks due by `elapsed` s; those handed out more than `late_seconds` after their last
+        sample played are marked late."""
         played = int(elapsed * self.sample_rate)
+        late_after = played - int(late_seconds * self.sample_rate)
         out = []
         while not self.finished and self.next_sample + self.block_size <= played:
             start = self.next_sample % len(self.wave)
             idx = (start + np.arange(self.block_size)) % len(self.wave) if self.loop else \
                 np.arange(start, min(start + self.block_size, len(self.wave)))
-            out.append(Block(self.wave[idx], self.next_sample))
+            out.append(Block(self.wave[idx], self.next_sample, late=self.next_sample + self.block_size < late_after))
             self.next_sample += self.block_size
-        if len(out) > late_blocks:
-            for block in out:
-                block.late = True
         return out
 
 
@@ -122,14 +121,23 @@ class CaptureSource:
         if self._stream is not None:
             self.error = "the audio input stream stopped (device removed or server gone)"
 
-    def read(self, now: float) -> tuple[list[Block], int]:
-        """Queued blocks, and how many samples were skipped to stay on the real-time clock."""
+    def read(self, clock, timeout: float = 0.0) -> tuple[list[Block], int]:
+        """Queued blocks (waiting up to `timeout` s for the first), and how many samples were
+        skipped to stay on the real-time clock. clock() -> now in seconds."""
         blocks, skipped = [], 0
+        try:
+            first = self._queue.get(timeout=timeout) if timeout > 0 else self._queue.get_nowait()
+        except queue.Empty:
+            return blocks, skipped
+        now = clock()
         while True:
-            try:
-                data, overflow = self._queue.get_nowait()
-            except queue.Empty:
-                break
+            if blocks:
+                try:
+                    data, overflow = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+            else:
+                data, overflow = first
             if not blocks and self.origin is not None:
                 # samples that should have arrived by now, minus what is queued and this block
                 behind = (now - self.origin) * self.sample_rate - self.next_sample - len(data) \

@@ -26,6 +26,14 @@ from dancemosaic_ros.convert import audio_mono, merge_constraints, motion_chunk_
 from dancemosaic_ros.params import Param, check_changes, declare_parameters, non_negative, one_of, positive
 from dancemosaic_ros.run import run_nodes
 
+def _at_least_one(value):
+    return None if isinstance(value, int) and value >= 1 else f"{value!r} must be an integer >= 1"
+
+
+def _non_negative_int(value):
+    return None if isinstance(value, int) and value >= 0 else f"{value!r} must be an integer >= 0"
+
+
 PARAMS = {
     "model_dir": Param("", "model directory (tokenizer/ t2m/ music/ pose/); '' = the default trained model",
                        read_only=True),
@@ -41,6 +49,10 @@ PARAMS = {
     "lead_seconds": Param(1.0, "a chunk is generated this long before it plays (its music partly predicted "
                                "from the beat grid)", non_negative, read_only=True),
     "seed": Param(0, "random seed of the sampler", read_only=True),
+    "steps": Param(10, "masked-decoding iterations per chunk (paper section 3.4; fewer: lower latency)",
+                   _at_least_one, read_only=True),
+    "itto_steps": Param(20, "ITTO gradient steps per chunk when constraints or a robot are set", _non_negative_int,
+                        read_only=True),
     "robot": Param("", "robot whose joint-limit proxy joins ITTO (config/robots/<robot>.yaml; '' = none)",
                    read_only=True),
     "max_gap_seconds": Param(2.0, "lost audio up to this long is filled with silence; longer restarts the stream",
@@ -90,6 +102,7 @@ class GeneratorNode(Node):
         dancer = StreamingDancer.from_pretrained(
             model_dir, device=p["device"], genre=p["genre"] or None, text=p["text"] or None,
             chunk_seconds=p["chunk_seconds"], lead_seconds=p["lead_seconds"], seed=p["seed"],
+            steps=p["steps"], itto_steps=p["itto_steps"],
             weights=GuidanceWeights(text=p["w_text"], music=p["w_music"], pose=p["w_pose"]),
             joint_limit_fn=joint_limit_fn)
         self.get_logger().info(f"model {model_dir} on {dancer.pipe.m.device}; chunks of "
@@ -173,6 +186,9 @@ class GeneratorNode(Node):
     # --- worker thread: the only user of the dancer ----------------------------------------
     def _work(self) -> None:
         resamplers = {}
+        if self.params["torch_threads"] > 0:
+            import torch
+            torch.set_num_threads(self.params["torch_threads"])   # OpenMP teams are per thread
         if self.params["warmup"]:
             self._warmup()
         # listen only once warm: a file-playing audio node waits for this subscriber

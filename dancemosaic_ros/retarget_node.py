@@ -48,7 +48,7 @@ PARAMS = {
     "silence_rms": Param(1e-3, "audio RMS below this is silence (1e-3: -60 dBFS)", non_negative),
     "ease_seconds": Param(1.5, "duration of the ease to the neutral pose (longer if the velocity limits need it)",
                           positive),
-    "deadline_margin": Param(0.2, "extend the motion when less than this is planned ahead and no chunk came",
+    "deadline_margin": Param(0.1, "extend the motion when less than this is planned ahead and no chunk came",
                              non_negative),
     "extend_seconds": Param(0.5, "length of one deadline-miss extension (decays to rest)", positive),
     "joint_state_rate": Param(30.0, "Hz of dance/joint_states", positive, read_only=True),

@@ -1,5 +1,6 @@
-"""End to end over Fast DDS with every node in its own process: an audio file played in real
-time -> generator (tiny random model) -> retarget (G1) -> this test's JointTrajectory subscriber."""
+"""End to end over Fast DDS, every node in its own process or all in `bringup`: an audio file
+played in real time -> generator (tiny random model) -> retarget (G1) -> this test's
+JointTrajectory subscriber in another process."""
 import os
 import signal
 import subprocess
@@ -35,10 +36,11 @@ ROOT = Path(__file__).resolve().parents[2]
 TOPIC = "/joint_trajectory_controller/joint_trajectory"
 
 
-def start(module: str, **params) -> subprocess.Popen:
+def start(module: str, params: dict) -> subprocess.Popen:
+    """Run dancemosaic_ros.<module> with node-specific parameters {node: {name: value}}."""
     args = [sys.executable, "-m", f"dancemosaic_ros.{module}", "--ros-args"]
-    for name, value in params.items():
-        args += ["-p", f"{name}:={value}"]
+    for node, values in params.items():
+        args += [a for name, value in values.items() for a in ("-p", f"{node}:{name}:={value}")]
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
     return subprocess.Popen(args, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
@@ -58,7 +60,8 @@ def stop(processes) -> str:
     return "\n".join(logs)
 
 
-def test_audio_file_to_joint_trajectory_across_processes(tmp_path):
+@pytest.mark.parametrize("layout", ["processes", "bringup"])
+def test_audio_file_to_joint_trajectory(tmp_path, layout):
     model = tiny_model_dir(tmp_path)
     wave, _ = click_track(120, 6.0, 16000, noise=0.01)
     song = tmp_path / "song.wav"
@@ -73,11 +76,14 @@ def test_audio_file_to_joint_trajectory_across_processes(tmp_path):
         ros.start()
         try:
             # the audio node plays once the generator (after its warm-up) and the retargeter listen
-            processes.append(start("audio_node", file=song, sample_rate=16000, block_size=512,
-                                   wait_for_listeners=2, track_tempo=False))
-            processes.append(start("generator_node", model_dir=model, device="cpu", genre="Popular",
-                                   torch_threads=1, warmup=True))
-            processes.append(start("retarget_node", robot="g1", status_rate=5.0))
+            params = {"audio_node": dict(file=song, sample_rate=16000, block_size=512, wait_for_listeners=2,
+                                         track_tempo=False),
+                      "generator_node": dict(model_dir=model, device="cpu", genre="Popular", torch_threads=1),
+                      "retarget_node": dict(robot="g1", status_rate=5.0)}
+            if layout == "bringup":
+                processes.append(start("bringup", params))
+            else:
+                processes += [start(node, {node: values}) for node, values in params.items()]
             assert wait_for(lambda: probe.count_subscribers("/audio") >= 2, 60.0, poll=0.2), stop(processes)
             music_start = time.monotonic()
             got = wait_for(lambda: len(trajectories) >= 3, 40.0, poll=0.1)

@@ -1,0 +1,249 @@
+"""Live pipeline over ROS 2: audio-to-trajectory latency, deadline misses, real-time factor, CPU.
+
+The dance pipeline runs as it would on a robot (`dancemosaic_ros.bringup`: audio, generator and
+retarget nodes in one process, or `--processes`: one process each) with a song played in real
+time by the audio node; `dancemosaic_ros.live_probe` records every chunk, trajectory and status
+with its arrival time. This module never imports ROS: both run as subprocesses (Fast DDS on
+loopback, a private domain).
+
+Latency of a chunk = arrival of its first JointTrajectory at the probe minus the music-clock time
+of the newest audio sample the chunk was conditioned on (audio sample -> trajectory). Headroom =
+time left before the chunk's first frame plays (negative: a late chunk, its start is lost).
+Deadline misses = late chunks + motion extensions the retarget node made while the song played.
+"""
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from dancemosaic_core.errors import DanceMosaicError
+
+SONG = "/usr/share/games/chromium-bsu/wav/music_game.wav"   # Debian chromium-bsu-data
+TARGET_LATENCY_MS = 150.0
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def add_arguments(parser) -> None:
+    from dancemosaic_core.commands_generate import DEFAULT_MODEL_DIR
+    parser.add_argument("--model", default=str(DEFAULT_MODEL_DIR), help="model directory")
+    parser.add_argument("--random-model", default=None, metavar="SIZE",
+                        help="time a randomly initialised model of config/model/SIZE.yaml (e.g. default, "
+                             "tiny) instead of --model: speed does not depend on the weights")
+    parser.add_argument("--device", default="auto", help="auto | cpu | cuda")
+    parser.add_argument("--song", default=SONG, help="music file (looped to --seconds); a 120 BPM click "
+                                                     "track when it does not exist")
+    parser.add_argument("--seconds", type=float, default=60.0, help="song length played")
+    parser.add_argument("--robot", default="g1")
+    parser.add_argument("--itto-robot", action="store_true",
+                        help="also give the generator the robot's joint-limit term (ITTO)")
+    parser.add_argument("--torch-threads", type=int, default=1, help="generator torch threads (0: torch's default)")
+    parser.add_argument("--processes", action="store_true", help="one process per node instead of bringup")
+    parser.add_argument("--startup-timeout", type=float, default=300.0, help="seconds for loading and warm-up")
+
+
+def _song(args, out: Path) -> str:
+    """The song cut or looped to --seconds, written as a wav; returns its description."""
+    import soundfile as sf
+
+    from dancemosaic_core.audio.io import load_audio
+    from dancemosaic_core.audio.synth import click_track
+    if Path(args.song).is_file():
+        wave, sr = load_audio(args.song)
+        source = args.song
+    else:
+        sr = 22050
+        wave, _ = click_track(120, args.seconds, sr, noise=0.01)
+        source = "click track 120 BPM"
+    n = int(args.seconds * sr)
+    sf.write(out, np.resize(wave, n), sr, subtype="FLOAT")
+    return f"{source} ({args.seconds:.0f} s)"
+
+
+def _params(args, song: Path, out: Path) -> None:
+    import yaml
+
+    config = yaml.safe_load((ROOT / "config" / "ros" / "dance.yaml").read_text())
+    # the music starts once the generator (after its warm-up), the retargeter and the probe listen
+    config["audio_node"]["ros__parameters"].update(file=str(song), sample_rate=0, wait_for_listeners=3)
+    config["generator_node"]["ros__parameters"].update(
+        model_dir=str(args.model), device=args.device, torch_threads=args.torch_threads,
+        robot=args.robot if args.itto_robot else "")
+    config["retarget_node"]["ros__parameters"].update(robot=args.robot)
+    out.write_text(yaml.safe_dump(config))
+
+
+def random_model(size: str, out: Path) -> Path:
+    """A model directory of config/model/<size>.yaml with random weights (timing only)."""
+    import torch
+    import yaml
+
+    from dancemosaic_core.data.dataset import genre_prompt
+    from dancemosaic_core.models.checkpoint import save_checkpoint
+    from dancemosaic_core.models.mask_transformer import T2MModel, TransformerConfig
+    from dancemosaic_core.models.tokenizer import MotionTokenizer, TokenizerConfig
+    from dancemosaic_core.models.towers import Tower, TowerConfig
+    from dancemosaic_core.motion.normalize import Normalizer
+    from dancemosaic_core.skeleton import FEATURE_DIM
+    from dancemosaic_core.text import PromptTableEncoder
+
+    config = ROOT / "config" / "model" / f"{size}.yaml"
+    if not config.is_file():
+        raise DanceMosaicError(f"no model size {size!r}: config/model/ has "
+                               f"{', '.join(p.stem for p in sorted(config.parent.glob('*.yaml')))}")
+    sizes = yaml.safe_load(config.read_text())
+    torch.manual_seed(0)
+    normalizer = Normalizer(np.zeros(FEATURE_DIM), np.ones(FEATURE_DIM))
+    encoder = PromptTableEncoder([genre_prompt("Popular")])
+    tokenizer = MotionTokenizer(config=TokenizerConfig(**sizes["tokenizer"]))
+    save_checkpoint(out / "tokenizer", tokenizer, normalizer=normalizer)
+    t2m = T2MModel(config=TransformerConfig(**{**sizes["transformer"], "num_codes": tokenizer.num_codes,
+                                               "num_quantizers": tokenizer.num_quantizers,
+                                               "text_dim": encoder.dim}))
+    save_checkpoint(out / "t2m", t2m, extra={"text_encoder": encoder.spec()}, normalizer=normalizer)
+    for kind in ("music", "pose"):
+        tower = Tower.from_base(t2m.base, config=TowerConfig(kind=kind, **sizes.get("tower", {})))
+        save_checkpoint(out / kind, tower, extra={"text_encoder": encoder.spec(), "genres": ["Popular"]},
+                        normalizer=normalizer)
+    return out
+
+
+def _cpu_seconds(pids) -> float:
+    """User + system CPU seconds of these processes so far (Linux /proc)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / tick
+        except (OSError, IndexError, ValueError):
+            pass
+    return total
+
+
+def _machine_busy() -> tuple[float, float]:
+    """(busy, total) jiffies of all CPUs (/proc/stat)."""
+    values = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    idle = values[3] + values[4]
+    return sum(values) - idle, sum(values)
+
+
+def _stop(processes, timeout: float = 20.0) -> list[str]:
+    for p in processes:
+        if p.poll() is None:
+            p.send_signal(signal.SIGINT)
+    logs = []
+    for p in processes:
+        try:
+            out, _ = p.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            out, _ = p.communicate()
+        logs.append(out or "")
+    return logs
+
+
+def _warnings(logs, limit: int = 12) -> list[str]:
+    """The pipeline's warnings and errors, without their timestamps."""
+    lines = [line for log in logs for line in log.splitlines() if line.startswith(("[WARN]", "[ERROR]"))]
+    return [line.split("]", 2)[0] + "]" + line.split("]", 2)[2] for line in lines][:limit]
+
+
+def analyse(record: dict, song_seconds: float, audio_start: float) -> dict:
+    """Per-chunk latency and headroom from the probe's record (all times ROS seconds)."""
+    chunks = record["chunks"]
+    if not chunks:
+        raise DanceMosaicError("the generator published no motion chunk; see the pipeline log")
+    trajectories = record["trajectories"]
+    latency, to_motion, headroom, compute, lost = [], [], [], [], 0
+    for c in chunks:
+        heard = c["stamp"] - c["start_time"] + c["audio_time"]     # newest audio sample used
+        to_motion.append(c["received"] - heard)
+        compute.append(c["compute_seconds"])
+        last = c["stamp"] + (c["num_frames"] - 1) / c["fps"]
+        # the first trajectory carrying the chunk's last frame (none: it came too late to use)
+        carrying = [t for t in trajectories if t["last_time"] is not None and abs(t["last_time"] - last) < 1e-3
+                    and t["received"] >= c["received"] - 1.0]
+        if not carrying:
+            lost += 1
+            continue
+        latency.append(carrying[0]["received"] - heard)
+        headroom.append(c["stamp"] - carrying[0]["received"])
+    chunk_seconds = chunks[0]["num_frames"] / chunks[0]["fps"]
+    song_end = audio_start + song_seconds
+    dance = [s for s in record["status"].get("dance/status", []) if s["received"] <= song_end]
+    audio = record["status"].get("audio/status", [])
+    ms = lambda x: float(1000.0 * x)  # noqa: E731
+    lat, head, comp, mot = (np.array(x) for x in (latency, headroom, compute, to_motion))
+    late = int(np.sum(head < 0)) + lost
+    extensions = int(dance[-1]["deadline_misses"]) if dance else 0
+    stats = lambda x: {"median": ms(np.median(x)), "p99": ms(np.percentile(x, 99)),  # noqa: E731
+                       "max": ms(x.max())} if len(x) else None
+    return {
+        "chunks": len(chunks), "chunk_seconds": chunk_seconds,
+        "latency_ms": stats(lat), "audio_to_motion_ms": stats(mot), "compute_ms": stats(comp),
+        "headroom_ms": {"min": ms(head.min()), "median": ms(np.median(head))} if len(head) else None,
+        "real_time_factor": float(np.median(comp) / chunk_seconds),
+        "late_chunks": late, "lost_chunks": lost, "extensions": extensions, "deadline_misses": late + extensions,
+        "limit_clamps": dance[-1]["limit_clamps"] if dance else None,
+        "audio_dropouts": audio[-1]["audio_dropouts"] if audio else None,
+        "tempo_bpm": audio[-1]["tempo_bpm"] if audio else None,
+        "target_latency_ms": TARGET_LATENCY_MS,
+        "meets_target": bool(len(lat) and ms(np.median(lat)) <= TARGET_LATENCY_MS and late == 0),
+    }
+
+
+def run(args) -> dict:
+    work = Path(tempfile.mkdtemp(prefix="dancemosaic_live_"))
+    song, params = work / "song.wav", work / "params.yaml"
+    if args.random_model:
+        args.model = str(random_model(args.random_model, work / "model"))
+    described = _song(args, song)
+    _params(args, song, params)
+    env = {**os.environ, "ROS_AUTOMATIC_DISCOVERY_RANGE": "LOCALHOST", "PYTHONUNBUFFERED": "1",
+           "ROS_DOMAIN_ID": os.environ.get("ROS_DOMAIN_ID") or str(random.randint(101, 199))}
+    started, record_path = work / "started", work / "probe.json"
+    probe = subprocess.Popen([sys.executable, "-m", "dancemosaic_ros.live_probe", "--out", str(record_path),
+                              "--started-file", str(started)], cwd=ROOT, env=env, text=True,
+                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    modules = ["audio_node", "generator_node", "retarget_node"] if args.processes else ["bringup"]
+    nodes = [subprocess.Popen([sys.executable, "-m", f"dancemosaic_ros.{m}", "--ros-args", "--params-file",
+                               str(params)], cwd=ROOT, env=env, text=True,
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT) for m in modules]
+    logs = []
+    try:
+        deadline = time.monotonic() + args.startup_timeout
+        while not started.exists():
+            if time.monotonic() > deadline or any(p.poll() is not None for p in nodes):
+                raise DanceMosaicError("the pipeline did not start playing: " + "\n".join(_stop(nodes)))
+            time.sleep(0.1)
+        audio_start = float(started.read_text())
+        cpu0, busy0, wall0 = _cpu_seconds(p.pid for p in nodes), _machine_busy(), time.monotonic()
+        time.sleep(args.seconds)
+        cpu1, busy1, wall1 = _cpu_seconds(p.pid for p in nodes), _machine_busy(), time.monotonic()
+        time.sleep(1.0)
+    finally:
+        logs = _stop(nodes)
+        _stop([probe])
+    if not record_path.exists():
+        raise DanceMosaicError(f"the probe wrote no record; pipeline log:\n{logs[0][-3000:]}")
+    result = analyse(json.loads(record_path.read_text()), args.seconds, audio_start)
+    cores = (cpu1 - cpu0) / (wall1 - wall0)
+    result.update({
+        "model": f"random {args.random_model} model" if args.random_model else str(args.model),
+        "device": args.device, "song": described, "robot": args.robot,
+        "mode": "one process per node" if args.processes else "one process (bringup)",
+        "itto_joint_limits": bool(args.itto_robot),
+        "cpu_cores_used": float(cores), "cpu_count": os.cpu_count(),
+        "machine_cpu_busy_percent": float(100.0 * (busy1[0] - busy0[0]) / max(1, busy1[1] - busy0[1])),
+        "pipeline_warnings": _warnings(logs),
+    })
+    return result
