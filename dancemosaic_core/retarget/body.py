@@ -88,6 +88,7 @@ def rest_offset(joint: str) -> np.ndarray:
 
 
 # Joints the robot layout places from rest offsets when the config maps no robot point to them:
-# spine1 turns with the pelvis, the others with the torso.
+# spine1 turns with the pelvis, the others with the torso. Configs leave spine1 unmapped so the
+# robot's pelvis frame (hips + spine1) is tilted exactly like the SMPL rest pose's.
 UNMAPPED_BODY = {name: ("pelvis" if name == "spine1" else "torso") for name in
                  ("spine1", "spine2", "spine3", "neck", "left_collar", "right_collar", "head")}

@@ -71,7 +71,7 @@ class Retargeter:
         self.jq = robot.joint_q_index(self.model)
         self.targets = TargetBuilder(robot=robot, floating=self.floating, reference=reference,
                                      contact=self.options.contact)
-        sole_frames = [self.model.getFrameId(KEYPOINT_FRAME.format(robot.feet[s].ankle)) for s in ("left", "right")]
+        sole_frames = [self.model.getFrameId(robot.feet[s].frame) for s in ("left", "right")]
         self.solver = IKSolver(
             model=self.model,
             position_frames=[self.model.getFrameId(KEYPOINT_FRAME.format(n)) for n in self.targets.position_tasks],

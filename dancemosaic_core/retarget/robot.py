@@ -54,7 +54,8 @@ class Foot:
     side: str                     # left | right
     ankle: str                    # ankle keypoint
     toe: str                      # toe keypoint
-    sole: np.ndarray              # (k, 3) contact points in the ankle keypoint's frame
+    frame: str                    # the foot's frame (after the last ankle joint)
+    sole: np.ndarray              # (k, 3) contact points in that frame
 
 
 @dataclass
@@ -276,7 +277,9 @@ def _parse(path: Path) -> RobotConfig:
         for key in ("ankle", "toe"):
             if f.get(key) not in keypoints:
                 raise DanceMosaicError(f"{path}: feet.{side}.{key} = {f.get(key)!r} must name a keypoint")
-        feet[side] = Foot(side, f["ankle"], f["toe"], sole)
+        frame = str(_need(f, "frame", f"{path}: feet.{side}"))
+        _frame_id(full, frame, f"feet.{side}.frame", path)
+        feet[side] = Foot(side, f["ankle"], f["toe"], frame, sole)
     _frame_id(full, base_frame, "base_frame", path)
 
     robot = RobotConfig(
@@ -356,7 +359,7 @@ def sole_points(robot: RobotConfig, model: pin.Model, data: pin.Data) -> np.ndar
     out = []
     for side in ("left", "right"):
         foot = robot.feet[side]
-        m = data.oMf[model.getFrameId(KEYPOINT_FRAME.format(foot.ankle))]
+        m = data.oMf[model.getFrameId(foot.frame)]
         out.append(foot.sole @ m.rotation.T + m.translation)
     return np.stack(out)
 

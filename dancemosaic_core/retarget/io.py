@@ -1,0 +1,61 @@
+"""The robot trajectory file (`g1.npz`) written by `dancemosaic retarget` and read by `sim`.
+
+Arrays: q (T, n) rad in the controller's joint order, joint_names (n,), base (T, 7) x y z qx qy
+qz qw (absent for a fixed base), residual (T,) m, contacts (T, 2); scalars: fps, robot, motion
+(the source motion file). Loading never unpickles objects.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from dancemosaic_core.errors import DanceMosaicError
+
+
+@dataclass
+class RobotTrajectory:
+    q: np.ndarray
+    base: np.ndarray | None
+    fps: float
+    joint_names: tuple[str, ...]
+    robot: str
+    residual: np.ndarray | None = None
+    contacts: np.ndarray | None = None
+    motion: str = ""
+
+
+def save_trajectory(path: str | Path, result, *, motion: str = "") -> Path:
+    """Write a RetargetResult (or RobotTrajectory) to `path` (.npz)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    arrays = {"q": np.asarray(result.q, np.float64), "joint_names": np.array(result.joint_names, dtype=str),
+              "fps": np.float64(result.fps), "robot": np.str_(result.robot), "motion": np.str_(motion)}
+    for name in ("base", "residual", "contacts"):
+        value = getattr(result, name, None)
+        if value is not None:
+            arrays[name] = np.asarray(value)
+    np.savez_compressed(path, **arrays)
+    return path
+
+
+def load_trajectory(path: str | Path) -> RobotTrajectory:
+    path = Path(path)
+    if not path.is_file():
+        raise DanceMosaicError(f"trajectory file {path} does not exist; make one with "
+                               f"`dancemosaic retarget dance.npz --robot g1 --out {path}`")
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            missing = [k for k in ("q", "joint_names", "fps", "robot") if k not in data]
+            if missing:
+                raise DanceMosaicError(f"{path} lacks {', '.join(missing)}: not a robot trajectory (a human "
+                                       "motion? retarget it first with `dancemosaic retarget`)")
+            return RobotTrajectory(
+                q=data["q"], base=data["base"] if "base" in data else None, fps=float(data["fps"]),
+                joint_names=tuple(str(n) for n in data["joint_names"]), robot=str(data["robot"]),
+                residual=data["residual"] if "residual" in data else None,
+                contacts=data["contacts"] if "contacts" in data else None,
+                motion=str(data["motion"]) if "motion" in data else "")
+    except (OSError, ValueError) as exc:
+        raise DanceMosaicError(f"cannot read trajectory file {path}: {exc}") from None
