@@ -121,6 +121,7 @@ def dance_to_beats(beats: np.ndarray, onset_env: np.ndarray, n_frames: int, genr
     frame_u = np.interp(np.arange(n_frames) / fps, pulses, index)
     u_start, u_end = int(np.floor(frame_u[0])), float(frame_u[-1]) + 1.0
     timeline, stage = Timeline(), Stage(style=style)
+    stage.key_feet(timeline, u_start)
     legs = _layer("legs", style, timeline, stage, u_start, u_end, energy, amplitude, rng)
     arms = _layer("arms", style, timeline, stage, u_start, u_end, energy, amplitude, rng)
     channels = timeline.evaluate(frame_u, style.flow)

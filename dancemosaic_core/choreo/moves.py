@@ -93,32 +93,31 @@ def turn(c: MoveContext) -> None:
 
 
 def hip_shake(c: MoveContext) -> None:
-    for k in np.arange(0, c.n, 0.5):
-        side = c.s if int(2 * k) % 2 == 0 else -c.s
-        c.body(k, hip_roll=0.14 * side, sway=0.03 * side, drop=0.05)
+    """The hips thrown to one side on the beat (held, knees dipped), to the other on the and."""
+    for k in range(c.n):
+        c.body(k, hip_roll=0.14 * c.s, sway=0.03 * c.s, drop=0.07)
+        c.body(k + 0.5, hip_roll=-0.1 * c.s, sway=-0.02 * c.s, drop=0.03)
 
 
 def rock(c: MoveContext) -> None:
-    for k in range(0, c.n, 4):
-        foot = c.lead if (k // 4) % 2 == 0 else c.trail
+    """A step forward with the weight rocking onto it, then back, one foot after the other."""
+    for k in range(0, c.n, 2):
+        foot = c.lead if (k // 2) % 2 == 0 else c.trail
         c.step(foot, k, k + 1, dz=0.25)
-        c.body(k + 1, lean=0.06, drop=0.05, hip_pitch=0.06)
-        c.body(k + 2, lean=-0.03, drop=0.02)
-        c.step(foot, k + 2, k + 3)
-        c.body(k + 3, drop=0.05)
-        c.body(k + 4, drop=0.02)
+        c.body(k + 1, lean=0.07, drop=0.05, hip_pitch=0.06)
+        c.step(foot, k + 1, k + 2)
+        c.body(k + 2, lean=-0.03, drop=0.04)
 
 
 def lunge(c: MoveContext) -> None:
-    for k in range(0, c.n, 4):
-        side = c.s if (k // 4) % 2 == 0 else -c.s
+    """A wide step out into a deep knee bend on one beat, back on the next; sides alternate."""
+    for k in range(0, c.n, 2):
+        side = c.s if (k // 2) % 2 == 0 else -c.s
         foot = "L" if side > 0 else "R"
         c.step(foot, k, k + 1, side * 0.3)
         c.body(k + 1, drop=0.15, sway=0.1 * side, hip_roll=-0.06 * side)
-        c.body(k + 2, drop=0.12, sway=0.08 * side)
-        c.step(foot, k + 2, k + 3)
-        c.body(k + 3, drop=0.03)
-        c.body(k + 4, drop=0.02)
+        c.step(foot, k + 1, k + 2)
+        c.body(k + 2, drop=0.04)
 
 
 def twist(c: MoveContext) -> None:
@@ -151,13 +150,16 @@ def v_step(c: MoveContext) -> None:
 
 
 def tap(c: MoveContext) -> None:
-    for k in range(c.n):
-        foot = c.lead if k % 2 == 0 else c.trail
+    """A toe tap out to the front on one beat, back home on the next; then the other foot."""
+    for k in range(0, c.n, 2):
+        foot = c.lead if (k // 2) % 2 == 0 else c.trail
         sign = 1.0 if foot == "L" else -1.0
-        c.step(foot, k, k + 0.5, sign * 0.1, 0.2, lift=0.07)
-        c.step(foot, k + 0.5, k + 1, lift=0.07)
-        c.body(k + 0.5, sway=-0.03 * sign, drop=0.02)
-        c.body(k + 1, drop=0.05)
+        c.step(foot, k, k + 1, sign * 0.1, 0.22, lift=0.07)
+        c.step(foot, k + 1, k + 2, lift=0.07)
+        c.body(k + 0.5, sway=-0.02 * sign, drop=0.0)
+        c.body(k + 1, sway=-0.03 * sign, drop=0.05)
+        c.body(k + 1.5, drop=0.0)
+        c.body(k + 2, drop=0.05)
 
 
 # --- arms --------------------------------------------------------------------------------------
@@ -239,9 +241,7 @@ ROBOT_POSES = (dict(abd=0.3, flex=0.0, elbow=1.57), dict(abd=1.57, twist=-1.57, 
 def robot(c: MoveContext) -> None:
     for k in range(c.n + 1):
         a, b = c.rng.choice(len(ROBOT_POSES), 2)
-        yaw = 0.3 * c.s * (1 if k % 2 == 0 else -1)
-        c.upper(k, ROBOT_POSES[a], ROBOT_POSES[b], head_yaw=yaw)
-        c.upper(k + 0.6, ROBOT_POSES[a], ROBOT_POSES[b], head_yaw=yaw)
+        c.upper(k, ROBOT_POSES[a], ROBOT_POSES[b], head_yaw=0.3 * c.s * (1 if k % 2 == 0 else -1))
 
 
 def arm_wave(c: MoveContext) -> None:
@@ -272,7 +272,6 @@ def lock(c: MoveContext) -> None:
     for k in range(c.n + 1):
         pose = LOCK_POSES[k % 4]
         c.upper(k, pose, pose, head_pitch=0.1 if k % 4 == 3 else 0.0)
-        c.upper(k + 0.5, pose, pose)
 
 
 FLOW_POSES = (dict(abd=0.4, flex=0.35, hadd=0.3, elbow=0.6), dict(flex=1.3, hadd=0.5, elbow=0.5),
@@ -309,7 +308,7 @@ MOVES: dict[str, Move] = {m.name: m for m in [
     Move("jazz_hands", "arms", jazz_hands, (4, 8), 0.8, ("shaking jazz hands up high",)),
     Move("open_close", "arms", open_close, (4, 8), 0.5, ("opening and closing the arms",)),
     Move("point", "arms", point, (4, 8), 0.7, ("pointing up to the sky and down to the floor",)),
-    Move("hips", "arms", hips, (4, 8), 0.3, ("with the hands on the hips nodding the head",)),
+    Move("hips", "arms", hips, (4, 8), 0.3, ("resting the hands on the hips and nodding the head",)),
     Move("robot", "arms", robot, (4, 8), 0.6, ("moving the arms like a robot",)),
     Move("arm_wave", "arms", arm_wave, (4, 8), 0.5, ("making a wave through the arms",)),
     Move("chest_pop", "arms", chest_pop, (4, 8), 0.7, ("popping the chest to the beat",)),

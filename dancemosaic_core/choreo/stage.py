@@ -15,6 +15,9 @@ from dancemosaic_core.choreo.timeline import ARM, BODY, UPPER, Timeline
 
 FOOT_SIGN = {"L": 1.0, "R": -1.0}
 MIN_LIFT = 0.06          # m: a swinging toe clears the FSR contact height within its first quarter
+HOLD = 0.1               # pulses a pose keyed on a beat is held on each side (sharp styles)
+AIR = 0.8                # share of a step's pulses the foot is in the air: both feet are down
+                         # around the beat it lands on, so the body's speed dips on the beat
 
 
 @dataclass
@@ -27,6 +30,12 @@ class Stage:
     def __post_init__(self):
         for foot in FOOT_SIGN:
             self.feet[foot] = list(self.home(foot))
+
+    def key_feet(self, timeline: Timeline, u: float) -> None:
+        """Key both feet where they stand (a move without steps leaves them there)."""
+        for foot, (x, z, yaw) in self.feet.items():
+            timeline.key(u, stop=True, **{f"{foot}_toe_x": x, f"{foot}_toe_z": z, f"{foot}_yaw": yaw,
+                                          f"{foot}_lift": 0.0, f"{foot}_heel": 0.0})
 
     def world(self, x: float, z: float, facing: float) -> tuple[float, float]:
         c, s = np.cos(facing), np.sin(facing)
@@ -56,10 +65,20 @@ class MoveContext:
     def amp(self, k: float) -> float:
         return float(self._amplitude(self.u0 + k)) * self.stage.style.amplitude
 
+    def _key(self, k: float, keys: dict) -> None:
+        """Keys at k; on a pulse, held for HOLD x (1 - flow) pulses each side (a hit that
+        sits on the beat), a single stop key when that is too short to matter."""
+        hold = HOLD * (1.0 - self.stage.style.flow)
+        if float(k).is_integer() and hold >= 0.02:
+            self.timeline.key(self.u0 + k - hold, stop=True, **keys)
+            self.timeline.key(self.u0 + k + hold, stop=True, **keys)
+        else:
+            self.timeline.key(self.u0 + k, **keys)
+
     def body(self, k: float, **values: float) -> None:
         """Key every body channel at k: the given ones scaled by the amplitude, others 0."""
         a = self.amp(k)
-        self.timeline.key(self.u0 + k, **{c: a * values.get(c, 0.0) for c in BODY})
+        self._key(k, {c: a * values.get(c, 0.0) for c in BODY})
 
     def upper(self, k: float, lead: dict | None = None, trail: dict | None = None, **values: float) -> None:
         """Key the chest, head and both arms at k. Arm channels move from the genre's resting
@@ -72,16 +91,18 @@ class MoveContext:
             for c in ARM:
                 base = rest.get(c, 0.0)
                 keys[f"{side}_{c}"] = base + a * (pose.get(c, base) - base)
-        self.timeline.key(self.u0 + k, **keys)
+        self._key(k, keys)
 
     def step(self, foot: str, k0: float, k1: float, dx: float = 0.0, dz: float = 0.0, *,
              lift: float = 0.1, heel: float = 0.3, via: tuple[float, float] | None = None,
-             facing: float | None = None) -> None:
-        """Move a foot from where it is to its home spot + (dx, dz) between pulses k0 and k1:
-        it lifts off on k0, travels only in the middle half (so it never slides on the floor)
-        and lands on k1. `via` (dx, dz) is a mid-air point (kicks); `facing` turns the stance."""
+             facing: float | None = None, air: float = AIR) -> None:
+        """Move a foot from where it is to its home spot + (dx, dz) between pulses k0 and k1,
+        in the air for the middle `air` share of that time, travelling only in the middle
+        half of its flight (so it never slides on the floor). `via` (dx, dz) is a mid-air
+        point (kicks); `facing` turns the stance."""
         tl, ch = self.timeline, foot + "_"
-        ua, ub = self.u0 + k0, self.u0 + k1
+        pad = 0.5 * (1.0 - air) * (k1 - k0)
+        ua, ub = self.u0 + k0 + pad, self.u0 + k1 - pad
         d = ub - ua
         x0, z0, yaw0 = self.stage.feet[foot]
         x1, z1, yaw1 = self.stage.home(foot, dx, dz, facing)

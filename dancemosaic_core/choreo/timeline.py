@@ -2,12 +2,12 @@
 
 Moves write keyframes at pulse positions u (u = k is the k-th pulse, a beat or a fixed
 multiple of one; u = k + 0.5 is the "and" between two). Each channel is a cubic Hermite
-spline through its keys whose tangents are the Catmull-Rom ones. On the pulses (integer u) they
-are scaled by `flow` (0: the key is a stop, velocity zero on the beat: sharp hits; 1: flowing
-Catmull-Rom); between pulses keys are passed through, so the body's speed dips on the beats
+spline through its keys whose tangents are the Catmull-Rom ones. At stop keys (by default the
+keys on pulses, integer u) they are scaled by `flow` (0: velocity zero there: sharp hits;
+1: flowing Catmull-Rom); other keys are passed through, so the body's speed dips on the beats
 and not between them (the motion beats of BAS fall on the music's beats). Consecutive
 moves blend because the spline runs through the last key of one and the first of the next.
-Foot channels always use flow 0, so a foot between two equal keys does not move at all.
+Foot channels make every key a stop, so a foot between two equal keys does not move at all.
 """
 from __future__ import annotations
 
@@ -27,33 +27,32 @@ class Timeline:
     """Keys per channel; `evaluate(u)` samples every channel at pulse positions u."""
 
     def __init__(self):
-        self.keys: dict[str, dict[float, float]] = {c: {} for c in CHANNELS}
+        self.keys: dict[str, dict[float, tuple[float, bool]]] = {c: {} for c in CHANNELS}
 
-    def key(self, u: float, **values: float) -> None:
+    def key(self, u: float, stop: bool | None = None, **values: float) -> None:
+        """Key channels at u; stop defaults to "u is on a pulse"."""
+        u = round(float(u), 6)
+        stop = bool(np.isclose(u, round(u), atol=1e-6)) if stop is None else stop
         for name, value in values.items():
-            self.keys[name][round(float(u), 6)] = float(value)
-
-    def last(self, channel: str, default: float = 0.0) -> float:
-        keys = self.keys[channel]
-        return keys[max(keys)] if keys else default
+            self.keys[name][u] = (float(value), stop)
 
     def evaluate(self, u: np.ndarray, flow: float) -> dict[str, np.ndarray]:
         return {name: hermite(self.keys[name], u, flow, stops=name in FOOT_CHANNELS) for name in CHANNELS}
 
 
-def hermite(keys: dict[float, float], u: np.ndarray, flow: float, stops: bool = False) -> np.ndarray:
+def hermite(keys: dict[float, tuple[float, bool]], u: np.ndarray, flow: float, stops: bool = False) -> np.ndarray:
     """The channel's spline at u; held constant before the first and after the last key.
-    stops: every key is a stop (feet: a foot between two equal keys stays exactly put)."""
+    stops: every key is a full stop (feet: a foot between two equal keys stays exactly put)."""
     u = np.asarray(u, dtype=np.float64)
     if not keys:
         return np.zeros_like(u)
     xs = np.array(sorted(keys))
-    ys = np.array([keys[x] for x in xs])
+    ys = np.array([keys[x][0] for x in xs])
     if len(xs) == 1:
         return np.full_like(u, ys[0])
     tangent = np.zeros_like(ys)
-    on_pulse = np.isclose(xs, np.round(xs), atol=1e-6)
-    scale = np.zeros_like(ys) if stops else np.where(on_pulse, flow, 1.0)
+    is_stop = np.array([keys[x][1] for x in xs])
+    scale = np.zeros_like(ys) if stops else np.where(is_stop, flow, 1.0)
     tangent[1:-1] = scale[1:-1] * (ys[2:] - ys[:-2]) / (xs[2:] - xs[:-2])
     k = np.clip(np.searchsorted(xs, u, side="right") - 1, 0, len(xs) - 2)
     h = xs[k + 1] - xs[k]
