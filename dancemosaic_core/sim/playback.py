@@ -98,76 +98,114 @@ class _Camera:
         self.renderer.close()
 
 
+class Playback:
+    """One simulation run, stepped frame by frame: iterate `frames()` (rendered images, or None
+    without a render size) to the end, then read `report()`. Rendering streams this way, so a
+    long dance never holds all its frames in memory."""
+
+    def __init__(self, trajectory, robot: RobotConfig, *, fixed_base: bool = False,
+                 render_size: tuple[int, int] | None = None, camera_distance: float = 3.0,
+                 timestep: float = 0.002):
+        q = np.asarray(trajectory.q, dtype=np.float64)
+        base = None if trajectory.base is None else np.asarray(trajectory.base, dtype=np.float64)
+        if q.ndim != 2 or q.shape[1] != robot.num_joints or len(q) == 0:
+            raise DanceMosaicError(f"trajectory q has shape {q.shape}; expected (frames, {robot.num_joints}) in "
+                                   f"the joint order of robot {robot.name!r} (retarget with --robot {robot.name})")
+        if not np.isfinite(q).all() or (base is not None and not np.isfinite(base).all()):
+            raise DanceMosaicError("trajectory has NaN or infinite values; retarget the motion again")
+        if base is not None and base.shape != (len(q), 7):
+            raise DanceMosaicError(f"trajectory base has shape {base.shape}; expected ({len(q)}, 7)")
+        self.robot, self.q, self.base, self.fps = robot, q, base, float(trajectory.fps)
+        self.fixed_base, self.timestep = fixed_base, timestep
+        self.sim = build_sim_model(robot, fixed_base=fixed_base, timestep=timestep)
+        self.data = mujoco.MjData(self.sim.model)
+        self.render_size, self.camera_distance = render_size, camera_distance
+        self.log = {"height": [], "contacts": [], "q": [], "feet": []}
+        self.physics_seconds = 0.0
+        self.done = False
+
+    def _start(self) -> None:
+        sim, model, data, q = self.sim, self.sim.model, self.data, self.q
+        if not self.fixed_base:
+            if self.base is None:
+                pos, quat = np.array([0.0, 0.0, self.robot.standing_height]), np.array([1.0, 0, 0, 0])
+            else:
+                pos, quat = _base_pose(self.base, 0.0, self.fps)
+            adr = model.jnt_qposadr[model.body_jntadr[sim.root_body]]
+            data.qpos[adr:adr + 3], data.qpos[adr + 3:adr + 7] = pos, quat
+        elif self.base is not None:
+            model.body_pos[sim.root_body], model.body_quat[sim.root_body] = _base_pose(self.base, 0.0, self.fps)
+        data.qpos[sim.joint_qpos] = q[0]
+        data.ctrl[sim.actuators] = q[0]
+        mujoco.mj_forward(model, data)
+
+    def _advance(self, f: int) -> None:
+        """Step the physics from frame f - 1 to frame f."""
+        sim, model, data = self.sim, self.sim.model, self.data
+        steps = max(1, int(round(1.0 / (self.fps * self.timestep))))
+        start = time.perf_counter()
+        for s in range(steps):
+            t = (f - 1 + (s + 1) / steps) / self.fps
+            data.ctrl[sim.actuators] = _interpolate(self.q, t, self.fps)
+            if self.fixed_base and self.base is not None:
+                model.body_pos[sim.root_body], model.body_quat[sim.root_body] = _base_pose(self.base, t, self.fps)
+            mujoco.mj_step(model, data)
+        self.physics_seconds += time.perf_counter() - start
+
+    def _measure(self) -> None:
+        sim, model, data = self.sim, self.sim.model, self.data
+        pairs = data.contact.geom[:data.ncon]
+        floor = sim.floor_geom
+        other = np.where(pairs[:, 0] == floor, pairs[:, 1], pairs[:, 0])[(pairs == floor).any(axis=1)]
+        touched = set(model.geom_bodyid[other].tolist())
+        self.log["height"].append(data.xpos[sim.root_body][2])
+        self.log["contacts"].append([b in touched for b in sim.foot_bodies])
+        self.log["feet"].append(data.xpos[sim.foot_bodies][:, :2].copy())
+        self.log["q"].append(data.qpos[sim.joint_qpos].copy())
+
+    def frames(self):
+        """Simulate the whole trajectory, yielding one rendered frame (or None) per trajectory frame."""
+        camera = _Camera(self.sim, self.render_size, self.camera_distance) if self.render_size else None
+        try:
+            self._start()
+            for f in range(len(self.q)):
+                if f > 0:
+                    self._advance(f)
+                self._measure()
+                yield camera.render(self.data) if camera else None
+            self.done = True
+        finally:
+            if camera:
+                camera.close()
+
+    def report(self, frames: np.ndarray | None = None) -> SimReport:
+        if not self.done:
+            raise DanceMosaicError("the playback has not run to the end; iterate frames() first")
+        robot, q, fps = self.robot, self.q, self.fps
+        heights, contacts, sim_q, feet = (np.asarray(self.log[k]) for k in ("height", "contacts", "q", "feet"))
+        fall_height = float(robot.sim.get("fall_height", 0.5 * robot.standing_height))
+        fallen = np.flatnonzero(heights < fall_height)
+        staying = contacts[1:] & contacts[:-1]
+        slip = np.linalg.norm(np.diff(feet, axis=0), axis=-1) * fps
+        error = np.abs(sim_q - q)
+        near_limit = (sim_q <= robot.lower + LIMIT_MARGIN) | (sim_q >= robot.upper - LIMIT_MARGIN)
+        seconds = (len(q) - 1) / fps
+        return SimReport(
+            fell=bool(len(fallen)), fall_time=float(fallen[0] / fps) if len(fallen) else None, seconds=seconds,
+            foot_contact_fraction=float(contacts.any(axis=1).mean()),
+            foot_slip=float(slip[staying].mean()) if staying.any() else 0.0,
+            tracking_error=float(error.mean()), tracking_error_max=float(error.max()),
+            limit_hits=int(near_limit.sum()),
+            real_time_factor=seconds / self.physics_seconds if self.physics_seconds > 0 else float("inf"),
+            pelvis_height=heights, contacts=contacts, frames=frames)
+
+
 def play(trajectory, robot: RobotConfig, *, fixed_base: bool = False, render_size: tuple[int, int] | None = None,
          camera_distance: float = 3.0, timestep: float = 0.002) -> SimReport:
     """Simulate `trajectory` (anything with q (T, n) in robot.joint_names order, base (T, 7) or
-    None, and fps: a RetargetResult or a loaded trajectory file) and report."""
-    q = np.asarray(trajectory.q, dtype=np.float64)
-    base = None if trajectory.base is None else np.asarray(trajectory.base, dtype=np.float64)
-    fps = float(trajectory.fps)
-    if q.ndim != 2 or q.shape[1] != robot.num_joints or len(q) == 0:
-        raise DanceMosaicError(f"trajectory q has shape {q.shape}; expected (frames, {robot.num_joints}) in "
-                               f"the joint order of robot {robot.name!r} (retarget with --robot {robot.name})")
-    if not np.isfinite(q).all() or (base is not None and not np.isfinite(base).all()):
-        raise DanceMosaicError("trajectory has NaN or infinite values; retarget the motion again")
-    sim = build_sim_model(robot, fixed_base=fixed_base, timestep=timestep)
-    model = sim.model
-    data = mujoco.MjData(model)
-    if not fixed_base:
-        if base is None:
-            pos, quat = np.array([0.0, 0.0, robot.standing_height]), np.array([1.0, 0, 0, 0])
-        else:
-            pos, quat = _base_pose(base, 0.0, fps)
-        adr = model.jnt_qposadr[model.body_jntadr[sim.root_body]]
-        data.qpos[adr:adr + 3], data.qpos[adr + 3:adr + 7] = pos, quat
-    data.qpos[sim.joint_qpos] = q[0]
-    data.ctrl[sim.actuators] = q[0]
-    mujoco.mj_forward(model, data)
-
-    camera = _Camera(sim, render_size, camera_distance) if render_size else None
-    frames, heights, contacts, sim_q, feet_xy = [], [], [], [], []
-    steps_per_frame = max(1, int(round(1.0 / (fps * timestep))))
-    physics_seconds = 0.0
-    floor = sim.floor_geom
-    for f in range(len(q)):
-        if f > 0:
-            start = time.perf_counter()
-            for s in range(steps_per_frame):
-                t = (f - 1 + (s + 1) / steps_per_frame) / fps
-                data.ctrl[sim.actuators] = _interpolate(q, t, fps)
-                if fixed_base and base is not None:
-                    model.body_pos[sim.root_body], model.body_quat[sim.root_body] = _base_pose(base, t, fps)
-                mujoco.mj_step(model, data)
-            physics_seconds += time.perf_counter() - start
-        elif fixed_base and base is not None:
-            model.body_pos[sim.root_body], model.body_quat[sim.root_body] = _base_pose(base, 0.0, fps)
-            mujoco.mj_forward(model, data)
-        heights.append(data.xpos[sim.root_body][2])
-        pairs = data.contact.geom[:data.ncon]
-        other = np.where(pairs[:, 0] == floor, pairs[:, 1], pairs[:, 0])[(pairs == floor).any(axis=1)]
-        touched_bodies = set(model.geom_bodyid[other].tolist())
-        contacts.append([b in touched_bodies for b in sim.foot_bodies])
-        feet_xy.append(data.xpos[sim.foot_bodies][:, :2].copy())
-        sim_q.append(data.qpos[sim.joint_qpos].copy())
-        if camera:
-            frames.append(camera.render(data))
-    if camera:
-        camera.close()
-
-    heights, contacts, sim_q, feet_xy = map(np.asarray, (heights, contacts, sim_q, feet_xy))
-    fall_height = float(robot.sim.get("fall_height", 0.5 * robot.standing_height))
-    fallen = np.flatnonzero(heights < fall_height)
-    staying = contacts[1:] & contacts[:-1]
-    slip = np.linalg.norm(np.diff(feet_xy, axis=0), axis=-1) * fps
-    error = np.abs(sim_q - q)
-    near_limit = (sim_q <= robot.lower + LIMIT_MARGIN) | (sim_q >= robot.upper - LIMIT_MARGIN)
-    seconds = (len(q) - 1) / fps
-    return SimReport(
-        fell=bool(len(fallen)), fall_time=float(fallen[0] / fps) if len(fallen) else None, seconds=seconds,
-        foot_contact_fraction=float(contacts.any(axis=1).mean()),
-        foot_slip=float(slip[staying].mean()) if staying.any() else 0.0,
-        tracking_error=float(error.mean()), tracking_error_max=float(error.max()),
-        limit_hits=int(near_limit.sum()),
-        real_time_factor=seconds / physics_seconds if physics_seconds > 0 else float("inf"),
-        pelvis_height=heights, contacts=contacts,
-        frames=np.stack(frames) if frames else None)
+    None, and fps: a RetargetResult or a loaded trajectory file) and report; with `render_size`
+    (width, height) the report holds the rendered frames (N, H, W, 3) uint8."""
+    run = Playback(trajectory, robot, fixed_base=fixed_base, render_size=render_size,
+                   camera_distance=camera_distance, timestep=timestep)
+    frames = [f for f in run.frames() if f is not None]
+    return run.report(np.stack(frames) if frames else None)

@@ -1,0 +1,56 @@
+"""`dancemosaic retarget dance.npz --robot g1 --out g1.npz [--fixed-base]`: a 22-joint motion
+to a robot joint trajectory, with a summary table."""
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("retarget", help="retarget a motion to a humanoid robot (Pinocchio IK within its limits)")
+    p.add_argument("motion", help="motion .npz (22 joints, y-up metres)")
+    p.add_argument("--robot", default="g1", help="robot name (config/robots/NAME.yaml) or YAML path (default g1)")
+    p.add_argument("--out", default=None, help="trajectory .npz (default: <motion>_<robot>.npz)")
+    p.add_argument("--fixed-base", action="store_true",
+                   help="pin the pelvis (display mode): targets relative to the human pelvis, no base output")
+    p.add_argument("--iterations", type=int, default=None, help="IK iterations per frame (default 3)")
+    p.set_defaults(func=run)
+
+
+def summary_table(summary: dict, seconds: float) -> str:
+    contact = summary["contact_fraction"]
+    rows = [("robot", f"{summary['robot']} ({'floating' if summary['floating_base'] else 'fixed'} base)"),
+            ("frames", f"{summary['frames']} at {summary['fps']:g} fps"),
+            ("success", "yes" if summary["success"] else "no (some frames above the residual limit)"),
+            ("residual", f"{100 * summary['residual_mean_m']:.1f} cm mean, {100 * summary['residual_max_m']:.1f} cm max"),
+            ("at a position limit", f"{100 * summary['frames_with_clamp']:.1f} % of frames"),
+            ("filter", f"{summary['velocity_clamps']} velocity, {summary['acceleration_clamps']} acceleration clamps"),
+            ("feet planted", f"left {100 * contact[0]:.0f} %, right {100 * contact[1]:.0f} %"),
+            ("speed", f"{summary['frames'] / max(seconds, 1e-9):.0f} frames/s")]
+    width = max(len(k) for k, _ in rows)
+    return "\n".join(f"{k:<{width}}  {v}" for k, v in rows)
+
+
+def run(args) -> int:
+    from dancemosaic_core.errors import DanceMosaicError
+    from dancemosaic_core.motion.io import load_motion
+    from dancemosaic_core.retarget import RetargetOptions, Retargeter, load_robot
+    from dancemosaic_core.retarget.io import save_trajectory
+
+    robot = load_robot(args.robot)
+    motion = load_motion(args.motion)
+    options = RetargetOptions()
+    if args.iterations is not None:
+        if args.iterations < 1:
+            raise DanceMosaicError(f"--iterations {args.iterations} must be at least 1")
+        options.iterations = args.iterations
+    retargeter = Retargeter(robot=robot, floating_base=not args.fixed_base, options=options)
+    start = time.perf_counter()
+    result = retargeter.retarget(motion.joints, fps=motion.fps)
+    seconds = time.perf_counter() - start
+    out = Path(args.out) if args.out else Path(args.motion).with_name(f"{Path(args.motion).stem}_{robot.name}.npz")
+    save_trajectory(out, result, motion=str(args.motion))
+    print(summary_table(result.summary(), seconds))
+    print(f"wrote {out}")
+    return 0

@@ -1,0 +1,54 @@
+"""`dancemosaic sim g1.npz --robot g1 [--render g1.mp4] [--fixed-base]`: play a retargeted
+trajectory in MuJoCo and print how the robot fared (fell, contacts, slip, tracking, limits)."""
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("sim", help="play a robot trajectory in MuJoCo: balance, contacts, tracking, video")
+    p.add_argument("trajectory", help="trajectory .npz from `dancemosaic retarget`")
+    p.add_argument("--robot", default=None, help="robot name or YAML path (default: the trajectory's robot)")
+    p.add_argument("--fixed-base", action="store_true",
+                   help="pin the pelvis to the trajectory's base path (display mode, cannot fall)")
+    p.add_argument("--render", default=None, help="write a video (.mp4/.mov/.mkv) or .gif of the playback")
+    p.add_argument("--size", default="480", help="video frame size: N or WxH pixels (default 480)")
+    p.add_argument("--music", default=None, help="audio file to mux into the video")
+    p.add_argument("--json", default=None, help="also write the report as JSON here")
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    from dancemosaic_core import video
+    from dancemosaic_core.errors import DanceMosaicError
+    from dancemosaic_core.render import parse_size
+    from dancemosaic_core.retarget import load_robot
+    from dancemosaic_core.retarget.io import load_trajectory
+    from dancemosaic_core.sim.playback import Playback
+
+    trajectory = load_trajectory(args.trajectory)
+    robot = load_robot(args.robot or trajectory.robot)
+    if tuple(trajectory.joint_names) != tuple(robot.joint_names):
+        raise DanceMosaicError(f"{args.trajectory} was retargeted to {trajectory.robot!r} with other joints than "
+                               f"robot {robot.name!r}; pass --robot {trajectory.robot} or retarget again")
+    size = parse_size(args.size) if args.render else None
+    run = Playback(trajectory, robot, fixed_base=args.fixed_base, render_size=size)
+    if args.render:
+        out = Path(args.render)
+        if out.suffix.lower() == ".gif":
+            video.write_gif(out, run.frames(), trajectory.fps)
+        else:
+            video.write_video(out, run.frames(), trajectory.fps, audio=args.music)
+    else:
+        for _ in run.frames():
+            pass
+    report = run.report()
+    print(report.table())
+    if args.render:
+        print(f"wrote {args.render}")
+    if args.json:
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json).write_text(json.dumps(report.summary(), indent=2) + "\n")
+    return 0
