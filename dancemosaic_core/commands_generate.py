@@ -126,9 +126,9 @@ def run(args) -> int:
         ref, frame = _reference(args)
         ref_decode = frame.apply(ref.joints)[: len(ref.joints) - 1]
         frames = len(ref_decode) // TOKEN_DOWNSAMPLE * TOKEN_DOWNSAMPLE
-        if frames > 49 * TOKEN_DOWNSAMPLE:
+        if frames > pipe.m.max_tokens * TOKEN_DOWNSAMPLE:
             raise DanceMosaicError(f"--reference is {frames / MOTION_FPS:.1f} s; editing works on one window "
-                                   f"(9.8 s): cut the reference first")
+                                   f"({pipe.m.max_tokens * TOKEN_DOWNSAMPLE / MOTION_FPS:.1f} s): cut the reference first")
         music, _ = _load_music(args.music or ref.music or None, frames / MOTION_FPS)
         if args.edit:
             extra = _edit_constraints(args, ref_decode[:frames])

@@ -33,8 +33,6 @@ from dancemosaic_core.inference.itto import code_logits, constraint_error, optim
 from dancemosaic_core.inference.loader import DanceModel
 from dancemosaic_core.skeleton import MOTION_FPS, MUSIC_FEATURE_DIM, TOKEN_DOWNSAMPLE
 
-MAX_WINDOW_TOKENS = 49      # MoMask's longest training motion (196 frames, 9.8 s): one window
-
 
 @dataclass
 class DanceOutput:
@@ -152,14 +150,14 @@ class DancePipeline:
                  top_k: int | None = None, seed: int = 0, fixed_ids: torch.Tensor | None = None,
                  fixed_mask: torch.Tensor | None = None, joint_limit_fn=None, itto_steps: int = 50,
                  itto_lr: float = 0.05) -> DanceOutput:
-        """One window of `frames` motion frames (at most MAX_WINDOW_TOKENS tokens: use
+        """One window of `frames` motion frames (at most the model's max_tokens: use
         inference.long.generate_long for whole songs). fixed_ids (1, n, Q) / fixed_mask (1, n)
         keep tokens (editing, inpainting, continuation)."""
         if frames < TOKEN_DOWNSAMPLE:
             raise DanceMosaicError(f"a dance needs at least {TOKEN_DOWNSAMPLE} frames; got {frames}")
         n = math.ceil(frames / TOKEN_DOWNSAMPLE)
-        if n > MAX_WINDOW_TOKENS:
-            raise DanceMosaicError(f"{frames} frames is longer than one window ({MAX_WINDOW_TOKENS * TOKEN_DOWNSAMPLE}); "
+        if n > self.m.max_tokens:
+            raise DanceMosaicError(f"{frames} frames is longer than one window ({self.m.max_tokens * TOKEN_DOWNSAMPLE}); "
                                    "use dancemosaic_core.inference.long.generate_long")
         generator = torch.Generator(device=self.m.device).manual_seed(int(seed))
         decode_kw = dict(steps=steps, temperature=temperature, top_k=top_k, generator=generator,
@@ -206,4 +204,4 @@ def music_features_for(wave: np.ndarray, sr: int, frames: int | None = None) -> 
     return feats if frames is None else _pad_frames(feats, frames)
 
 
-__all__ = ["DancePipeline", "DanceOutput", "Conditions", "MAX_WINDOW_TOKENS", "music_features_for"]
+__all__ = ["DancePipeline", "DanceOutput", "Conditions", "music_features_for"]

@@ -25,7 +25,7 @@ from dancemosaic_core.audio.streaming import StreamingMusicFeatures
 from dancemosaic_core.errors import DanceMosaicError
 from dancemosaic_core.inference.constraints import PoseConstraints
 from dancemosaic_core.inference.guidance import GuidanceWeights
-from dancemosaic_core.pipeline import MAX_WINDOW_TOKENS, DancePipeline
+from dancemosaic_core.pipeline import DancePipeline
 from dancemosaic_core.skeleton import MOTION_FPS, TOKEN_DOWNSAMPLE
 
 
@@ -96,9 +96,9 @@ class StreamingDancer:
         self.fps = float(MOTION_FPS)
         to_tokens = lambda s: int(round(s * MOTION_FPS / TOKEN_DOWNSAMPLE))  # noqa: E731
         self.chunk_tokens, self.context_tokens = max(1, to_tokens(chunk_seconds)), max(1, to_tokens(context_seconds))
-        if self.chunk_tokens + self.context_tokens > MAX_WINDOW_TOKENS:
-            raise DanceMosaicError(f"chunk_seconds + context_seconds must fit one window "
-                                   f"({MAX_WINDOW_TOKENS * TOKEN_DOWNSAMPLE / MOTION_FPS:.1f} s)")
+        if self.chunk_tokens + self.context_tokens > pipeline.m.max_tokens:
+            raise DanceMosaicError(f"chunk_seconds + context_seconds must fit the model's window "
+                                   f"({pipeline.m.max_tokens * TOKEN_DOWNSAMPLE / MOTION_FPS:.1f} s)")
         self.chunk_frames = self.chunk_tokens * TOKEN_DOWNSAMPLE
         self.start_frame = to_tokens(start_seconds) * TOKEN_DOWNSAMPLE
         self.lead_seconds, self.min_heard_seconds = float(lead_seconds), float(min_heard_seconds)

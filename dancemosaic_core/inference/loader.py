@@ -24,9 +24,11 @@ from dancemosaic_core.models.tokenizer import MotionTokenizer
 from dancemosaic_core.models.towers import MultiTowerModel
 from dancemosaic_core.motion.normalize import Normalizer
 from dancemosaic_core.motion.representation import features_to_joints
+from dancemosaic_core.skeleton import TOKEN_DOWNSAMPLE
 from dancemosaic_core.text import TextEncoder, build_text_encoder
 
 PARTS = ("tokenizer", "t2m", "music", "pose")
+MOMASK_WINDOW_TOKENS = 49     # MoMask's longest training motion: 196 frames, 9.8 s
 
 
 def resolve_device(device: str | torch.device = "auto") -> torch.device:
@@ -45,6 +47,14 @@ def _part_dir(model_dir: Path, part: str) -> Path | None:
     return None
 
 
+def trained_window_tokens(t2m_config: dict, default: int = MOMASK_WINDOW_TOKENS) -> int:
+    """Tokens per training window of the T2M (train_config.data.window_frames / 4); 49 (MoMask's
+    196 frames) for checkpoints that do not record it. Sinusoidal positions past the trained
+    length are never seen in training, so inference windows stay within it."""
+    frames = (t2m_config.get("train_config") or {}).get("data", {}).get("window_frames")
+    return int(frames) // TOKEN_DOWNSAMPLE if frames else default
+
+
 @dataclass
 class DanceModel:
     tokenizer: MotionTokenizer
@@ -54,6 +64,7 @@ class DanceModel:
     normalizer: Normalizer
     genres: list[str]
     device: torch.device
+    max_tokens: int = MOMASK_WINDOW_TOKENS   # the longest window the transformers were trained on
     source: str = ""
 
     @classmethod
@@ -91,7 +102,7 @@ class DanceModel:
         return cls(tokenizer=tokenizer.eval(), t2m=t2m.eval(), model=model,
                    text_encoder=build_text_encoder(t2m_cfg["text_encoder"]),
                    normalizer=load_normalizer(paths["tokenizer"]), genres=sorted(genres),
-                   device=device, source=str(model_dir))
+                   device=device, max_tokens=trained_window_tokens(t2m_cfg), source=str(model_dir))
 
     @property
     def has_music(self) -> bool:

@@ -20,7 +20,7 @@ import torch
 
 from dancemosaic_core.errors import DanceMosaicError
 from dancemosaic_core.inference.constraints import PoseConstraints
-from dancemosaic_core.pipeline import MAX_WINDOW_TOKENS, DanceOutput, DancePipeline
+from dancemosaic_core.pipeline import DanceOutput, DancePipeline
 from dancemosaic_core.skeleton import MOTION_FPS, TOKEN_DOWNSAMPLE
 
 
@@ -30,12 +30,14 @@ def segment_bounds(n: int, window: int) -> list[tuple[int, int]]:
 
 
 def generate_long(pipe: DancePipeline, *, frames: int, music: np.ndarray | None = None,
-                  constraints: PoseConstraints | None = None, window: int = MAX_WINDOW_TOKENS,
+                  constraints: PoseConstraints | None = None, window: int | None = None,
                   transition: int = 4, context: int = 12, seed: int = 0, progress=None, **kwargs) -> DanceOutput:
     """A dance of any length. kwargs go to the pipeline (genre, text, weights, steps, ...).
     Constraints apply to the segments they fall in (segment-local times)."""
-    if window > MAX_WINDOW_TOKENS or window < 2 * transition:
-        raise DanceMosaicError(f"window must be in [{2 * transition}, {MAX_WINDOW_TOKENS}] tokens, got {window}")
+    window = pipe.m.max_tokens if window is None else window
+    context = min(context, window // 2)
+    if window > pipe.m.max_tokens or window < 2 * transition:
+        raise DanceMosaicError(f"window must be in [{2 * transition}, {pipe.m.max_tokens}] tokens, got {window}")
     n = math.ceil(frames / TOKEN_DOWNSAMPLE)
     if n <= window:
         return pipe(frames=frames, music=music, constraints=constraints, seed=seed, **kwargs)
