@@ -104,7 +104,7 @@ class AudioNode(Node):
     # --- sources ----------------------------------------------------------------------------
     def _pump_file(self) -> None:
         period = self.params["block_size"] / self.sample_rate
-        while not self._stop.is_set():
+        while not self._stop.is_set() and self.context.ok():
             if self.origin is None:
                 if self.publisher.get_subscription_count() < self.params["wait_for_listeners"]:
                     self._stop.wait(0.01)
@@ -124,7 +124,7 @@ class AudioNode(Node):
 
     def _open_capture(self) -> None:
         try:
-            self.capture.open(self._now())
+            self.capture.open()
             self.state = DanceStatus.STATE_DANCING
             self.get_logger().info(f"capturing from {self.capture.device or 'the default input'} "
                                    f"at {self.sample_rate} Hz")
@@ -134,7 +134,7 @@ class AudioNode(Node):
             self.get_logger().error(f"{exc} (retrying every {self.params['reconnect_seconds']} s)")
 
     def _pump_capture(self) -> None:
-        while not self._stop.is_set():
+        while not self._stop.is_set() and self.context.ok():
             blocks, skipped = self.capture.read(self._now, timeout=0.1)
             if skipped:
                 self._dropout(f"{skipped / self.sample_rate:.3f} s of audio lost (overrun or stalled device)")
@@ -144,8 +144,7 @@ class AudioNode(Node):
                 self._publish(block, self.capture.origin)
 
     def _watch_capture(self) -> None:
-        now = self._now()
-        if self.capture.error or self.capture.stalled(now, self.params["stall_seconds"]):
+        if self.capture.error or self.capture.stalled(self.params["stall_seconds"]):
             reason = self.capture.error or f"no audio for {self.params['stall_seconds']} s"
             self._dropout(f"audio input lost: {reason}; reopening")
             self.capture.close()
@@ -161,6 +160,8 @@ class AudioNode(Node):
         msg.first_sample = block.first_sample
         msg.samples = np.ascontiguousarray(block.samples, dtype=np.float32).reshape(-1)
         msg.input_overflow, msg.output_underflow = block.input_overflow, block.late
+        if not self.context.ok():
+            return                     # shutting down: the pump thread ends with the node
         self.publisher.publish(msg)
         self.last_block_time = self._now()
         if self.tempo is not None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import queue
 import threading
+import time
 from dataclasses import dataclass
 
 import numpy as np
@@ -77,10 +78,11 @@ class CaptureSource:
         self._lock = threading.Lock()
         self.queue_overruns = 0        # blocks dropped because the node fell behind
         self.error: str | None = None  # set by the stream when it stops by itself
-        self.origin: float | None = None   # clock time of sample 0
+        self.origin: float | None = None   # clock time of sample 0 (set by the first block)
+        self._last_block_at = 0.0          # time.monotonic() of the last block (or of opening)
         self.next_sample = 0
 
-    def open(self, now: float) -> None:
+    def open(self) -> None:
         import sounddevice as sd
         self.error = None
         try:
@@ -89,13 +91,12 @@ class CaptureSource:
                                           dtype="float32", callback=self._callback,
                                           finished_callback=self._finished)
             self._stream.start()
+            self._last_block_at = time.monotonic()
         except Exception as exc:  # PortAudioError, ValueError for unknown devices
             self._stream = None
             raise DanceMosaicError(f"cannot open audio input {self.device or 'default'!r} at "
                                    f"{self.sample_rate} Hz x {self.channels}: {exc}; list inputs with "
                                    "`python -m sounddevice` and set the device parameter") from exc
-        if self.origin is None:
-            self.origin = now
 
     @property
     def is_open(self) -> bool:
@@ -130,6 +131,7 @@ class CaptureSource:
         except queue.Empty:
             return blocks, skipped
         now = clock()
+        self._last_block_at = time.monotonic()
         while True:
             if blocks:
                 try:
@@ -138,7 +140,10 @@ class CaptureSource:
                     break
             else:
                 data, overflow = first
-            if not blocks and self.origin is not None:
+            if self.origin is None:
+                # PortAudio hands a block over once it is captured: sample 0 came a block earlier
+                self.origin = now - len(data) / self.sample_rate
+            elif not blocks:
                 # samples that should have arrived by now, minus what is queued and this block
                 behind = (now - self.origin) * self.sample_rate - self.next_sample - len(data) \
                     - self._queue.qsize() * self.block_size
@@ -149,11 +154,9 @@ class CaptureSource:
             self.next_sample += len(data)
         return blocks, skipped
 
-    def stalled(self, now: float, seconds: float) -> bool:
-        """No samples for `seconds` while open: the device vanished or hangs."""
-        if self.origin is None or not self.is_open:
-            return False
-        return (now - self.origin) - self.next_sample / self.sample_rate > seconds
+    def stalled(self, seconds: float) -> bool:
+        """Open but no block for `seconds`: the device vanished or hangs."""
+        return self.is_open and time.monotonic() - self._last_block_at > seconds
 
 
 class TempoTracker:
