@@ -192,7 +192,7 @@ def build_corpus(out, *, seed: int = 0, seconds_per_clip: float = 15.0, dances_p
         raise DanceMosaicError("--dances-per-clip, --max-songs and --jobs must be at least 1")
     songs = find_songs()
     songs = songs[:max_songs] if max_songs else songs
-    synth = synthesiser()
+    synth = synthesiser() if any(s.kind == "midi" for s in songs) else ""
     out, cache = Path(out), Path(render_cache).expanduser()
     cache.mkdir(parents=True, exist_ok=True)
     _prepare_out(out)

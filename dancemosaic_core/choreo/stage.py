@@ -82,9 +82,9 @@ class MoveContext:
 
     def upper(self, k: float, lead: dict | None = None, trail: dict | None = None, **values: float) -> None:
         """Key the chest, head and both arms at k. Arm channels move from the genre's resting
-        carriage toward the given targets, most of the way even in quiet music (a clap still
-        meets), all of it at full energy; unset channels rest."""
-        a = min(1.0, 0.7 + 0.3 * self.amp(k))
+        carriage toward the given targets, most of the way even in quiet music, all of it at
+        full energy; unset channels rest."""
+        a = min(1.0, 0.55 + 0.45 * self.amp(k))
         rest = self.stage.style.arm_carriage
         keys = {c: a * values.get(c, 0.0) for c in UPPER}
         for side, pose in ((self.lead, lead or {}), (self.trail, trail or {})):
@@ -105,8 +105,8 @@ class MoveContext:
         ua, ub = self.u0 + k0 + pad, self.u0 + k1 - pad
         d = ub - ua
         x0, z0, yaw0 = self.stage.feet[foot]
-        x1, z1, yaw1 = self.stage.home(foot, dx, dz, facing)
-        a = max(self.amp((k0 + k1) / 2), 0.5)
+        a = float(np.clip(self.amp((k0 + k1) / 2), 0.6, 1.15))      # smaller steps in quiet music
+        x1, z1, yaw1 = self.stage.home(foot, a * dx, a * dz, facing)
         h = max(MIN_LIFT, lift * a)
         for u, (x, z, yaw) in ((ua, (x0, z0, yaw0)), (ua + 0.25 * d, (x0, z0, yaw0)),
                                (ub - 0.25 * d, (x1, z1, yaw1)), (ub, (x1, z1, yaw1))):
@@ -115,6 +115,6 @@ class MoveContext:
         tl.key(ua + 0.5 * d, **{ch + "lift": h, ch + "heel": heel})
         tl.key(ub, **{ch + "lift": 0.0, ch + "heel": 0.0})
         if via is not None:
-            vx, vz, _ = self.stage.home(foot, *via, facing)
+            vx, vz, _ = self.stage.home(foot, a * via[0], a * via[1], facing)
             tl.key(ua + 0.5 * d, **{ch + "toe_x": vx, ch + "toe_z": vz})
         self.stage.feet[foot] = [x1, z1, yaw1]
