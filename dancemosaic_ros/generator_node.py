@@ -193,6 +193,8 @@ class GeneratorNode(Node):
             self._warmup()
         # listen only once warm: a file-playing audio node waits for this subscriber
         self.create_subscription(AudioChunk, "audio", self._on_audio, 100)
+        self.message = "ready: waiting for audio"
+        self._publish_status()
         while not self._stop.is_set():
             try:
                 item = self._inbox.get(timeout=0.1)

@@ -99,3 +99,21 @@ def test_bad_constraints_and_parameters_are_refused_and_generation_goes_on(model
         assert node.dancer.genre == "Jazz" and node.dancer.weights.text == 2.5
         assert node.dancer.constraints is not None and node.dancer.constraints.joints == ["left_wrist"]
         assert statuses[-1].bad_messages == 8
+
+
+def test_robot_joint_limit_term_joins_generation(model_dir):
+    chunks = []
+    with ros_session() as ros:
+        node = generator(ros, model_dir, robot="g1", itto_steps=3)
+        assert node.dancer.joint_limit_fn is not None
+        probe = ros.probe()
+        probe.create_subscription(MotionChunk, "motion", chunks.append, 10)
+        audio = probe.create_publisher(AudioChunk, "audio", 100)
+        ros.start()
+        assert wait_for(lambda: audio.get_subscription_count() > 0, 5.0)
+        wave, _ = click_track(120, 1.2, SR)
+        for msg in audio_messages(wave, SR, 1024, ORIGIN):
+            audio.publish(msg)
+        assert wait_for(lambda: len(chunks) >= 1, 30.0)
+    joints = np.asarray(chunks[0].positions)
+    assert np.isfinite(joints).all() and len(joints) == chunks[0].num_frames * NUM_JOINTS * 3
