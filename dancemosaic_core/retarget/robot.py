@@ -17,7 +17,7 @@ import pinocchio as pin
 import yaml
 
 from dancemosaic_core.errors import DanceMosaicError
-from dancemosaic_core.skeleton import JOINT_INDEX, JOINT_NAMES, PARENTS
+from dancemosaic_core.skeleton import JOINT_INDEX, JOINT_NAMES
 
 CONFIG_DIR = Path(__file__).resolve().parents[2] / "config" / "robots"
 ROBOT_DATA_PREFIX = "example-robot-data:"
@@ -139,7 +139,7 @@ def config_path(name_or_path: str | Path) -> Path:
 
 
 @functools.lru_cache(maxsize=8)
-def _load_cached(path: str, mtime: float) -> RobotConfig:
+def _load_cached(path: str, mtime_ns: int, size: int) -> RobotConfig:
     return _parse(Path(path))
 
 
@@ -147,7 +147,8 @@ def load_robot(name_or_path: str | Path = "g1") -> RobotConfig:
     """Robot config by name (`config/robots/<name>.yaml`) or YAML path, checked and with its
     Pinocchio model; cached per file."""
     path = config_path(name_or_path).resolve()
-    return _load_cached(str(path), path.stat().st_mtime)
+    stat = path.stat()
+    return _load_cached(str(path), stat.st_mtime_ns, stat.st_size)
 
 
 # --- parsing ------------------------------------------------------------------------------------
@@ -370,8 +371,3 @@ def _standing_height(robot: RobotConfig) -> float:
     q = robot.configuration(model, robot.neutral_q, np.array([0, 0, 0, 0, 0, 0, 1.0]))
     pin.framesForwardKinematics(model, data, q)
     return float(-sole_points(robot, model, data)[..., 2].min())
-
-
-def skeleton_parent(joint: str) -> str | None:
-    p = PARENTS[JOINT_INDEX[joint]]
-    return None if p < 0 else JOINT_NAMES[p]

@@ -92,6 +92,7 @@ class TargetBuilder:
         self.previous = None           # previous human frame (robot axes)
         self.anchors = [None, None]    # planted feet: (xy, yaw)
         self.slide = np.zeros(2)       # horizontal shift that keeps planted feet in place
+        self.last_frames = {}          # last well-defined body frames
         self.fps = None
 
     def calibrate(self, h: np.ndarray) -> None:
@@ -115,6 +116,12 @@ class TargetBuilder:
         self.ground = min(self.ground, float(h[FOOT_JOINTS, 2].min()))
         s = self.scale
         frames = body_frames(h)
+        for b, F in frames.items():
+            # a collapsed body (coincident joints) has no frame: keep the last good one
+            if np.isfinite(F).all() and abs(np.linalg.det(F) - 1.0) < 1e-3:
+                self.last_frames[b] = F
+            else:
+                frames[b] = self.last_frames.get(b, self.ref_frames[b])
         rot = {b: frames[b] @ self.ref_frames[b].T for b in frames}
         t = {"pelvis": np.array([*(s * (h[0, :2] - self.origin)), s * (h[0, 2] - self.ground)])}
         for k in self.order:
