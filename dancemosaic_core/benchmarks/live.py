@@ -45,6 +45,8 @@ def add_arguments(parser) -> None:
     parser.add_argument("--robot", default="g1")
     parser.add_argument("--itto-robot", action="store_true",
                         help="also give the generator the robot's joint-limit term (ITTO)")
+    parser.add_argument("--steps", type=int, default=10, help="masked-decoding iterations per chunk")
+    parser.add_argument("--chunk-seconds", type=float, default=2.0, help="motion generated per chunk")
     parser.add_argument("--torch-threads", type=int, default=1, help="generator torch threads (0: torch's default)")
     parser.add_argument("--processes", action="store_true", help="one process per node instead of bringup")
     parser.add_argument("--startup-timeout", type=float, default=300.0, help="seconds for loading and warm-up")
@@ -75,7 +77,8 @@ def _params(args, song: Path, out: Path) -> None:
     # the music starts once the generator (after its warm-up), the retargeter and the probe listen
     config["audio_node"]["ros__parameters"].update(file=str(song), sample_rate=0, wait_for_listeners=3)
     config["generator_node"]["ros__parameters"].update(
-        model_dir=str(args.model), device=args.device, torch_threads=args.torch_threads,
+        model_dir=str(args.model), device=args.device, torch_threads=args.torch_threads, steps=args.steps,
+        chunk_seconds=args.chunk_seconds,
         robot=args.robot if args.itto_robot else "")
     config["retarget_node"]["ros__parameters"].update(robot=args.robot)
     out.write_text(yaml.safe_dump(config))
@@ -241,7 +244,7 @@ def run(args) -> dict:
         "model": f"random {args.random_model} model" if args.random_model else str(args.model),
         "device": args.device, "song": described, "robot": args.robot,
         "mode": "one process per node" if args.processes else "one process (bringup)",
-        "itto_joint_limits": bool(args.itto_robot),
+        "itto_joint_limits": bool(args.itto_robot), "steps": args.steps,
         "cpu_cores_used": float(cores), "cpu_count": os.cpu_count(),
         "machine_cpu_busy_percent": float(100.0 * (busy1[0] - busy0[0]) / max(1, busy1[1] - busy0[1])),
         "pipeline_warnings": _warnings(logs),
