@@ -13,7 +13,6 @@ from __future__ import annotations
 import threading
 
 import numpy as np
-import rclpy
 from rclpy.node import Node
 
 from dancemosaic.msg import AudioChunk, DanceStatus

@@ -17,7 +17,6 @@ import threading
 import time
 
 import numpy as np
-import rclpy
 from rclpy.node import Node
 
 from dancemosaic.msg import AudioChunk, DanceStatus, MotionChunk, PoseConstraint
