@@ -12,7 +12,8 @@ human side has to match the robot's.
   torso bend             torso up axis in the pelvis frame untwisted, the same way
   knee, elbow flexion    signed knee flexion (sign from the foot), unsigned elbow flexion:
   torso twist            distance outside the robot's [min, max]
-  foot distance          ankles closer than the robot's feet allow (config proxy.min_foot_distance)
+  foot distance          ankles side by side closer than the robot's feet allow, or crossed
+                         (config proxy.min_foot_distance, scaled to the human)
 penalty = mean over frames of the sum of squared violations (radians; metres x 10).
 """
 from __future__ import annotations
@@ -29,6 +30,7 @@ J = JOINT_INDEX
 DIRECTIONS = ("left_hip", "right_hip", "left_shoulder", "right_shoulder", "torso_bend")
 RANGES = ("left_knee", "right_knee", "left_elbow", "right_elbow", "torso_twist")
 FOOT_WEIGHT = 10.0          # metres of foot overlap count like this many radians
+FOOT_REACH = 0.25           # m (human scale): feet this far apart in front/height never collide
 
 
 def _local(frame, v):
@@ -36,11 +38,17 @@ def _local(frame, v):
     return torch.einsum("...ji,...j->...i", frame, v)
 
 
+def _atan2(y, x):
+    """atan2 with a finite gradient where both arguments vanish (collapsed bones)."""
+    degenerate = (x.abs() + y.abs()) < 1e-12
+    return torch.atan2(y, torch.where(degenerate, torch.ones_like(x), x))
+
+
 def _angle(u, w, axis=None):
     """Angle between u and w, signed about `axis` when given."""
     c = cross(u, w)
     sine = dot(c, axis) if axis is not None else (dot(c, c) + 1e-12) ** 0.5
-    return torch.atan2(sine, dot(u, w))
+    return _atan2(sine, dot(u, w))
 
 
 def features(p: torch.Tensor) -> tuple[dict, dict]:
@@ -63,7 +71,7 @@ def features(p: torch.Tensor) -> tuple[dict, dict]:
         shoulder, elbow, wrist = (x[f"{side}_{n}"] for n in ("shoulder", "elbow", "wrist"))
         scalars[f"{side}_elbow"] = _angle(elbow - shoulder, wrist - elbow)
     lateral = _local(f["pelvis"], f["torso"][..., 1])
-    twist = torch.atan2(-lateral[..., 0], lateral[..., 1])
+    twist = _atan2(-lateral[..., 0], lateral[..., 1])
     scalars["torso_twist"] = twist
     # Bend of the chest in the pelvis frame turned by the twist: a waist that yaws first and then
     # rolls/pitches reaches far fewer bends without twisting than with.
@@ -113,8 +121,12 @@ class JointLimitProxy:
         for n in RANGES:
             lo, hi = self.ranges[n]
             out[n] = torch.relu(lo - self.range_tolerance - scal[n]) + torch.relu(scal[n] - hi - self.range_tolerance)
-        gap = p[..., J["left_ankle"], :2] - p[..., J["right_ankle"], :2]
-        out["foot_distance"] = torch.relu(self.min_foot_distance - (dot(gap, gap) + 1e-12) ** 0.5)
+        # Ankles side by side closer than the robot's feet allow, or crossed over: the gap along
+        # the pelvis's left axis, counted while the feet are level with each other (a foot
+        # 25 cm ahead, behind or above the other passes freely).
+        gap = _local(body_frames(p)["pelvis"], p[..., J["left_ankle"], :] - p[..., J["right_ankle"], :])
+        level = torch.relu(1 - (gap[..., 0].square() + gap[..., 2].square() + 1e-12) ** 0.5 / FOOT_REACH)
+        out["foot_distance"] = torch.relu(self.min_foot_distance - gap[..., 1]) * level
         return out
 
     def __call__(self, joints: torch.Tensor) -> torch.Tensor:
@@ -150,3 +162,45 @@ def joint_limit_proxy(robot: RobotConfig, **options) -> JointLimitProxy:
     if key not in _CACHE:
         _CACHE[key] = JointLimitProxy(robot, **options)
     return _CACHE[key]
+
+
+def _rodrigues(aa: torch.Tensor) -> torch.Tensor:
+    angle = (dot(aa, aa) + 1e-12) ** 0.5
+    k = aa / angle[..., None]
+    K = torch.zeros(*aa.shape[:-1], 3, 3, dtype=aa.dtype)
+    K[..., 0, 1], K[..., 0, 2], K[..., 1, 2] = -k[..., 2], k[..., 1], -k[..., 0]
+    K = K - K.transpose(-1, -2)
+    s, c = torch.sin(angle)[..., None, None], torch.cos(angle)[..., None, None]
+    return torch.eye(3, dtype=aa.dtype) + s * K + (1 - c) * (K @ K)
+
+
+def rotate_bones(joints: torch.Tensor, rotations: torch.Tensor) -> torch.Tensor:
+    """Joints (..., 22, 3) with each joint's child bones turned by its axis-angle rotation
+    (..., 22, 3), down the kinematic tree: a pose change that keeps every bone length."""
+    from dancemosaic_core.skeleton import PARENTS
+    turn = _rodrigues(rotations)
+    world = [turn[..., 0, :, :]]
+    out = [joints[..., 0, :]]
+    for j in range(1, len(PARENTS)):
+        p = PARENTS[j]
+        bone = joints[..., j, :] - joints[..., p, :]
+        out.append(out[p] + (world[p] @ bone[..., None])[..., 0])
+        world.append(world[p] @ turn[..., j, :, :])
+    return torch.stack(out, -2)
+
+
+def descend(proxy: JointLimitProxy, joints: np.ndarray, *, steps: int = 100, lr: float = 0.02,
+            stay: float = 1e-3) -> np.ndarray:
+    """Move a motion (T, 22, 3) y-up into the robot's reach by gradient descent of the proxy on
+    per-joint rotations (bone lengths kept; `stay` weighs how far the joints may turn). The same
+    penalty steers ITTO through the decoder; this is its direct, post-hoc form."""
+    base = torch.as_tensor(np.asarray(joints, np.float64)).float()
+    rotations = torch.zeros_like(base, requires_grad=True)
+    optimizer = torch.optim.Adam([rotations], lr=lr)
+    for _ in range(steps):
+        optimizer.zero_grad()
+        loss = proxy(rotate_bones(base, rotations)[None]).sum() + stay * rotations.square().sum(-1).mean()
+        loss.backward()
+        optimizer.step()
+    with torch.no_grad():
+        return rotate_bones(base, rotations).numpy()
