@@ -101,3 +101,17 @@ def test_dance_status_crosses_processes_over_fast_dds():
                       "deadline_misses", "genre", "text"):
             assert getattr(msg, field) == getattr(want, field), field
         assert msg.header.stamp.sec > 0
+
+
+def test_motion_chunk_round_trips_and_converts_back_to_joints():
+    from dancemosaic_core.streaming import DanceChunk
+    from dancemosaic_ros.convert import motion_chunk_msg, motion_joints, to_seconds
+    rng = np.random.default_rng(0)
+    joints = rng.normal(size=(40, 22, 3)).astype(np.float32)
+    chunk = DanceChunk(joints=joints, start_time=4.0, fps=20.0, index=1, tempo_bpm=121.5, beat_phase=0.25,
+                       compute_seconds=0.1)
+    msg = motion_chunk_msg(chunk, stamp_seconds=1_700_000_004.0, audio_time=3.05)
+    back = deserialize_message(serialize_message(msg), type(msg))
+    np.testing.assert_array_equal(motion_joints(back, fps=20.0), joints)
+    assert to_seconds(back.header.stamp) == pytest.approx(1_700_000_004.0)
+    assert (back.index, back.start_time, back.tempo_bpm, back.audio_time) == (1, 4.0, 121.5, 3.05)
