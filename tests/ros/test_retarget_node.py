@@ -13,6 +13,7 @@ except ImportError as exc:
 if not hasattr(pytest.importorskip("dancemosaic_core.retarget"), "Retargeter"):
     pytest.skip("dancemosaic_core.retarget has no Retargeter yet", allow_module_level=True)
 
+from rclpy.parameter import Parameter  # noqa: E402
 from std_srvs.srv import Trigger  # noqa: E402
 from trajectory_msgs.msg import JointTrajectory  # noqa: E402
 
@@ -141,10 +142,13 @@ def test_bad_chunks_are_counted_and_change_nothing():
         rig.send(good[FRAMES:], start + FRAMES * DT, 1, fps=30.0)
         assert wait_for(lambda: rig.node.counts["bad_messages"] == 4, 10.0)
         assert len(rig.trajectories) == 1
+        refused = rig.node.set_parameters([Parameter("silence_timeout", value=-1.0)])[0]
+        assert not refused.successful and "silence_timeout" in refused.reason
+        assert rig.node.get_parameter("silence_timeout").value == 2.0
         rig.send(good[FRAMES:], start + FRAMES * DT, 1)                       # still listening
         assert wait_for(lambda: len(rig.trajectories) == 2, 10.0)
         rig.check()
-        assert wait_for(lambda: rig.statuses and rig.statuses[-1].bad_messages == 4, 5.0)
+        assert wait_for(lambda: rig.statuses and rig.statuses[-1].bad_messages == 5, 5.0)
 
 
 def test_estop_holds_and_resume_continues():
