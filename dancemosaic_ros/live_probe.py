@@ -30,8 +30,8 @@ def status_record(msg: DanceStatus, received: float) -> dict:
 
 
 class Probe:
-    def __init__(self, node, controller: str, started_file: Path | None):
-        self.node, self.started_file = node, started_file
+    def __init__(self, node, controller: str, started_file: Path | None, full: bool = False):
+        self.node, self.started_file, self.full = node, started_file, full
         self.record = {"audio": None, "chunks": [], "trajectories": [], "status": {}}
         node.create_subscription(AudioChunk, "audio", self._on_audio, 100)
         node.create_subscription(MotionChunk, "motion", self._on_chunk, 10)
@@ -58,7 +58,8 @@ class Probe:
         self.record["chunks"].append({
             "received": self.now(), "stamp": to_seconds(msg.header.stamp), "start_time": msg.start_time,
             "fps": msg.fps, "index": msg.index, "num_frames": msg.num_frames, "audio_time": msg.audio_time,
-            "compute_seconds": msg.compute_seconds, "tempo_bpm": msg.tempo_bpm})
+            "compute_seconds": msg.compute_seconds, "tempo_bpm": msg.tempo_bpm,
+            **({"positions": list(msg.positions)} if self.full else {})})
 
     def _on_trajectory(self, msg: JointTrajectory) -> None:
         stamp = to_seconds(msg.header.stamp)
@@ -66,7 +67,10 @@ class Probe:
         self.record["trajectories"].append({
             "received": self.now(), "stamp": stamp, "points": len(offsets), "joints": len(msg.joint_names),
             "first_time": stamp + offsets[0] if offsets else None,
-            "last_time": stamp + offsets[-1] if offsets else None})
+            "last_time": stamp + offsets[-1] if offsets else None,
+            **({"joint_names": list(msg.joint_names), "times": [stamp + o for o in offsets],
+                "positions": [list(p.positions) for p in msg.points],
+                "velocities": [list(p.velocities) for p in msg.points]} if self.full else {})})
 
     def _on_status(self, topic: str, msg: DanceStatus) -> None:
         self.record["status"].setdefault(topic, []).append(status_record(msg, self.now()))
@@ -78,6 +82,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=0.0, help="stop after this long (0: on a signal)")
     parser.add_argument("--controller", default="joint_trajectory_controller")
     parser.add_argument("--started-file", default=None, help="written when the first audio block arrives")
+    parser.add_argument("--full", action="store_true",
+                        help="also record chunk joint positions and every trajectory point (the demo replays them)")
     args = parser.parse_args(argv)
 
     rclpy.init(args=None, signal_handler_options=SignalHandlerOptions.NO)
@@ -87,7 +93,7 @@ def main(argv: list[str] | None = None) -> int:
     node = rclpy.create_node("dancemosaic_live_probe")
     executor = SingleThreadedExecutor()
     executor.add_node(node)
-    probe = Probe(node, args.controller, Path(args.started_file) if args.started_file else None)
+    probe = Probe(node, args.controller, Path(args.started_file) if args.started_file else None, args.full)
     deadline = time.monotonic() + args.seconds if args.seconds > 0 else float("inf")
     try:
         while not stop and time.monotonic() < deadline:

@@ -13,23 +13,17 @@ Deadline misses = late chunks + motion extensions the retarget node made while t
 """
 from __future__ import annotations
 
-import json
 import os
-import random
-import signal
-import subprocess
-import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
 
 from dancemosaic_core.errors import DanceMosaicError
+from dancemosaic_core.rosrun import ROOT, run_pipeline
 
 SONG = "/usr/share/games/chromium-bsu/wav/music_game.wav"   # Debian chromium-bsu-data
 TARGET_LATENCY_MS = 150.0
-ROOT = Path(__file__).resolve().parents[2]
 
 
 def add_arguments(parser) -> None:
@@ -119,47 +113,6 @@ def random_model(size: str, out: Path) -> Path:
     return out
 
 
-def _cpu_seconds(pids) -> float:
-    """User + system CPU seconds of these processes so far (Linux /proc)."""
-    tick = os.sysconf("SC_CLK_TCK")
-    total = 0.0
-    for pid in pids:
-        try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-            total += (int(fields[11]) + int(fields[12])) / tick
-        except (OSError, IndexError, ValueError):
-            pass
-    return total
-
-
-def _machine_busy() -> tuple[float, float]:
-    """(busy, total) jiffies of all CPUs (/proc/stat)."""
-    values = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
-    idle = values[3] + values[4]
-    return sum(values) - idle, sum(values)
-
-
-def _stop(processes, timeout: float = 20.0) -> list[str]:
-    for p in processes:
-        if p.poll() is None:
-            p.send_signal(signal.SIGINT)
-    logs = []
-    for p in processes:
-        try:
-            out, _ = p.communicate(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            p.kill()
-            out, _ = p.communicate()
-        logs.append(out or "")
-    return logs
-
-
-def _warnings(logs, limit: int = 12) -> list[str]:
-    """The pipeline's warnings and errors, without their timestamps."""
-    lines = [line for log in logs for line in log.splitlines() if line.startswith(("[WARN]", "[ERROR]"))]
-    return [line.split("]", 2)[0] + "]" + line.split("]", 2)[2] for line in lines][:limit]
-
-
 def analyse(record: dict, song_seconds: float, audio_start: float) -> dict:
     """Per-chunk latency and headroom from the probe's record (all times ROS seconds)."""
     chunks = record["chunks"]
@@ -211,42 +164,16 @@ def run(args) -> dict:
         args.model = str(random_model(args.random_model, work / "model"))
     described = _song(args, song)
     _params(args, song, params)
-    env = {**os.environ, "ROS_AUTOMATIC_DISCOVERY_RANGE": "LOCALHOST", "PYTHONUNBUFFERED": "1",
-           "ROS_DOMAIN_ID": os.environ.get("ROS_DOMAIN_ID") or str(random.randint(101, 199))}
-    started, record_path = work / "started", work / "probe.json"
-    probe = subprocess.Popen([sys.executable, "-m", "dancemosaic_ros.live_probe", "--out", str(record_path),
-                              "--started-file", str(started)], cwd=ROOT, env=env, text=True,
-                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    modules = ["audio_node", "generator_node", "retarget_node"] if args.processes else ["bringup"]
-    nodes = [subprocess.Popen([sys.executable, "-m", f"dancemosaic_ros.{m}", "--ros-args", "--params-file",
-                               str(params)], cwd=ROOT, env=env, text=True,
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT) for m in modules]
-    logs = []
-    try:
-        deadline = time.monotonic() + args.startup_timeout
-        while not started.exists():
-            if time.monotonic() > deadline or any(p.poll() is not None for p in nodes):
-                raise DanceMosaicError("the pipeline did not start playing: " + "\n".join(_stop(nodes)))
-            time.sleep(0.1)
-        audio_start = float(started.read_text())
-        cpu0, busy0, wall0 = _cpu_seconds(p.pid for p in nodes), _machine_busy(), time.monotonic()
-        time.sleep(args.seconds)
-        cpu1, busy1, wall1 = _cpu_seconds(p.pid for p in nodes), _machine_busy(), time.monotonic()
-        time.sleep(1.0)
-    finally:
-        logs = _stop(nodes)
-        _stop([probe])
-    if not record_path.exists():
-        raise DanceMosaicError(f"the probe wrote no record; pipeline log:\n{logs[0][-3000:]}")
-    result = analyse(json.loads(record_path.read_text()), args.seconds, audio_start)
-    cores = (cpu1 - cpu0) / (wall1 - wall0)
+    live = run_pipeline(params, args.seconds, work=work, processes=args.processes,
+                        startup_timeout=args.startup_timeout)
+    result = analyse(live.record, args.seconds, live.audio_start)
     result.update({
         "model": f"random {args.random_model} model" if args.random_model else str(args.model),
         "device": args.device, "song": described, "robot": args.robot,
         "mode": "one process per node" if args.processes else "one process (bringup)",
         "itto_joint_limits": bool(args.itto_robot), "steps": args.steps,
-        "cpu_cores_used": float(cores), "cpu_count": os.cpu_count(),
-        "machine_cpu_busy_percent": float(100.0 * (busy1[0] - busy0[0]) / max(1, busy1[1] - busy0[1])),
-        "pipeline_warnings": _warnings(logs),
+        "cpu_cores_used": live.cpu_cores, "cpu_count": os.cpu_count(),
+        "machine_cpu_busy_percent": live.machine_busy_percent,
+        "pipeline_warnings": live.warnings,
     })
     return result
