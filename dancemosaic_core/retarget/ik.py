@@ -59,6 +59,7 @@ class IKOptions:
     max_step: float = 0.5          # rad (or m) per iteration: a trust region for large errors
     tolerance: float = 1e-4        # stop when the largest step is below this
     ground_weight: float = 100.0   # stiffness of the ground rows
+    limits: bool = True            # False: ignore position limits (a diagnostic of what they cost)
 
 
 class IKSolver:
@@ -85,10 +86,17 @@ class IKSolver:
         self.e = np.zeros(rows)
         self.w = np.zeros(rows)
 
-    def _fill(self, q, pos_targets, pos_weights, ori_targets, ori_weights) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def _fill(self, q, pos_targets, pos_weights, ori_targets, ori_weights, com) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         model, data = self.model, self.data
         pin.computeJointJacobians(model, data, q)
         pin.updateFramePlacements(model, data)
+        extra_J, extra_e, extra_w = [], [], []
+        if com is not None:
+            target, weight = com
+            Jc = pin.jacobianCenterOfMass(model, data, q)
+            extra_J.append(Jc[:2])
+            extra_e.append(target - data.com[0][:2])
+            extra_w.append(np.full(2, weight))
         r = 0
         for i, fid in enumerate(self.position_frames):
             self.J[r:r + 3] = pin.getFrameJacobian(model, data, fid, WORLD)[:3]
@@ -100,7 +108,6 @@ class IKSolver:
             self.e[r:r + 3] = pin.log3(ori_targets[i] @ data.oMf[fid].rotation.T)
             self.w[r:r + 3] = ori_weights[i]
             r += 3
-        ground_J, ground_e = [], []
         for fid, sole in zip(self.sole_frames, self.soles):
             m = data.oMf[fid]
             arm = sole @ m.rotation.T
@@ -110,25 +117,25 @@ class IKSolver:
                 J6 = pin.getFrameJacobian(model, data, fid, WORLD)
                 for a, zi in zip(arm[low], z[low]):
                     # vertical velocity of a point on the frame: v_z + (omega x arm)_z
-                    ground_J.append(J6[2] + a[1] * J6[3] - a[0] * J6[4])
-                    ground_e.append(self.ground_z - zi)
-        if ground_J:
-            n = len(ground_J)
-            return (np.vstack([self.J, ground_J]), np.concatenate([self.e, ground_e]),
-                    np.concatenate([self.w, np.full(n, self.options.ground_weight)]))
+                    extra_J.append(J6[2:3] + a[1] * J6[3:4] - a[0] * J6[4:5])
+                    extra_e.append([self.ground_z - zi])
+                    extra_w.append([self.options.ground_weight])
+        if extra_J:
+            return (np.vstack([self.J, *extra_J]), np.concatenate([self.e, *extra_e]),
+                    np.concatenate([self.w, *extra_w]))
         return self.J, self.e, self.w
 
     def solve(self, q: np.ndarray, pos_targets, pos_weights, ori_targets, ori_weights,
-              iterations: int) -> tuple[np.ndarray, np.ndarray]:
-        """Warm-started solve from the full configuration q. Returns q and the (n,) mask of
-        controller joints held at a limit by the last step."""
+              iterations: int, com: tuple[np.ndarray, float] | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Warm-started solve from the full configuration q; `com` = (xy target, weight) for the
+        centre of mass. Returns q and the (n,) mask of controller joints held at a limit."""
         opt = self.options
         nv = self.model.nv
         lo = np.full(nv, -opt.max_step)
         hi = np.full(nv, opt.max_step)
         at_limit = np.zeros(len(self.joint_v), bool)
         for _ in range(iterations):
-            J, e, w = self._fill(q, pos_targets, pos_weights, ori_targets, ori_weights)
+            J, e, w = self._fill(q, pos_targets, pos_weights, ori_targets, ori_weights, com)
             Jw = J * w[:, None]
             H = Jw.T @ J
             g = Jw.T @ e
@@ -136,11 +143,13 @@ class IKSolver:
             H[self.joint_v, self.joint_v] += opt.posture
             qj = q[self.joint_q]
             g[self.joint_v] += opt.posture * (self.neutral - qj)
-            lo[self.joint_v] = np.maximum(self.lower - qj, -opt.max_step)
-            hi[self.joint_v] = np.minimum(self.upper - qj, opt.max_step)
+            if opt.limits:
+                lo[self.joint_v] = np.maximum(self.lower - qj, -opt.max_step)
+                hi[self.joint_v] = np.minimum(self.upper - qj, opt.max_step)
             dq, active = solve_box_qp(H, g, lo, hi)
             q = pin.integrate(self.model, q, dq)
-            q[self.joint_q] = np.clip(q[self.joint_q], self.lower, self.upper)
+            if opt.limits:
+                q[self.joint_q] = np.clip(q[self.joint_q], self.lower, self.upper)
             at_limit = active[self.joint_v] & ((q[self.joint_q] <= self.lower + 1e-9) | (q[self.joint_q] >= self.upper - 1e-9))
             if np.abs(dq).max() < opt.tolerance:
                 break

@@ -199,7 +199,8 @@ def descend(proxy: JointLimitProxy, joints: np.ndarray, *, steps: int = 100, lr:
     optimizer = torch.optim.Adam([rotations], lr=lr)
     for _ in range(steps):
         optimizer.zero_grad()
-        loss = proxy(rotate_bones(base, rotations)[None]).sum() + stay * rotations.square().sum(-1).mean()
+        # each frame its own sequence: the step per frame does not shrink with the clip length
+        loss = proxy(rotate_bones(base, rotations)[:, None]).sum() + stay * rotations.square().sum(-1).sum(-1).mean()
         loss.backward()
         optimizer.step()
     with torch.no_grad():

@@ -27,10 +27,11 @@ from dancemosaic_core.skeleton import MOTION_FPS, NUM_JOINTS
 
 @dataclass
 class RetargetOptions:
-    iterations: int = 3             # IK iterations per frame after the first (warm start)
+    iterations: int = 2             # IK iterations per frame after the first (warm start)
     first_iterations: int = 60      # IK iterations for the first frame (from the neutral pose)
     max_residual: float = 0.10      # m: a frame whose residual is above this fails
-    ik: IKOptions = field(default_factory=IKOptions)
+    balance: float = 1.0            # weight of the centre of mass over the planted soles (0: off)
+    ik: IKOptions = field(default_factory=IKOptions)   # ik.limits=False: no limits, no filter (diagnostic)
     contact: ContactOptions = field(default_factory=ContactOptions)
 
 
@@ -119,11 +120,15 @@ class Retargeter:
         first = self.q_ik is None
         q = self._initial(targets) if first else self.q_ik
         iterations = self.options.first_iterations if first else self.options.iterations
+        com = None
+        if targets.support is not None and self.options.balance > 0:
+            com = (targets.support, self.options.balance)
         q, self.last_clamped = self.solver.solve(q, targets.positions, targets.position_weights,
-                                                 targets.rotations, targets.rotation_weights, iterations)
+                                                 targets.rotations, targets.rotation_weights, iterations, com)
         self.q_ik = q
         out = q.copy()
-        out[self.jq] = self.filter.step(q[self.jq])
+        if self.options.ik.limits:
+            out[self.jq] = self.filter.step(q[self.jq])
         pin.framesForwardKinematics(self.model, self.data, out)
         if self.floating:
             lowest = sole_points(self.robot, self.model, self.data)[..., 2].min()

@@ -41,6 +41,7 @@ class Targets:
     rotations: np.ndarray          # (M, 3, 3)
     rotation_weights: np.ndarray   # (M,)
     contacts: np.ndarray           # (2,) bool: left, right foot planted
+    support: np.ndarray | None = None   # (2,) xy centre of the planted soles, None in flight
 
 
 def _yaw(R: np.ndarray) -> float:
@@ -69,6 +70,10 @@ class TargetBuilder:
         self.robot_leg = float(np.mean([self.length[robot.keypoints[f.ankle].name] + self.length[
             robot.keypoints[f.ankle].parent] for f in self.feet]))
         self.foot_task = {o.body: n for n, o in robot.orientations.items() if o.body in ("left_foot", "right_foot")}
+        # sole centre relative to the ankle keypoint, in the foot's yaw frame
+        foot_frames = [data.oMf[model.getFrameId(f.frame)] for f in self.feet]
+        self.sole_centre = [(m.translation + m.rotation @ f.sole.mean(axis=0) - p0[f.ankle])[:2]
+                            for m, f in zip(foot_frames, self.feet)]
 
         ref = rest_joints_robot_axes() if reference is None else to_robot_axes(np.asarray(reference, float))
         ref_ground = ref[FOOT_JOINTS, 2].min()
@@ -132,9 +137,12 @@ class TargetBuilder:
         R = {n: rot[o.body] @ self.R0[n] for n, o in self.robot.orientations.items()}
         pos_w = dict(zip(self.position_tasks, self.position_weights))
         rot_w = dict(zip(self.rotation_tasks, self.rotation_weights))
-        contacts = np.zeros(2, bool)
+        contacts, support = np.zeros(2, bool), None
         if self.floating:
             contacts = self._place_on_ground(h, t, R, pos_w, rot_w, fps)
+            if contacts.any():
+                support = np.mean([self.anchors[i][0] + _rot_z(self.anchors[i][1])[:2, :2] @ self.sole_centre[i]
+                                   for i in range(2) if contacts[i]], axis=0)
         else:
             pelvis_R, pelvis_t = rot["pelvis"], t["pelvis"].copy()
             t = {n: pelvis_R.T @ (p - pelvis_t) for n, p in t.items()}
@@ -145,7 +153,7 @@ class TargetBuilder:
             position_weights=np.array([pos_w[n] for n in self.position_tasks]),
             rotations=np.array([R[n] for n in self.rotation_tasks]).reshape(-1, 3, 3),
             rotation_weights=np.array([rot_w[n] for n in self.rotation_tasks]),
-            contacts=contacts)
+            contacts=contacts, support=support)
 
     def _place_on_ground(self, h, t, R, pos_w, rot_w, fps) -> np.ndarray:
         s, c = self.scale, self.contact
