@@ -20,21 +20,28 @@ if [[ ! -f "$CACHE/meta.json" ]]; then
        "'dancemosaic data prepare --joints out/demo/corpus --out $CACHE' first" >&2
   exit 2
 fi
+# A stage whose run directory holds a finished checkpoint is not trained again (delete RUN_DIR to
+# retrain from scratch).
+done_stage() { [[ -f "$RUNS/$1/checkpoint/config.json" && ! -f "$RUNS/$1/.running" ]]; }
+stage() {  # stage NAME ARGS...: train unless done
+  local name=$1; shift
+  if done_stage "$name"; then echo "[train_default] $name: done already"; return; fi
+  mkdir -p "$RUNS/$name" && touch "$RUNS/$name/.running"
+  $DM train "$name" "${common[@]}" --out_dir="$RUNS/$name" "$@"
+  rm -f "$RUNS/$name/.running"
+}
 # Stage 1: tokenizer on all motion
-$DM train tokenizer "${common[@]}" --out_dir="$RUNS/tokenizer" --batch_size=32 \
-    --optim.max_steps="$(steps 1500)" --optim.warmup_steps=150 --save_every=500 --eval_split=val
+stage tokenizer --batch_size=32 --optim.max_steps="$(steps 1500)" --optim.warmup_steps=150 --save_every=500 \
+    --eval_split=val
 # Stage 2: T2M + residual transformer on text-motion (the corpus's move captions and genre prompts)
-$DM train t2m "${common[@]}" --out_dir="$RUNS/t2m" --tokenizer="$RUNS/tokenizer/checkpoint" \
-    --batch_size=16 --data.window_frames=96 --optim.max_steps="$(steps 2000)" --optim.warmup_steps=150 \
-    --save_every=500
+stage t2m --tokenizer="$RUNS/tokenizer/checkpoint" --batch_size=16 --data.window_frames=96 \
+    --optim.max_steps="$(steps 1200)" --optim.warmup_steps=150 --save_every=400
 # Stage 3: music tower, T2M frozen
-$DM train music "${common[@]}" --out_dir="$RUNS/music" --tokenizer="$RUNS/tokenizer/checkpoint" \
-    --t2m="$RUNS/t2m/checkpoint" --batch_size=16 --data.window_frames=96 --optim.max_steps="$(steps 1200)" --optim.warmup_steps=100 \
-    --save_every=400
+stage music --tokenizer="$RUNS/tokenizer/checkpoint" --t2m="$RUNS/t2m/checkpoint" --batch_size=16 \
+    --data.window_frames=96 --optim.max_steps="$(steps 600)" --optim.warmup_steps=60 --save_every=300
 # Stage 4: pose tower, T2M frozen
-$DM train pose "${common[@]}" --out_dir="$RUNS/pose" --tokenizer="$RUNS/tokenizer/checkpoint" \
-    --t2m="$RUNS/t2m/checkpoint" --batch_size=16 --data.window_frames=96 --optim.max_steps="$(steps 500)" --optim.warmup_steps=50 \
-    --save_every=300
+stage pose --tokenizer="$RUNS/tokenizer/checkpoint" --t2m="$RUNS/t2m/checkpoint" --batch_size=16 \
+    --data.window_frames=96 --optim.max_steps="$(steps 250)" --optim.warmup_steps=25 --save_every=250
 # Inference weights only (no optimizer state): config.json, model.safetensors, mean/std
 for part in tokenizer t2m music pose; do
   mkdir -p "$OUT/$part"
