@@ -93,9 +93,10 @@ def _song_beats(song: Song, wave: np.ndarray, sr: int) -> tuple[np.ndarray, floa
         return hear(wave, sr)[0], 0.0, duration
     onsets = midi.midi_onsets(song.path)
     beats = midi.midi_beats(song.path) + render_lag(wave, sr, onsets)
-    start = float(beats[np.argmin(np.abs(beats - onsets.min()))])
+    start = max(0.0, float(beats[np.argmin(np.abs(beats - onsets.min()))]))
     period = float(np.median(np.diff(beats)))
-    return beats, max(0.0, start), min(duration, float(onsets.max()) + period)
+    end = min(duration, float(onsets.max()) + period, start + (song.max_seconds or np.inf))
+    return beats, start, end
 
 
 def clip_bounds(beats: np.ndarray, start: float, end: float, seconds: float) -> list[tuple[float, float]]:
