@@ -52,10 +52,9 @@ def load_trajectory(path: str | Path) -> RobotTrajectory:
                 raise DanceMosaicError(f"{path} lacks {', '.join(missing)}: not a robot trajectory (a human "
                                        "motion? retarget it first with `dancemosaic retarget`)")
             return RobotTrajectory(
-                q=data["q"], base=data["base"] if "base" in data else None, fps=float(data["fps"]),
+                q=data["q"], base=data.get("base"), fps=float(data["fps"]),
                 joint_names=tuple(str(n) for n in data["joint_names"]), robot=str(data["robot"]),
-                residual=data["residual"] if "residual" in data else None,
-                contacts=data["contacts"] if "contacts" in data else None,
+                residual=data.get("residual"), contacts=data.get("contacts"),
                 motion=str(data["motion"]) if "motion" in data else "")
     except (OSError, ValueError) as exc:
         raise DanceMosaicError(f"cannot read trajectory file {path}: {exc}") from None

@@ -49,7 +49,7 @@ def groove(seconds: float = 4.0, *, fps: float = MOTION_FPS, bpm: float = 120.0,
            seed: int = 0) -> np.ndarray:
     """A dance-like motion (T, 22, 3) float32, y-up metres, feet on y = 0."""
     rng = np.random.default_rng(seed)
-    T = int(round(seconds * fps))
+    T = round(seconds * fps)
     t = np.arange(T) / fps
     beat = 2 * np.pi * bpm / 60.0
 
@@ -78,7 +78,7 @@ def groove(seconds: float = 4.0, *, fps: float = MOTION_FPS, bpm: float = 120.0,
 
 def planted_squat(seconds: float = 3.0, *, fps: float = MOTION_FPS, depth: float = 0.5) -> np.ndarray:
     """Squats (hip, knee, ankle flexion) with waving arms; both feet stay exactly in place."""
-    T = int(round(seconds * fps))
+    T = round(seconds * fps)
     t = np.arange(T) / fps
     bend = depth * (1 - np.cos(2 * np.pi * 0.5 * t)) / 2
     local = {"left_hip": axis_angle([1, 0, 0], -bend), "right_hip": axis_angle([1, 0, 0], -bend),

@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import dataclass
-from pathlib import Path
 
 os.environ.setdefault("MUJOCO_GL", "egl")   # headless rendering; osmesa also works
 

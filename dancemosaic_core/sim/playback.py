@@ -142,7 +142,7 @@ class Playback:
     def _advance(self, f: int) -> None:
         """Step the physics from frame f - 1 to frame f."""
         sim, model, data = self.sim, self.sim.model, self.data
-        steps = max(1, int(round(1.0 / (self.fps * self.timestep))))
+        steps = max(1, round(1.0 / (self.fps * self.timestep)))
         start = time.perf_counter()
         for s in range(steps):
             t = (f - 1 + (s + 1) / steps) / self.fps
