@@ -78,13 +78,16 @@ def pipeline_env() -> dict:
 
 
 def run_pipeline(params: Path, seconds: float, *, work: Path, processes: bool = False, full: bool = False,
-                 startup_timeout: float = 300.0, tail_seconds: float = 1.0) -> PipelineRun:
+                 audio_out: Path | None = None, startup_timeout: float = 300.0,
+                 tail_seconds: float = 1.0) -> PipelineRun:
     """Start the recorder and the nodes with `params` (a ROS parameters YAML whose audio node
-    plays a file), wait for the music to start, let it play `seconds`, stop everything."""
+    plays a file), wait for the music to start, let it play `seconds`, stop everything.
+    full: record chunk joints and trajectory points; audio_out: write the audio heard (wav)."""
     env = pipeline_env()
     started, record_path = work / "started", work / "probe.json"
     probe = subprocess.Popen([sys.executable, "-m", "dancemosaic_ros.live_probe", "--out", str(record_path),
-                              "--started-file", str(started)] + (["--full"] if full else []),
+                              "--started-file", str(started)] + (["--full"] if full else [])
+                             + (["--audio-out", str(audio_out)] if audio_out else []),
                              cwd=ROOT, env=env, text=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     modules = ["audio_node", "generator_node", "retarget_node"] if processes else ["bringup"]
     nodes = [subprocess.Popen([sys.executable, "-m", f"dancemosaic_ros.{m}", "--ros-args", "--params-file",

@@ -13,6 +13,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import rclpy
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.signals import SignalHandlerOptions
@@ -30,9 +31,11 @@ def status_record(msg: DanceStatus, received: float) -> dict:
 
 
 class Probe:
-    def __init__(self, node, controller: str, started_file: Path | None, full: bool = False):
-        self.node, self.started_file, self.full = node, started_file, full
+    def __init__(self, node, controller: str, started_file: Path | None, full: bool = False,
+                 keep_audio: bool = False):
+        self.node, self.started_file, self.full, self.keep_audio = node, started_file, full, keep_audio
         self.record = {"audio": None, "chunks": [], "trajectories": [], "status": {}}
+        self.samples: list = []          # audio blocks as heard, kept when --audio-out is given
         node.create_subscription(AudioChunk, "audio", self._on_audio, 100)
         node.create_subscription(MotionChunk, "motion", self._on_chunk, 10)
         node.create_subscription(JointTrajectory, f"/{controller}/joint_trajectory", self._on_trajectory, 10)
@@ -50,6 +53,8 @@ class Probe:
                                             "blocks": 0, "samples": 0, "sample_rate": msg.sample_rate}
             if self.started_file is not None:
                 self.started_file.write_text(f"{now}\n")
+        if self.keep_audio:
+            self.samples.append(np.asarray(msg.samples, dtype=np.float32).reshape(-1, max(1, msg.channels)).mean(1))
         audio["blocks"] += 1
         audio["samples"] += len(msg.samples) // max(1, msg.channels)
         audio["last_received"] = now
@@ -82,6 +87,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=0.0, help="stop after this long (0: on a signal)")
     parser.add_argument("--controller", default="joint_trajectory_controller")
     parser.add_argument("--started-file", default=None, help="written when the first audio block arrives")
+    parser.add_argument("--audio-out", default=None, help="write the audio heard (mono wav) here when stopping")
     parser.add_argument("--full", action="store_true",
                         help="also record chunk joint positions and every trajectory point (the demo replays them)")
     args = parser.parse_args(argv)
@@ -93,13 +99,17 @@ def main(argv: list[str] | None = None) -> int:
     node = rclpy.create_node("dancemosaic_live_probe")
     executor = SingleThreadedExecutor()
     executor.add_node(node)
-    probe = Probe(node, args.controller, Path(args.started_file) if args.started_file else None, args.full)
+    probe = Probe(node, args.controller, Path(args.started_file) if args.started_file else None, args.full,
+                  keep_audio=bool(args.audio_out))
     deadline = time.monotonic() + args.seconds if args.seconds > 0 else float("inf")
     try:
         while not stop and time.monotonic() < deadline:
             executor.spin_once(timeout_sec=0.05)
     finally:
         Path(args.out).write_text(json.dumps(probe.record) + "\n")
+        if args.audio_out and probe.samples:
+            import soundfile as sf
+            sf.write(args.audio_out, np.concatenate(probe.samples), int(probe.record["audio"]["sample_rate"]))
         executor.shutdown()
         node.destroy_node()
         rclpy.try_shutdown()
