@@ -132,8 +132,8 @@ def build_song(job: dict) -> list[dict]:
     """Render, cut, choreograph and write one song; returns one record per dance."""
     import soundfile as sf
 
-    from dancemosaic_core.audio import is_silent, load_audio, music_features
-    from dancemosaic_core.audio.features import COL_ONSET
+    from dancemosaic_core.audio import is_silent, load_audio
+    from dancemosaic_core.choreo.music import onset_envelope
     song, out = job["song"], Path(job["out"])
     audio = rendered(song, Path(job["render_cache"]), job["synth"])
     wave, sr = load_audio(audio, sr=RENDER_SR)
@@ -143,7 +143,7 @@ def build_song(job: dict) -> list[dict]:
         clip = wave[int(round(a * sr)):int(round(b * sr))]
         if is_silent(clip):
             continue
-        env = music_features(clip, sr, MOTION_FPS)[:, COL_ONSET]
+        env = onset_envelope(clip, sr)
         clip_beats = beats[(beats > a - 2.0) & (beats < b + 2.0)] - a
         first_wav = None
         for d in range(job["dances_per_clip"]):
@@ -157,6 +157,7 @@ def build_song(job: dict) -> list[dict]:
                 sf.write(wav, clip, sr, subtype="PCM_16")
                 first_wav = wav
             else:
+                wav.unlink(missing_ok=True)
                 try:
                     os.link(first_wav, wav)
                 except OSError:

@@ -1,6 +1,8 @@
 """What the choreographer hears: beat times, and the onset envelope as the music's energy.
 
-Beats come from the beat column of audio.music_features (librosa's tracker at 20 fps). That
+The envelope is column 0 of audio.music_features and the beats its column 34 (librosa's
+tracker on that envelope, audio.features.offline_beats), computed without the MFCC and
+chroma columns the choreographer does not need (a test checks they stay equal). That
 tracker lags the true beats by one to two frames (measured: +50 ms on click tracks, +80..100 ms
 on openmsx pieces rendered by fluidsynth, against the MIDI tempo map), so the beats are moved
 by one shift per clip: the median offset, over all beats, from a detected beat to the strongest
@@ -43,9 +45,25 @@ def lag_corrected(beats: np.ndarray, wave: np.ndarray, sr: int) -> np.ndarray:
     return beats + float(np.median(offsets)) if offsets else beats
 
 
+def onset_envelope(wave: np.ndarray, sr: int) -> np.ndarray:
+    """Column 0 of audio.music_features at 20 fps (its recipe: mel dB with an absolute floor)."""
+    import librosa
+
+    from dancemosaic_core.audio import features as F
+    from dancemosaic_core.audio.io import resample
+    fsr = F.feature_sr(MOTION_FPS)
+    y = resample(wave, sr, fsr).astype(np.float64)
+    mel = librosa.feature.melspectrogram(y=y, sr=fsr, n_fft=F.N_FFT, hop_length=F.HOP_LENGTH)
+    mel_db = librosa.power_to_db(mel, amin=10.0 ** (F.AMIN_DB / 10.0), top_db=None)
+    env = librosa.onset.onset_strength(S=mel_db, sr=fsr, n_fft=F.N_FFT, hop_length=F.HOP_LENGTH)
+    return env[:F.n_frames(len(y))].astype(np.float64)
+
+
 def hear(wave: np.ndarray, sr: int) -> tuple[np.ndarray, np.ndarray]:
     """(beat times s, onset envelope per motion frame) of a mono wave; one frame per 1/20 s."""
-    from dancemosaic_core.audio.features import COL_BEAT, COL_ONSET, music_features
-    feats = music_features(wave, sr, MOTION_FPS)
-    beats = np.flatnonzero(feats[:, COL_BEAT]) / MOTION_FPS
-    return lag_corrected(beats, wave, sr), feats[:, COL_ONSET].astype(np.float64)
+    from dancemosaic_core.audio.features import feature_sr, offline_beats
+    from dancemosaic_core.audio.io import is_silent
+    env = onset_envelope(wave, sr)
+    frames = offline_beats(env, feature_sr(MOTION_FPS)) if not is_silent(wave) else np.zeros(0, int)
+    beats = frames[frames < len(env)] / MOTION_FPS
+    return lag_corrected(beats, wave, sr), env

@@ -6,7 +6,9 @@ import pytest
 
 from dancemosaic_core.audio.synth import click_track
 from dancemosaic_core.choreo import DEFAULT_GENRE, GENRES, choreograph, choreograph_dance, dance_to_beats, get_style
-from dancemosaic_core.choreo.music import hear
+from dancemosaic_core.audio import music_features
+from dancemosaic_core.audio.features import COL_BEAT, COL_ONSET, offline_beats
+from dancemosaic_core.choreo.music import hear, onset_envelope
 from dancemosaic_core.errors import DanceMosaicError
 from dancemosaic_core.eval.beats import beat_align_score, motion_beats, truncate_beats
 from dancemosaic_core.eval.foot import foot_skating, foot_skating_ratio
@@ -131,6 +133,15 @@ def test_louder_music_moves_more():
             half = len(speed) // 2
             ratios.append(speed[half + 20:].mean() / speed[20:half - 20].mean())
     assert min(ratios) > 1.1 and np.mean(ratios) > 1.3
+
+
+def test_heard_envelope_and_beats_are_the_music_features_columns():
+    wave, _ = click_track(133, 5.1, sr=44100, noise=0.01)
+    feats = music_features(wave, 44100)
+    env = onset_envelope(wave, 44100)
+    np.testing.assert_allclose(env, feats[:, COL_ONSET], atol=1e-5)
+    frames = offline_beats(env, 10240)
+    np.testing.assert_array_equal(frames[frames < len(env)], np.flatnonzero(feats[:, COL_BEAT]))
 
 
 def test_detected_beats_are_moved_onto_the_clicks():
