@@ -24,7 +24,7 @@ import torch
 from dancemosaic_core.retarget.body import body_frames, cross, dot, normalize, to_robot_axes
 from dancemosaic_core.retarget.layout import RobotSkeleton
 from dancemosaic_core.retarget.robot import RobotConfig
-from dancemosaic_core.skeleton import JOINT_INDEX, rest_pose
+from dancemosaic_core.skeleton import JOINT_INDEX, PARENTS, rest_pose
 
 J = JOINT_INDEX
 DIRECTIONS = ("left_hip", "right_hip", "left_shoulder", "right_shoulder", "torso_bend")
@@ -98,6 +98,7 @@ class JointLimitProxy:
             d = dirs[n].numpy()
             _, keep = np.unique(np.round(d / grid), axis=0, return_index=True)
             self.directions[n] = torch.from_numpy(d[np.sort(keep)]).float()
+        self._moved = {}
         self.ranges = {n: (float(scal[n].min()), float(scal[n].max())) for n in RANGES}
         rest = to_robot_axes(rest_pose())
         human_leg = np.mean([np.linalg.norm(rest[J[f"{s}_hip"]] - rest[J[f"{s}_knee"]])
@@ -109,13 +110,20 @@ class JointLimitProxy:
         # Human-scale threshold: the retargeter scales the body by robot leg / human leg.
         self.min_foot_distance = float(robot.proxy.get("min_foot_distance", 0.0)) * human_leg / robot_leg
 
+    def _on(self, like: torch.Tensor, name: str) -> torch.Tensor:
+        """Direction set `name` on the device and dtype of `like` (copied once per device)."""
+        key = (name, like.device, like.dtype)
+        if key not in self._moved:
+            self._moved[key] = self.directions[name].to(device=like.device, dtype=like.dtype)
+        return self._moved[key]
+
     def terms(self, joints: torch.Tensor) -> dict[str, torch.Tensor]:
         """Violation per term and frame (...,): radians, or metres for foot_distance."""
         p = to_robot_axes(joints)
         dirs, scal = features(p)
         out = {}
         for n in DIRECTIONS:
-            sets = self.directions[n].to(device=p.device, dtype=p.dtype)
+            sets = self._on(p, n)
             nearest = (dirs[n] @ sets.T).amax(-1).clamp(-1 + 1e-7, 1 - 1e-7)
             out[n] = torch.relu(torch.acos(nearest) - self.tolerance)
         for n in RANGES:
@@ -167,17 +175,16 @@ def joint_limit_proxy(robot: RobotConfig, **options) -> JointLimitProxy:
 def _rodrigues(aa: torch.Tensor) -> torch.Tensor:
     angle = (dot(aa, aa) + 1e-12) ** 0.5
     k = aa / angle[..., None]
-    K = torch.zeros(*aa.shape[:-1], 3, 3, dtype=aa.dtype)
+    K = torch.zeros(*aa.shape[:-1], 3, 3, dtype=aa.dtype, device=aa.device)
     K[..., 0, 1], K[..., 0, 2], K[..., 1, 2] = -k[..., 2], k[..., 1], -k[..., 0]
     K = K - K.transpose(-1, -2)
     s, c = torch.sin(angle)[..., None, None], torch.cos(angle)[..., None, None]
-    return torch.eye(3, dtype=aa.dtype) + s * K + (1 - c) * (K @ K)
+    return torch.eye(3, dtype=aa.dtype, device=aa.device) + s * K + (1 - c) * (K @ K)
 
 
 def rotate_bones(joints: torch.Tensor, rotations: torch.Tensor) -> torch.Tensor:
     """Joints (..., 22, 3) with each joint's child bones turned by its axis-angle rotation
     (..., 22, 3), down the kinematic tree: a pose change that keeps every bone length."""
-    from dancemosaic_core.skeleton import PARENTS
     turn = _rodrigues(rotations)
     world = [turn[..., 0, :, :]]
     out = [joints[..., 0, :]]
