@@ -60,6 +60,8 @@ class IKOptions:
     tolerance: float = 1e-4        # stop when the largest step is below this
     ground_weight: float = 100.0   # stiffness of the ground rows
     limits: bool = True            # False: ignore position limits (a diagnostic of what they cost)
+    ground_iterations: int = 8     # extra iterations while a sole point is below the ground
+    ground_tolerance: float = 0.002    # m below the ground that needs no extra iteration
 
 
 class IKSolver:
@@ -134,7 +136,12 @@ class IKSolver:
         lo = np.full(nv, -opt.max_step)
         hi = np.full(nv, opt.max_step)
         at_limit = np.zeros(len(self.joint_v), bool)
-        for _ in range(iterations):
+        it = 0
+        while True:
+            # after the planned (or converged) iterations, keep going only while a sole is in the floor
+            if it >= iterations and (it >= iterations + opt.ground_iterations
+                                     or self.lowest_sole(q) >= self.ground_z - opt.ground_tolerance):
+                break
             J, e, w = self._fill(q, pos_targets, pos_weights, ori_targets, ori_weights, com)
             Jw = J * w[:, None]
             H = Jw.T @ J
@@ -151,6 +158,14 @@ class IKSolver:
             if opt.limits:
                 q[self.joint_q] = np.clip(q[self.joint_q], self.lower, self.upper)
             at_limit = active[self.joint_v] & ((q[self.joint_q] <= self.lower + 1e-9) | (q[self.joint_q] >= self.upper - 1e-9))
+            it += 1
             if np.abs(dq).max() < opt.tolerance:
-                break
+                iterations = min(iterations, it)
         return q, at_limit
+
+    def lowest_sole(self, q: np.ndarray) -> float:
+        if not self.sole_frames:
+            return np.inf
+        pin.framesForwardKinematics(self.model, self.data, q)
+        return min(float((sole @ self.data.oMf[f].rotation.T)[:, 2].min() + self.data.oMf[f].translation[2])
+                   for f, sole in zip(self.sole_frames, self.soles))

@@ -147,6 +147,9 @@ class TargetBuilder:
             pelvis_R, pelvis_t = rot["pelvis"], t["pelvis"].copy()
             t = {n: pelvis_R.T @ (p - pelvis_t) for n, p in t.items()}
             R = {n: pelvis_R.T @ r for n, r in R.items()}
+            # the pelvis stays at the standing height: a longer human leg must not aim below the floor
+            for i, f in enumerate(self.feet):
+                t[f.ankle][2] = max(t[f.ankle][2], self.ankle_height[i] - self.robot.standing_height)
         self.previous = h.copy()
         return Targets(
             positions=np.array([t[n] for n in self.position_tasks]),
