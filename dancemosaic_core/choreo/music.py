@@ -11,6 +11,8 @@ frames). One shift for the whole clip keeps syncopated beats where the tracker p
 """
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 
 from dancemosaic_core.skeleton import MOTION_FPS
@@ -53,7 +55,10 @@ def onset_envelope(wave: np.ndarray, sr: int) -> np.ndarray:
     from dancemosaic_core.audio.io import resample
     fsr = F.feature_sr(MOTION_FPS)
     y = resample(wave, sr, fsr).astype(np.float64)
-    mel = librosa.feature.melspectrogram(y=y, sr=fsr, n_fft=F.N_FFT, hop_length=F.HOP_LENGTH)
+    with warnings.catch_warnings():
+        # audio shorter than one FFT window (0.2 s) is zero-padded by librosa, as in features
+        warnings.filterwarnings("ignore", message="n_fft=.* is too large for input signal")
+        mel = librosa.feature.melspectrogram(y=y, sr=fsr, n_fft=F.N_FFT, hop_length=F.HOP_LENGTH)
     mel_db = librosa.power_to_db(mel, amin=10.0 ** (F.AMIN_DB / 10.0), top_db=None)
     env = librosa.onset.onset_strength(S=mel_db, sr=fsr, n_fft=F.N_FFT, hop_length=F.HOP_LENGTH)
     return env[:F.n_frames(len(y))].astype(np.float64)
