@@ -14,7 +14,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", default=None, help="trajectory .npz (default: <motion>_<robot>.npz)")
     p.add_argument("--fixed-base", action="store_true",
                    help="pin the pelvis (display mode): targets relative to the human pelvis, no base output")
-    p.add_argument("--iterations", type=int, default=None, help="IK iterations per frame (default 3)")
+    p.add_argument("--iterations", type=int, default=None, help="IK iterations per frame after the first (default 2)")
     p.set_defaults(func=run)
 
 

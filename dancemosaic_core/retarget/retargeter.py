@@ -98,9 +98,11 @@ class Retargeter:
         self.last_contacts = np.zeros(2, bool)
 
     def _initial(self, targets) -> np.ndarray:
+        """Neutral joints, the base on the pelvis target: the first frame's starting point."""
         q = self.robot.configuration(self.model, self.robot.neutral_q)
         if self.floating:
-            q[:3] = targets.positions[self.targets.position_tasks.index("pelvis")] if "pelvis" in self.targets.position_tasks else q[:3]
+            if "pelvis" in self.targets.position_tasks:
+                q[:3] = targets.positions[self.targets.position_tasks.index("pelvis")]
             if "pelvis" in self.targets.rotation_tasks:
                 R = targets.rotations[self.targets.rotation_tasks.index("pelvis")]
                 q[3:7] = pin.Quaternion(R).coeffs()

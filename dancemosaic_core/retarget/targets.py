@@ -98,7 +98,6 @@ class TargetBuilder:
         self.anchors = [None, None]    # planted feet: (xy, yaw)
         self.slide = np.zeros(2)       # horizontal shift that keeps planted feet in place
         self.last_frames = {}          # last well-defined body frames
-        self.fps = None
 
     def calibrate(self, h: np.ndarray) -> None:
         """Ground, scale and origin from human frames (T, 22, 3) robot axes: the ground is the
@@ -106,9 +105,9 @@ class TargetBuilder:
         h = np.asarray(h, float).reshape(-1, h.shape[-2], 3)
         self.ground = float(np.percentile(h[:, FOOT_JOINTS, 2].min(axis=1), 2))
         legs = []
-        for f in self.feet:
-            a, k = JOINT_INDEX[f.ankle], JOINT_INDEX[self.robot.keypoints[f.ankle].parent]
-            hip = JOINT_INDEX[self.robot.keypoints[self.robot.keypoints[f.ankle].parent].parent]
+        for f in self.feet:       # ankle <- knee <- hip, as the keypoint chain has it
+            knee = self.robot.keypoints[f.ankle].parent
+            a, k, hip = (JOINT_INDEX[n] for n in (f.ankle, knee, self.robot.keypoints[knee].parent))
             legs.append(np.linalg.norm(h[:, a] - h[:, k], axis=-1) + np.linalg.norm(h[:, k] - h[:, hip], axis=-1))
         self.scale = float(self.robot_leg / max(np.median(np.mean(legs, axis=0)), 1e-3))
         self.origin = h[0, JOINT_INDEX["pelvis"], :2].copy()
