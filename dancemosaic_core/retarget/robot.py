@@ -278,6 +278,10 @@ def _parse(path: Path) -> RobotConfig:
         for key in ("ankle", "toe"):
             if f.get(key) not in keypoints:
                 raise DanceMosaicError(f"{path}: feet.{side}.{key} = {f.get(key)!r} must name a keypoint")
+        knee = keypoints[f["ankle"]].parent
+        if knee is None or keypoints[knee].parent is None:
+            raise DanceMosaicError(f"{path}: feet.{side}.ankle = {f['ankle']!r} must hang from a knee keypoint "
+                                   "that hangs from a hip keypoint (the leg length scales the motion)")
         frame = str(_need(f, "frame", f"{path}: feet.{side}"))
         _frame_id(full, frame, f"feet.{side}.frame", path)
         feet[side] = Foot(side, f["ankle"], f["toe"], frame, sole)
