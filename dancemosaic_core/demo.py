@@ -195,7 +195,7 @@ def run(args) -> int:
     from dancemosaic_core.benchmarks.live import analyse
     from dancemosaic_core.retarget import load_robot
     from dancemosaic_core.retarget.io import RobotTrajectory
-    from dancemosaic_core.sim.playback import play
+    from dancemosaic_core.sim.playback import Playback, play
 
     t0 = time.monotonic()
     out = Path(args.out)
@@ -221,21 +221,20 @@ def run(args) -> int:
     times = np.arange(len(skeleton)) / MOTION_FPS
     q = executed_trajectory(live.record, times, song_start, robot.neutral_q)
     traj = RobotTrajectory(q=q, base=None, fps=MOTION_FPS, joint_names=robot.joint_names, robot=robot.name)
-    # 4. MuJoCo: balance with the floating base; display with the pelvis fixed if it fell
+    # 4. MuJoCo: balance with the floating base (physics only, ~30x real time); the video shows
+    #    the floating base when it stayed up, else the fixed-pelvis display mode
     print("demo: MuJoCo playback")
     size = (args.size, args.size)
-    floating = play(traj, robot, fixed_base=False, render_size=size)
-    shown = floating
-    mode = "floating base (free-standing robot)"
-    if floating.fell:
-        shown = play(traj, robot, fixed_base=True, render_size=size)
-        mode = f"fixed pelvis (the floating-base robot fell at {floating.fall_time:.1f} s)"
-    # 5. video
+    floating = play(traj, robot, fixed_base=False)
+    mode = ("floating base (free-standing robot)" if not floating.fell
+            else f"fixed pelvis (the floating-base robot fell at {floating.fall_time:.1f} s)")
+    shown = Playback(traj, robot, fixed_base=floating.fell, render_size=size)
+    # 5. video, streamed: robot render | skeleton render, music muxed
     from dancemosaic_core.render import skeleton_frames
     from dancemosaic_core.video import caption, side_by_side, write_video
     print("demo: rendering")
     tempo = live_stats.get("tempo_bpm") or 0.0
-    robot_frames = (caption(f, [f"{robot.name}: {mode.split(' (')[0]}"]) for f in shown.frames)
+    robot_frames = (caption(f, [f"{robot.name}: {mode.split(' (')[0]}"]) for f in shown.frames())
     skel = skeleton_frames(skeleton, MOTION_FPS, size=size, caption=f"generated, {tempo:.0f} BPM heard")
     video = write_video(out / "demo.mp4", side_by_side(robot_frames, skel), MOTION_FPS, audio=str(song))
     # 6. report
