@@ -27,8 +27,10 @@ stage() {  # stage NAME ARGS...: train unless done
   local name=$1; shift
   if done_stage "$name"; then echo "[train_default] $name: done already"; return; fi
   mkdir -p "$RUNS/$name" && touch "$RUNS/$name/.running"
+  local start=$SECONDS
   $DM train "$name" "${common[@]}" --out_dir="$RUNS/$name" "$@"
   rm -f "$RUNS/$name/.running"
+  echo "[train_default] $name: $((SECONDS - start)) s"
 }
 # Stage 1: tokenizer on all motion
 stage tokenizer --batch_size=32 --optim.max_steps="$(steps 1500)" --optim.warmup_steps=150 --save_every=500 \
@@ -38,10 +40,10 @@ stage t2m --tokenizer="$RUNS/tokenizer/checkpoint" --batch_size=16 --data.window
     --optim.max_steps="$(steps 1200)" --optim.warmup_steps=150 --save_every=400
 # Stage 3: music tower, T2M frozen
 stage music --tokenizer="$RUNS/tokenizer/checkpoint" --t2m="$RUNS/t2m/checkpoint" --batch_size=16 \
-    --data.window_frames=96 --optim.max_steps="$(steps 600)" --optim.warmup_steps=60 --save_every=300
+    --data.window_frames=96 --optim.max_steps="$(steps 1000)" --optim.warmup_steps=60 --save_every=250
 # Stage 4: pose tower, T2M frozen
 stage pose --tokenizer="$RUNS/tokenizer/checkpoint" --t2m="$RUNS/t2m/checkpoint" --batch_size=16 \
-    --data.window_frames=96 --optim.max_steps="$(steps 250)" --optim.warmup_steps=25 --save_every=250
+    --data.window_frames=96 --optim.max_steps="$(steps 300)" --optim.warmup_steps=25 --save_every=300
 # Inference weights only (no optimizer state): config.json, model.safetensors, mean/std
 for part in tokenizer t2m music pose; do
   mkdir -p "$OUT/$part"
