@@ -5,7 +5,8 @@ baseline and the dance half of the bootstrap corpus.
     motion = choreograph(wave, sr, "Hiphop", seed=0)        # Motion, 20 fps
     dance = choreograph_dance(wave, sr, "Jazz", seed=1)     # + captions with frame spans
 
-Genres: GENRES (FineDance's); `dance_to_beats` choreographs given beat times (MIDI tempo maps).
+Genres: GENRES (FineDance's); `dance_to_beats` choreographs given beat times (MIDI tempo maps);
+`streaming.Choreographer(genre=..., seed=...).next_frames(beat_state, n)` dances live music.
 """
 from __future__ import annotations
 

@@ -53,10 +53,10 @@ def pose_joints(ch: dict[str, np.ndarray], style: GenreStyle) -> np.ndarray:
         toe = np.stack([ch[f"{side}_toe_x"], ch[f"{side}_lift"], ch[f"{side}_toe_z"]], axis=-1)
         ankle_target[side] = toe - matvec(foot_rot[side], REST_OFFSETS[toe_joint])
 
-    # pelvis: above the feet, turned as they are, limited in height by the planted feet
-    facing = (ch["L_yaw"] + ch["R_yaw"]) / 2 + ch["hip_twist"]
-    pelvis_rot = rot_y(facing) @ rot_x(ch["hip_pitch"]) @ rot_z(ch["hip_roll"])
-    heading = rot_y(facing - ch["hip_twist"])
+    # pelvis: above the feet, turned their way (smoothly, see timeline.FACING), limited in
+    # height by the planted feet
+    pelvis_rot = rot_y(ch["facing"] + ch["hip_twist"]) @ rot_x(ch["hip_pitch"]) @ rot_z(ch["hip_roll"])
+    heading = rot_y(ch["facing"])
     mid = np.stack([(ch["L_toe_x"] + ch["R_toe_x"]) / 2, np.zeros(T), (ch["L_toe_z"] + ch["R_toe_z"]) / 2], -1)
     offset = np.stack([PELVIS_OVER_TOES[0] + ch["sway"], np.zeros(T), PELVIS_OVER_TOES[2] + ch["lean"]], -1)
     root = mid + matvec(heading, offset)

@@ -67,7 +67,8 @@ def _layer(part: str, style: GenreStyle, timeline: Timeline, stage: Stage, u_sta
         move = _pick(rng, weights, level, previous)
         n = int(rng.choice(move.lengths))
         side = float(rng.choice([-1.0, 1.0]))
-        move.fn(MoveContext(timeline=timeline, stage=stage, u0=u, n=n, side=side, amplitude=amplitude, rng=rng))
+        move.fn(MoveContext(timeline=timeline, stage=stage, u0=u, n=n, side=side, amplitude=amplitude,
+                            rng=rng, settle=previous is not None))
         plan.append((move, u, n))
         previous, u = move.name, u + n
     return plan

@@ -292,7 +292,7 @@ MOVES: dict[str, Move] = {m.name: m for m in [
     Move("sway", "legs", sway, (4, 8), 0.1, ("sways the hips from side to side", "rocks gently from side to side")),
     Move("march", "legs", march, (4, 8), 0.7, ("marches in place lifting the knees",)),
     Move("kick", "legs", kick, (4, 8), 0.9, ("kicks the legs out in front", "kicks one leg then the other")),
-    Move("turn", "legs", turn, (4, 8), 0.6, ("turns around in place", "steps around in a full turn")),
+    Move("turn", "legs", turn, (8,), 0.6, ("turns around in place", "steps around in a full turn")),
     Move("hip_shake", "legs", hip_shake, (4, 8), 0.6, ("shakes the hips", "shimmies the hips quickly")),
     Move("rock", "legs", rock, (4, 8), 0.6, ("rocks forward and back", "steps forward and rocks back")),
     Move("lunge", "legs", lunge, (4, 8), 0.7, ("lunges to the side", "lunges out to one side then the other")),

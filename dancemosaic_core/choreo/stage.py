@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from dancemosaic_core.choreo.genres import GenreStyle
-from dancemosaic_core.choreo.timeline import ARM, BODY, UPPER, Timeline
+from dancemosaic_core.choreo.timeline import ARM, BODY, FACING, UPPER, Timeline
 
 FOOT_SIGN = {"L": 1.0, "R": -1.0}
 MIN_LIFT = 0.06          # m: a swinging toe clears the FSR contact height within its first quarter
@@ -36,6 +36,11 @@ class Stage:
         for foot, (x, z, yaw) in self.feet.items():
             timeline.key(u, stop=True, **{f"{foot}_toe_x": x, f"{foot}_toe_z": z, f"{foot}_yaw": yaw,
                                           f"{foot}_lift": 0.0, f"{foot}_heel": 0.0})
+        timeline.key(u, stop=True, **{FACING: self.heading()})
+
+    def heading(self) -> float:
+        """The way the feet point on average (their turnouts cancel)."""
+        return (self.feet["L"][2] + self.feet["R"][2]) / 2
 
     def world(self, x: float, z: float, facing: float) -> tuple[float, float]:
         c, s = np.cos(facing), np.sin(facing)
@@ -54,8 +59,9 @@ class MoveContext:
     amplitude per pulse, and writers for keys (relative pulse positions k)."""
 
     def __init__(self, *, timeline: Timeline, stage: Stage, u0: float, n: int, side: float,
-                 amplitude, rng: np.random.Generator):
+                 amplitude, rng: np.random.Generator, settle: bool = False):
         self.timeline, self.stage, self.u0, self.n = timeline, stage, u0, n
+        self.settle = settle     # the first pulse is the way in from the previous arm move
         self.s = side                                # +1: lead with the left side, -1: the right
         self.lead = "L" if side > 0 else "R"
         self.trail = "R" if side > 0 else "L"
@@ -83,7 +89,10 @@ class MoveContext:
     def upper(self, k: float, lead: dict | None = None, trail: dict | None = None, **values: float) -> None:
         """Key the chest, head and both arms at k. Arm channels move from the genre's resting
         carriage toward the given targets, most of the way even in quiet music, all of it at
-        full energy; unset channels rest."""
+        full energy; unset channels rest. With `settle`, keys in the first pulse are skipped:
+        arms get a pulse or more to travel from one move's poses to the next one's."""
+        if self.settle and k < 1:
+            return
         a = min(1.0, 0.55 + 0.45 * self.amp(k))
         rest = self.stage.style.arm_carriage
         keys = {c: a * values.get(c, 0.0) for c in UPPER}
@@ -118,3 +127,4 @@ class MoveContext:
             vx, vz, _ = self.stage.home(foot, a * via[0], a * via[1], facing)
             tl.key(ua + 0.5 * d, **{ch + "toe_x": vx, ch + "toe_z": vz})
         self.stage.feet[foot] = [x1, z1, yaw1]
+        tl.key(ub, stop=False, **{FACING: self.stage.heading()})

@@ -14,13 +14,14 @@ from __future__ import annotations
 import numpy as np
 
 BODY = ("sway", "drop", "lean", "hip_roll", "hip_pitch", "hip_twist")
+FACING = "facing"          # the pelvis heading (rad): keyed where steps land, so turns are smooth
 UPPER = ("chest_roll", "chest_pitch", "chest_twist", "head_pitch", "head_roll", "head_yaw")
 ARM = ("abd", "flex", "hadd", "twist", "elbow", "wrist", "shrug")
 FOOT = ("toe_x", "toe_z", "yaw", "lift", "heel")
 SIDES = ("L", "R")
 ARM_CHANNELS = tuple(f"{s}_{c}" for s in SIDES for c in ARM)
 FOOT_CHANNELS = tuple(f"{s}_{c}" for s in SIDES for c in FOOT)
-CHANNELS = BODY + UPPER + ARM_CHANNELS + FOOT_CHANNELS
+CHANNELS = BODY + (FACING,) + UPPER + ARM_CHANNELS + FOOT_CHANNELS
 
 
 class Timeline:

@@ -72,6 +72,12 @@ def test_stance_foot_is_still_while_the_other_swings(dances):
             assert step[still].max(initial=0.0) < 1e-4, genre
 
 
+def test_no_joint_moves_faster_than_a_dancer_can(dances):
+    for genre, d in dances.items():
+        speed = np.linalg.norm(np.diff(d.joints, axis=0), axis=-1) * MOTION_FPS
+        assert speed.max() < 8.0, (genre, speed.max())                  # m/s (a fast punch ~6)
+
+
 def test_feet_stay_apart(dances):
     """A stance is at least 10 cm wide; a swinging foot may pass closer (turns), not through."""
     for genre, d in dances.items():
@@ -199,3 +205,49 @@ def test_motion_keeps_captions_through_a_file(tmp_path):
     back = load_motion(save_motion(tmp_path / "dance.npz", motion))
     assert list(back.extra["captions"]) == list(motion.extra["captions"])
     np.testing.assert_array_equal(back.extra["caption_spans"], motion.extra["caption_spans"])
+
+
+def stream(genre, bpm_of_chunk, chunks=16, n=40, offset=0.23, seed=0):
+    """Frames from the streaming choreographer fed an ideal tracker's state before each chunk."""
+    from dancemosaic_core.audio.beat import BeatState
+    from dancemosaic_core.choreo.streaming import Choreographer
+    dancer = Choreographer(genre=genre, seed=seed)
+    out, beats, t_beat = [], [], offset
+    for c in range(chunks):
+        bpm = bpm_of_chunk(c)
+        now = c * n / MOTION_FPS
+        while t_beat <= now:
+            beats.append(t_beat)
+            t_beat += 60.0 / bpm
+        state = BeatState(bpm, 0.0, beats[-1], t_beat + 60.0 / bpm * np.arange(8), 1.0) if beats else None
+        out.append(dancer.next_frames(state, n))
+    while t_beat < chunks * n / MOTION_FPS:
+        beats.append(t_beat)
+        t_beat += 60.0 / bpm_of_chunk(chunks - 1)
+    return np.concatenate(out), np.array(beats)
+
+
+def test_streaming_dance_is_continuous_on_the_beat_and_keeps_the_invariants():
+    joints, beats = stream("Hiphop", lambda c: 110.0)
+    assert joints.shape == (640, 22, 3)
+    assert np.abs(bone_lengths(joints.astype(np.float64)) - bone_lengths(rest_pose())).max() < 1e-5
+    assert np.linalg.norm(np.diff(joints, axis=0), axis=-1).max() * MOTION_FPS < 8.0  # chunk seams too
+    fs = foot_skating(joints, MOTION_FPS)
+    assert fs["left"] < 0.05 and fs["right"] < 0.05
+    skip = beats >= 2.0                                          # after locking on
+    tail = joints[40:]
+    on = bas(tail, beats[skip] - 2.0)
+    assert on > 0.5 and on > bas(tail, beats[skip] - 2.0 + 60 / 110 / 2) + 0.2
+
+
+def test_streaming_follows_a_tempo_change_and_runs_without_a_beat():
+    joints, beats = stream("Jazz", lambda c: 100.0 if c < 8 else 130.0)
+    assert np.linalg.norm(np.diff(joints, axis=0), axis=-1).max() * MOTION_FPS < 8.0
+    late = beats[beats >= 10.0] - 10.0
+    assert bas(joints[200:], late) > 0.5                         # locked to the new tempo
+    from dancemosaic_core.choreo.streaming import Choreographer
+    free = Choreographer(genre="Kun", seed=1)
+    frames = np.concatenate([free.next_frames(None, 30) for _ in range(4)])
+    assert frames.shape == (120, 22, 3) and np.isfinite(frames).all()
+    again = Choreographer(genre="Kun", seed=1)
+    np.testing.assert_array_equal(frames, np.concatenate([again.next_frames(None, 30) for _ in range(4)]))
