@@ -19,8 +19,17 @@ from dancemosaic_core.choreo.music import hear
 from dancemosaic_core.motion.io import Motion
 from dancemosaic_core.skeleton import MOTION_FPS
 
-__all__ = ["DEFAULT_GENRE", "Dance", "GENRES", "MOVES", "choreograph", "choreograph_dance",
-           "dance_to_beats", "get_style", "motion_of"]
+__all__ = [
+    "DEFAULT_GENRE",
+    "GENRES",
+    "MOVES",
+    "Dance",
+    "choreograph",
+    "choreograph_dance",
+    "dance_to_beats",
+    "get_style",
+    "motion_of",
+]
 
 
 def choreograph_dance(wave: np.ndarray, sr: int, genre: str, seed: int, *,

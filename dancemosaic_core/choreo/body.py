@@ -12,7 +12,15 @@ import numpy as np
 
 from dancemosaic_core.choreo.genres import GenreStyle
 from dancemosaic_core.choreo.kinematics import (
-    LEGS, forward_kinematics, leg_ik, leg_reach, matvec, mirror, rot_x, rot_y, rot_z,
+    LEGS,
+    forward_kinematics,
+    leg_ik,
+    leg_reach,
+    matvec,
+    mirror,
+    rot_x,
+    rot_y,
+    rot_z,
 )
 from dancemosaic_core.skeleton import JOINT_INDEX, NUM_JOINTS, REST_OFFSETS, rest_pose
 

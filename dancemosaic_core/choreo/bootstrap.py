@@ -31,7 +31,14 @@ from pathlib import Path
 import numpy as np
 
 from dancemosaic_core.choreo.choreographer import dance_to_beats
-from dancemosaic_core.choreo.songs import RENDER_SR, Song, find_songs, render_lag, rendered, synthesiser
+from dancemosaic_core.choreo.songs import (
+    RENDER_SR,
+    Song,
+    find_songs,
+    render_lag,
+    rendered,
+    synthesiser,
+)
 from dancemosaic_core.errors import DanceMosaicError
 from dancemosaic_core.skeleton import MOTION_FPS
 

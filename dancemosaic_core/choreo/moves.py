@@ -10,8 +10,8 @@ Every leg move returns the feet to their home spots by its last pulse.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 

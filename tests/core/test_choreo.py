@@ -4,17 +4,31 @@ track tests run the whole audio path."""
 import numpy as np
 import pytest
 
-from dancemosaic_core.audio.synth import click_track
-from dancemosaic_core.choreo import DEFAULT_GENRE, GENRES, choreograph, choreograph_dance, dance_to_beats, get_style
 from dancemosaic_core.audio import music_features
 from dancemosaic_core.audio.features import COL_BEAT, COL_ONSET, offline_beats
+from dancemosaic_core.audio.synth import click_track
+from dancemosaic_core.choreo import (
+    DEFAULT_GENRE,
+    GENRES,
+    choreograph,
+    choreograph_dance,
+    dance_to_beats,
+    get_style,
+)
 from dancemosaic_core.choreo.music import hear, onset_envelope
 from dancemosaic_core.errors import DanceMosaicError
 from dancemosaic_core.eval.beats import beat_align_score, motion_beats, truncate_beats
 from dancemosaic_core.eval.foot import foot_skating, foot_skating_ratio
 from dancemosaic_core.eval.protocols import PROTOCOLS, to_protocol_rate
 from dancemosaic_core.motion.io import load_motion, save_motion
-from dancemosaic_core.skeleton import FOOT_JOINTS, LEFT_FOOT_JOINTS, MOTION_FPS, RIGHT_FOOT_JOINTS, bone_lengths, rest_pose
+from dancemosaic_core.skeleton import (
+    FOOT_JOINTS,
+    LEFT_FOOT_JOINTS,
+    MOTION_FPS,
+    RIGHT_FOOT_JOINTS,
+    bone_lengths,
+    rest_pose,
+)
 
 SR = 22050
 
