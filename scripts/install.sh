@@ -17,7 +17,7 @@ MSG_BUILD="$VENV/.dancemosaic-msg-build"
 
 APT_PACKAGES=(
   libportaudio2 libsndfile1 ffmpeg sox
-  timidity freepats fluidsynth fluid-soundfont-gm openttd-openmsx chromium-bsu-data frozen-bubble-data
+  timidity freepats fluidsynth fluid-soundfont-gm openttd-openmsx chromium-bsu-data frozen-bubble-data planetblupi-music-midi
   libegl1 libgl1 libosmesa6
   pulseaudio pulseaudio-utils
   cmake g++ make python3-venv python3-dev
