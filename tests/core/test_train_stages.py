@@ -107,3 +107,15 @@ def test_cli_trains_with_yaml_and_overrides(trained, tmp_path, capsys):
     assert cli_main(["train", "t2m", "--config", "config/train/t2m.yaml", "--data.cache=/nonexistent",
                      f"--model={TINY_MODEL}", f"--out_dir={tmp_path / 'x'}"]) == 2
     assert "does not exist" in capsys.readouterr().err
+
+
+def test_training_summary_table(tmp_path):
+    from dancemosaic_core.train.summary import stage_rows
+    stage = tmp_path / "t2m"
+    (stage / "checkpoint").mkdir(parents=True)
+    (stage / "metrics.jsonl").write_text("".join(
+        json.dumps({"step": s, "lr": 1e-4, "ce": 5.0 - s / 100, "grad_norm": 1.0}) + "\n" for s in range(1, 101)))
+    (stage / "checkpoint" / "config.json").write_text(json.dumps(
+        {"train_config": {"batch_size": 16, "data": {"window_frames": 96}, "optim": {"lr": 2e-4}}}))
+    rows = stage_rows(tmp_path)
+    assert rows[2] == "| t2m | 100 | 16 | 96 | 0.0002 | ce 4.745 -> 4.245 |"
