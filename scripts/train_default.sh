@@ -33,17 +33,17 @@ stage() {  # stage NAME ARGS...: train unless done
   echo "[train_default] $name: $((SECONDS - start)) s"
 }
 # Stage 1: tokenizer on all motion
-stage tokenizer --batch_size=32 --optim.max_steps="$(steps 1500)" --optim.warmup_steps=150 --save_every=500 \
+stage tokenizer --batch_size=32 --optim.max_steps="$(steps 3000)" --optim.warmup_steps=150 --save_every=500 \
     --eval_split=val
 # Stage 2: T2M + residual transformer on text-motion (the corpus's move captions and genre prompts)
 stage t2m --tokenizer="$RUNS/tokenizer/checkpoint" --batch_size=16 --data.window_frames=96 \
-    --optim.max_steps="$(steps 1200)" --optim.warmup_steps=150 --save_every=400
+    --optim.max_steps="$(steps 7200)" --optim.warmup_steps=150 --save_every=400
 # Stage 3: music tower, T2M frozen
 stage music --tokenizer="$RUNS/tokenizer/checkpoint" --t2m="$RUNS/t2m/checkpoint" --batch_size=16 \
-    --data.window_frames=96 --optim.max_steps="$(steps 1000)" --optim.warmup_steps=60 --save_every=250
+    --data.window_frames=96 --optim.max_steps="$(steps 6000)" --optim.warmup_steps=60 --save_every=250
 # Stage 4: pose tower, T2M frozen
 stage pose --tokenizer="$RUNS/tokenizer/checkpoint" --t2m="$RUNS/t2m/checkpoint" --batch_size=16 \
-    --data.window_frames=96 --optim.max_steps="$(steps 300)" --optim.warmup_steps=25 --save_every=300
+    --data.window_frames=96 --optim.max_steps="$(steps 1800)" --optim.warmup_steps=25 --save_every=300
 # Inference weights only (no optimizer state): config.json, model.safetensors, mean/std
 for part in tokenizer t2m music pose; do
   mkdir -p "$OUT/$part"
