@@ -29,6 +29,7 @@ from dancemosaic_core.skeleton import MOTION_FPS, NUM_JOINTS
 
 DEMO_SONG = "/usr/share/games/frozen-bubble/snd/frozen-mainzik-1p.ogg"
 SONG_PACKAGE = "frozen-bubble-data"
+SONG_RATE = 22050    # the generator analyses at 10.24 kHz: a 44.1 kHz stream only doubles message traffic
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -43,6 +44,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--device", default="auto")
     p.add_argument("--out", default="out", help="directory for demo.mp4 and demo_report.md")
     p.add_argument("--size", type=int, default=400, help="pixel height of each video panel")
+    p.add_argument("--single-process", action="store_true",
+                   help="run the nodes in one bringup process (default: one process per node, which keeps "
+                        "the Python GIL from serialising audio, generation and IK on a small CPU)")
+    p.add_argument("--itto-limits", action="store_true",
+                   help="also run ITTO with the robot's joint-limit proxy in the generator (slower on a CPU)")
     p.set_defaults(func=run)
 
 
@@ -54,7 +60,7 @@ def prepare_song(path: str, seconds: float, out: Path) -> tuple[Path, float]:
     if not Path(path).is_file():
         hint = f" (install Debian's {SONG_PACKAGE}: `make install`)" if path == DEMO_SONG else ""
         raise DanceMosaicError(f"music file {path} not found{hint}; pass --music your_song.wav")
-    wave, sr = load_audio(path)
+    wave, sr = load_audio(path, SONG_RATE)
     wave = wave[: int(seconds * sr)]
     if len(wave) < 4 * sr:
         raise DanceMosaicError(f"{path} has {len(wave) / sr:.1f} s of audio; the demo needs at least 4 s")
@@ -69,7 +75,9 @@ def write_params(out: Path, *, song: Path | None, args) -> None:
     if song is not None:
         audio.update(file=str(song), wait_for_listeners=3)
     gen = config["generator_node"]["ros__parameters"]
-    gen.update(model_dir=str(args.model), device=args.device, robot=args.robot)
+    # ITTO with the robot's joint-limit term costs ~3x compute per chunk on a CPU; the retarget
+    # node's bounded IK and safety filter hold the limits either way
+    gen.update(model_dir=str(args.model), device=args.device, robot=args.robot if args.itto_limits else "")
     if args.genre:
         gen.update(genre=args.genre)
     config["retarget_node"]["ros__parameters"].update(robot=args.robot)
@@ -208,7 +216,8 @@ def run(args) -> int:
     write_params(params, song=song, args=args)
     # 2. the ROS pipeline, recorded
     print(f"demo: playing {seconds:.0f} s of {'the microphone' if args.live else args.music} through the ROS pipeline")
-    live = run_pipeline(params, seconds, work=work, full=True, audio_out=work / "heard.wav")
+    live = run_pipeline(params, seconds, work=work, full=True, audio_out=work / "heard.wav",
+                        processes=not args.single_process)
     if args.live:
         song = work / "heard.wav"
     wave, sr = load_audio(song)
