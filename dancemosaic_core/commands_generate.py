@@ -44,6 +44,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--temperature", type=float, default=1.0)
     p.add_argument("--top-k", type=int, default=None)
     p.add_argument("--itto-steps", type=int, default=50, help="ITTO gradient steps (with constraints)")
+    p.add_argument("--itto-output", choices=("tokens", "embeddings"), default="tokens",
+                   help="tokens: re-sampled tokens (paper); embeddings: the optimised embeddings decoded "
+                        "directly, so constraints are met as closely as ITTO reached")
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=run)
 
@@ -152,7 +155,8 @@ def run(args) -> int:
     report = [f"wrote {args.out}: {len(joints) / MOTION_FPS:.1f} s, {len(joints)} frames at {MOTION_FPS} fps"]
     if out.constraint_error_before is not None:
         report.append(f"constraint error D (eq. 5): before ITTO {out.constraint_error_before:.5f} m^2, "
-                      f"after ITTO {out.constraint_error_itto:.5f}, final tokens {out.constraint_error_after:.5f}")
+                      f"after ITTO {out.constraint_error_itto:.5f}, final motion ({args.itto_output}) "
+                      f"{out.constraint_error_after:.5f}")
     print("\n".join(report))
     return 0
 
@@ -160,6 +164,7 @@ def run(args) -> int:
 def _guidance_kwargs(args) -> dict:
     from dancemosaic_core.inference.guidance import GuidanceWeights
     return dict(steps=args.steps, temperature=args.temperature, top_k=args.top_k, itto_steps=args.itto_steps,
+                itto_output=args.itto_output,
                 weights=GuidanceWeights(text=args.w_text, music=args.w_music, pose=args.w_pose))
 
 

@@ -149,10 +149,14 @@ class DancePipeline:
                  weights: GuidanceWeights = GuidanceWeights(), steps: int = 10, temperature: float = 1.0,
                  top_k: int | None = None, seed: int = 0, fixed_ids: torch.Tensor | None = None,
                  fixed_mask: torch.Tensor | None = None, joint_limit_fn=None, itto_steps: int = 50,
-                 itto_lr: float = 0.05) -> DanceOutput:
+                 itto_lr: float = 0.05, itto_output: str = "tokens") -> DanceOutput:
         """One window of `frames` motion frames (at most the model's max_tokens: use
         inference.long.generate_long for whole songs). fixed_ids (1, n, Q) / fixed_mask (1, n)
-        keep tokens (editing, inpainting, continuation)."""
+        keep tokens (editing, inpainting, continuation). itto_output: "tokens" decodes the
+        re-sampled tokens (the paper's route); "embeddings" decodes the optimised continuous
+        embeddings themselves (constraints met as closely as ITTO got them, off the codebook)."""
+        if itto_output not in ("tokens", "embeddings"):
+            raise DanceMosaicError(f"itto_output must be 'tokens' or 'embeddings', got {itto_output!r}")
         if frames < TOKEN_DOWNSAMPLE:
             raise DanceMosaicError(f"a dance needs at least {TOKEN_DOWNSAMPLE} frames; got {frames}")
         n = math.ceil(frames / TOKEN_DOWNSAMPLE)
@@ -168,11 +172,16 @@ class DancePipeline:
         ids = self._decode_tokens(n, cond, weights, **decode_kw)
         out = DanceOutput(joints=np.zeros(0), ids=ids[0], info={"branches": list(self.guided_logits_fn(cond, weights).plan)})
         # 4. ITTO on the token embeddings, then re-weighted sampling
+        z_opt = None
         if (cond.pose is not None or joint_limit_fn is not None) and itto_steps > 0:
-            ids = self._itto(ids, cond, weights, out, joint_limit_fn, itto_steps, itto_lr, decode_kw)
+            ids, z_opt = self._itto(ids, cond, weights, out, joint_limit_fn, itto_steps, itto_lr, decode_kw)
         # 5. decode
         out.ids = ids[0]
-        out.joints = self.m.joints_from_ids(ids)[0, :frames].astype(np.float32)
+        if itto_output == "embeddings" and z_opt is not None:
+            with torch.no_grad():
+                out.joints = self.m.joints_from_embeddings(z_opt)[0, :frames].cpu().numpy().astype(np.float32)
+        else:
+            out.joints = self.m.joints_from_ids(ids)[0, :frames].astype(np.float32)
         if cond.pose is not None:
             final = torch.as_tensor(out.joints, device=self.m.device)[None]
             out.constraint_error_after = float(constraint_error(final, cond.pose[:, :frames], cond.pose_weight[:, :frames]))
@@ -194,7 +203,7 @@ class DancePipeline:
         d2 = -code_logits(target, self.m.tokenizer.codebook(0).float())
         scale = d2.min(-1).values.median().clamp(min=1e-6)
         prior = -(d2 - d2.min(-1, keepdim=True).values) / (2 * scale)
-        return self._decode_tokens(ids.shape[1], cond, weights, prior=prior, **decode_kw)
+        return self._decode_tokens(ids.shape[1], cond, weights, prior=prior, **decode_kw), res.embeddings
 
 
 def music_features_for(wave: np.ndarray, sr: int, frames: int | None = None) -> np.ndarray:

@@ -135,3 +135,12 @@ def test_streaming_warmup_leaves_a_fresh_state(model_dir):
     dancer = StreamingDancer.from_pretrained(model_dir, device="cpu", genre="Jazz")
     assert dancer.warmup() > 0
     assert dancer.index == 0 and dancer.seconds_heard == 0 and not dancer.ready()
+
+
+def test_itto_embeddings_output_keeps_the_optimised_error(pipe):
+    c = PoseConstraints([0.5, 1.0], ["left_wrist", "pelvis"], [[0.3, 1.5, 0.2], [0.0, 0.9, 0.1]])
+    out = pipe(frames=40, genre="Jazz", constraints=c, itto_steps=30, seed=0, itto_output="embeddings")
+    assert out.constraint_error_after == pytest.approx(out.constraint_error_itto, rel=1e-3, abs=1e-6)
+    assert out.constraint_error_after < out.constraint_error_before
+    with pytest.raises(DanceMosaicError, match="itto_output"):
+        pipe(frames=40, genre="Jazz", itto_output="both")
