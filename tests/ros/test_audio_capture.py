@@ -144,6 +144,8 @@ def test_capture_device_reports_the_tempo_of_real_music(pulse, tmp_path):
     assert tempos and abs(tempos[-1] - truth) <= 2.0, (truth, tempos[-5:], log)
 
 
+@pytest.mark.slow   # depends on how fast PulseAudio dies and restarts: the first_sample jump was
+                    # missing in 1 of 4 full runs on a 2-core machine (see the closing note)
 def test_vanishing_device_is_reported_and_the_node_reconnects(pulse, tmp_path):
     chunks, statuses = [], []
     node = audio_node(pulse, reconnect_seconds=0.5, stall_seconds=0.5, track_tempo=False)
