@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import tempfile
 import time
 from pathlib import Path
@@ -251,7 +252,7 @@ def run(args) -> int:
         "song": args.music if not args.live else "microphone", "seconds": seconds, "model": args.model,
         "robot": robot.name, "command": "dancemosaic demo " + " ".join(
             f"--{k.replace('_', '-')} {v}" for k, v in vars(args).items() if k not in ("func", "command") and v not in (None, False, "")),
-        "machine": f"{__import__('os').cpu_count()} CPUs", "wall_seconds": time.monotonic() - t0,
+        "machine": f"{os.cpu_count()} CPUs", "wall_seconds": time.monotonic() - t0,
         "motion": motion_metrics(skeleton[int(round(first * MOTION_FPS)):], wave, sr, first),
         "limits": published_violations(live.record, robot),
         "sim": {"floating": floating.summary(), "video_mode": mode},

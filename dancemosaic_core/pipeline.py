@@ -95,14 +95,18 @@ class DancePipeline:
         return Conditions(text_emb, music_t, pose, weight)
 
     # --- step 2 -----------------------------------------------------------------------------
-    def guided_logits_fn(self, cond: Conditions, weights: GuidanceWeights, prior: torch.Tensor | None = None):
-        """ids (1, n) -> guided logits (1, n, K): every branch in ONE batched forward."""
+    def branches(self, cond: Conditions, weights: GuidanceWeights) -> tuple[str, ...]:
+        """The guidance branches this model runs for these conditions, unconditional first."""
         available = {"text"}
         if cond.music is not None and self.m.has_music:
             available.add("music")
         if cond.pose is not None and self.m.has_pose:
             available.add("pose")
-        plan = branch_plan(weights, available)
+        return branch_plan(weights, available)
+
+    def guided_logits_fn(self, cond: Conditions, weights: GuidanceWeights, prior: torch.Tensor | None = None):
+        """ids (1, n) -> guided logits (1, n, K): every branch in ONE batched forward."""
+        plan = self.branches(cond, weights)
         k = len(plan)
         on = {name: torch.tensor([b == name for b in plan], device=self.m.device) for name in ("text", "music", "pose")}
         kwargs = {"text_on": on["text"]}
@@ -118,7 +122,6 @@ class DancePipeline:
                 logits = self.m.model(ids.repeat(k, 1), text, **kwargs).float()
             mixed = mix_logits(logits, plan, weights)
             return mixed if prior is None else mixed + prior
-        fn.plan = plan
         return fn
 
     # --- step 3 -----------------------------------------------------------------------------
@@ -170,7 +173,7 @@ class DancePipeline:
         cond = self.conditions(n, genre=genre, text=text, music=music, constraints=constraints)
         # 2.-3. base tokens with multimodal guidance, then the residual layers
         ids = self._decode_tokens(n, cond, weights, **decode_kw)
-        out = DanceOutput(joints=np.zeros(0), ids=ids[0], info={"branches": list(self.guided_logits_fn(cond, weights).plan)})
+        out = DanceOutput(joints=np.zeros(0), ids=ids[0], info={"branches": list(self.branches(cond, weights))})
         # 4. ITTO on the token embeddings, then re-weighted sampling
         z_opt = None
         if (cond.pose is not None or joint_limit_fn is not None) and itto_steps > 0:

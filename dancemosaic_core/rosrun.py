@@ -51,7 +51,8 @@ def _machine_busy() -> tuple[float, float]:
     return sum(values) - idle, sum(values)
 
 
-def _stop(processes, timeout: float = 20.0) -> list[str]:
+def stop_processes(processes, timeout: float = 20.0) -> list[str]:
+    """SIGINT (then, after `timeout` s, SIGKILL) each process; their combined outputs."""
     for p in processes:
         if p.poll() is None:
             p.send_signal(signal.SIGINT)
@@ -97,7 +98,7 @@ def run_pipeline(params: Path, seconds: float, *, work: Path, processes: bool = 
         deadline = time.monotonic() + startup_timeout
         while not started.exists():
             if time.monotonic() > deadline or any(p.poll() is not None for p in nodes):
-                raise DanceMosaicError("the pipeline did not start playing: " + "\n".join(_stop(nodes))[-3000:])
+                raise DanceMosaicError("the pipeline did not start playing: " + "\n".join(stop_processes(nodes))[-3000:])
             time.sleep(0.1)
         audio_start = float(started.read_text())
         cpu0, busy0, wall0 = _cpu_seconds(p.pid for p in nodes), _machine_busy(), time.monotonic()
@@ -105,8 +106,8 @@ def run_pipeline(params: Path, seconds: float, *, work: Path, processes: bool = 
         cpu1, busy1, wall1 = _cpu_seconds(p.pid for p in nodes), _machine_busy(), time.monotonic()
         time.sleep(tail_seconds)
     finally:
-        logs = _stop(nodes)
-        _stop([probe])
+        logs = stop_processes(nodes)
+        stop_processes([probe])
     if not record_path.exists():
         raise DanceMosaicError(f"the recorder wrote no record; pipeline log:\n{logs[0][-3000:]}")
     return PipelineRun(json.loads(record_path.read_text()), audio_start, float((cpu1 - cpu0) / (wall1 - wall0)),

@@ -182,12 +182,11 @@ class StreamingDancer:
     def _window_constraints(self, world_from_decode: YawShift | None, first: int, frames: int):
         if self.constraints is None:
             return None
-        c = self.constraints.shifted(first / self.fps)
-        keep = c.times < frames / self.fps
-        if not keep.any():
+        c = self.constraints.window(first / self.fps, frames / self.fps)
+        if not len(c):
             return None
-        pos = c.positions[keep] if world_from_decode is None else world_from_decode.invert(c.positions[keep])
-        return PoseConstraints(c.times[keep], [j for j, k in zip(c.joints, keep) if k], pos, c.weights[keep])
+        pos = c.positions if world_from_decode is None else world_from_decode.invert(c.positions)
+        return PoseConstraints(c.times, c.joints, pos, c.weights)
 
     def next_chunk(self) -> DanceChunk:
         t0 = time.perf_counter()

@@ -98,10 +98,11 @@ class PoseConstraints:
         t = np.repeat(frames / fps, len(idx))
         return cls(t, [JOINT_NAMES[i] for _ in frames for i in idx], joints[:, idx].reshape(-1, 3))
 
-    def shifted(self, seconds: float) -> "PoseConstraints":
-        """The constraints with `seconds` subtracted from their times (dropping negative ones)."""
-        keep = self.times - seconds >= -1e-9
-        return PoseConstraints(np.maximum(self.times[keep] - seconds, 0.0),
+    def window(self, start: float, seconds: float) -> "PoseConstraints":
+        """The constraints with times in [start, start + seconds), re-timed from `start` (a
+        segment, a streaming chunk's window)."""
+        keep = (self.times >= start - 1e-9) & (self.times < start + seconds)
+        return PoseConstraints(np.maximum(self.times[keep] - start, 0.0),
                                [j for j, k in zip(self.joints, keep) if k], self.positions[keep], self.weights[keep])
 
     def dense(self, frames: int, fps: float = MOTION_FPS, *, strict: bool = True

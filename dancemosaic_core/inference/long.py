@@ -47,9 +47,7 @@ def generate_long(pipe: DancePipeline, *, frames: int, music: np.ndarray | None 
     def local(a: int, b: int) -> PoseConstraints | None:
         if constraints is None or not len(constraints):
             return None
-        c = constraints.shifted(frame_of(a) / MOTION_FPS)
-        keep = c.times < (frame_of(b) - frame_of(a)) / MOTION_FPS
-        return PoseConstraints(c.times[keep], [j for j, k in zip(c.joints, keep) if k], c.positions[keep], c.weights[keep])
+        return constraints.window(frame_of(a) / MOTION_FPS, frame_of(b - a) / MOTION_FPS)
 
     # 1. segments, each on its own music
     segments = segment_bounds(n, window)

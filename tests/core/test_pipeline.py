@@ -144,3 +144,10 @@ def test_itto_embeddings_output_keeps_the_optimised_error(pipe):
     assert out.constraint_error_after < out.constraint_error_before
     with pytest.raises(DanceMosaicError, match="itto_output"):
         pipe(frames=40, genre="Jazz", itto_output="both")
+
+
+def test_constraints_window_keeps_and_retimes_the_span():
+    c = PoseConstraints([0.5, 1.0, 2.0, 3.5], ["head", "pelvis", "left_wrist", "right_ankle"], np.eye(4, 3))
+    w = c.window(1.0, 2.0)
+    assert w.times.tolist() == [0.0, 1.0] and w.joints == ["pelvis", "left_wrist"]
+    assert np.array_equal(w.positions, np.eye(4, 3)[1:3]) and len(c.window(4.0, 1.0)) == 0

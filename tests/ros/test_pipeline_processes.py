@@ -2,7 +2,6 @@
 played in real time -> generator (tiny random model) -> retarget (G1) -> this test's
 JointTrajectory subscriber in another process."""
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -26,6 +25,7 @@ from trajectory_msgs.msg import JointTrajectory  # noqa: E402
 
 from dancemosaic_core.audio.synth import click_track  # noqa: E402
 from dancemosaic_core.retarget import load_robot  # noqa: E402
+from dancemosaic_core.rosrun import stop_processes  # noqa: E402
 from dancemosaic_core.skeleton import MOTION_FPS  # noqa: E402
 from tests.model_fixture import tiny_model_dir  # noqa: E402
 from tests.ros.ros_helpers import ros_session, wait_for  # noqa: E402
@@ -46,18 +46,8 @@ def start(module: str, params: dict) -> subprocess.Popen:
 
 
 def stop(processes) -> str:
-    for p in processes:
-        if p.poll() is None:
-            p.send_signal(signal.SIGINT)
-    logs = []
-    for p in processes:
-        try:
-            out, _ = p.communicate(timeout=15)
-        except subprocess.TimeoutExpired:
-            p.kill()
-            out, _ = p.communicate()
-        logs.append(f"--- {p.args[2]} (exit {p.returncode})\n{out}")
-    return "\n".join(logs)
+    logs = stop_processes(processes, timeout=15)
+    return "\n".join(f"--- {p.args[2]} (exit {p.returncode})\n{out}" for p, out in zip(processes, logs))
 
 
 @pytest.mark.parametrize("layout", ["processes", "bringup"])
