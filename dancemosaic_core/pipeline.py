@@ -7,9 +7,11 @@
                       branches in one batched forward (inference/guidance.py)
     3. residual       quantizer layers 1..Q-1 by the residual transformer (text guidance)
     4. ITTO           gradient steps on the token embeddings through the frozen decoder to meet
-                      the pose constraints and the robot's joint-limit term (eqs. 6-7); the
-                      optimised embeddings re-enter the classifier as a prior over the codebook
-                      and steps 2-3 run again with it (re-weighted sampling)
+                      the pose constraints and the robot's joint-limit term (eqs. 6-7), and,
+                      given the music's beats, the rhythm term (beat-aware ITTO, motion/rhythm.py);
+                      the optimised embeddings re-enter the classifier as a prior over the
+                      codebook and steps 2-3 run again with it (re-weighted sampling), or are
+                      decoded directly (itto_output)
     5. decode         tokenizer decoder -> features -> 22-joint positions
 
 Editing, inpainting, long dance and streaming continuation are arguments (`fixed_ids`,
@@ -31,6 +33,7 @@ from dancemosaic_core.inference.decode import masked_decode, residual_decode
 from dancemosaic_core.inference.guidance import GuidanceWeights, branch_plan, mix_logits
 from dancemosaic_core.inference.itto import code_logits, constraint_error, optimize_tokens
 from dancemosaic_core.inference.loader import DanceModel
+from dancemosaic_core.motion.rhythm import mean_joint_speed, rhythm_target
 from dancemosaic_core.skeleton import MOTION_FPS, MUSIC_FEATURE_DIM, TOKEN_DOWNSAMPLE
 
 
@@ -43,6 +46,8 @@ class DanceOutput:
     constraint_error_after: float | None = None    # D of the final (re-sampled) tokens
     limit_before: float | None = None
     limit_after: float | None = None
+    rhythm_before: float | None = None       # rhythm objective (motion/rhythm.py) before ITTO
+    rhythm_after: float | None = None
     info: dict = field(default_factory=dict)
 
 
@@ -152,14 +157,21 @@ class DancePipeline:
                  weights: GuidanceWeights = GuidanceWeights(), steps: int = 10, temperature: float = 1.0,
                  top_k: int | None = None, seed: int = 0, fixed_ids: torch.Tensor | None = None,
                  fixed_mask: torch.Tensor | None = None, joint_limit_fn=None, itto_steps: int = 50,
-                 itto_lr: float = 0.05, itto_output: str = "tokens") -> DanceOutput:
+                 itto_lr: float = 0.05, itto_output: str = "auto", beats: np.ndarray | None = None,
+                 rhythm_weight: float = 0.0, energy_floor: float = 0.0) -> DanceOutput:
         """One window of `frames` motion frames (at most the model's max_tokens: use
         inference.long.generate_long for whole songs). fixed_ids (1, n, Q) / fixed_mask (1, n)
-        keep tokens (editing, inpainting, continuation). itto_output: "tokens" decodes the
-        re-sampled tokens (the paper's route); "embeddings" decodes the optimised continuous
-        embeddings themselves (constraints met as closely as ITTO got them, off the codebook)."""
-        if itto_output not in ("tokens", "embeddings"):
-            raise DanceMosaicError(f"itto_output must be 'tokens' or 'embeddings', got {itto_output!r}")
+        keep tokens (editing, inpainting, continuation). beats: the music's beat times in
+        seconds from the window's first frame; with rhythm_weight > 0 ITTO aligns the motion's
+        speed dips to them, keeping at least max(energy_floor, the motion's own) mean joint
+        speed (m/s). itto_output: "tokens" decodes the re-sampled tokens (the paper's route);
+        "embeddings" decodes the optimised continuous embeddings themselves (what ITTO reached,
+        off the codebook); "auto" is "embeddings" when the rhythm term is on, else "tokens"."""
+        if itto_output not in ("tokens", "embeddings", "auto"):
+            raise DanceMosaicError(f"itto_output must be 'tokens', 'embeddings' or 'auto', got {itto_output!r}")
+        for name, value in (("rhythm_weight", rhythm_weight), ("energy_floor", energy_floor)):
+            if not (np.isfinite(value) and 0.0 <= value <= 100.0):
+                raise DanceMosaicError(f"{name} must be a number in [0, 100], got {value}")
         if frames < TOKEN_DOWNSAMPLE:
             raise DanceMosaicError(f"a dance needs at least {TOKEN_DOWNSAMPLE} frames; got {frames}")
         n = math.ceil(frames / TOKEN_DOWNSAMPLE)
@@ -175,9 +187,13 @@ class DancePipeline:
         ids = self._decode_tokens(n, cond, weights, **decode_kw)
         out = DanceOutput(joints=np.zeros(0), ids=ids[0], info={"branches": list(self.branches(cond, weights))})
         # 4. ITTO on the token embeddings, then re-weighted sampling
+        rhythm = self.rhythm_target(ids, beats, rhythm_weight, energy_floor) if rhythm_weight > 0 else None
+        if itto_output == "auto":
+            itto_output = "embeddings" if rhythm is not None else "tokens"
         z_opt = None
-        if (cond.pose is not None or joint_limit_fn is not None) and itto_steps > 0:
-            ids, z_opt = self._itto(ids, cond, weights, out, joint_limit_fn, itto_steps, itto_lr, decode_kw)
+        if (cond.pose is not None or joint_limit_fn is not None or rhythm is not None) and itto_steps > 0:
+            ids, z_opt = self._itto(ids, cond, weights, out, joint_limit_fn, rhythm, fixed_mask, itto_steps,
+                                    itto_lr, decode_kw)
         # 5. decode
         out.ids = ids[0]
         if itto_output == "embeddings" and z_opt is not None:
@@ -190,14 +206,28 @@ class DancePipeline:
             out.constraint_error_after = float(constraint_error(final, cond.pose[:, :frames], cond.pose_weight[:, :frames]))
         return out
 
-    def _itto(self, ids, cond, weights, out: DanceOutput, limit_fn, steps, lr, decode_kw) -> torch.Tensor:
+    def rhythm_target(self, ids: torch.Tensor, beats, weight: float, energy_floor: float):
+        """The rhythm term for the tokens `ids` (1, n, Q) on beat grid `beats` (s), or None
+        when the grid has fewer than two beats. The energy floor is at least the decoded
+        motion's own mean joint speed: alignment may move joints, never slow the dance."""
+        if beats is None:
+            return None
+        frames = ids.shape[1] * TOKEN_DOWNSAMPLE
+        with torch.no_grad():
+            own = mean_joint_speed(self.m.joints_from_embeddings(self.m.tokenizer.embed(ids)), MOTION_FPS).mean()
+        return rhythm_target(beats, frames, MOTION_FPS, energy_floor=max(float(own), energy_floor),
+                             weight=weight, device=self.m.device)
+
+    def _itto(self, ids, cond, weights, out: DanceOutput, limit_fn, rhythm, frozen, steps, lr, decode_kw):
         z0 = self.m.tokenizer.embed(ids)
         res = optimize_tokens(z0, self.m.joints_from_embeddings, target=cond.pose, valid=cond.pose_weight,
-                              limit_fn=limit_fn, steps=steps, lr=lr)
+                              limit_fn=limit_fn, rhythm=rhythm, frozen=frozen, steps=steps, lr=lr)
         if cond.pose is not None:
             out.constraint_error_before = float(res.error_before[0])
             out.constraint_error_itto = float(res.error_after[0])
         out.limit_before, out.limit_after = float(res.limit_before[0]), float(res.limit_after[0])
+        if rhythm is not None:
+            out.rhythm_before, out.rhythm_after = float(res.rhythm_before[0]), float(res.rhythm_after[0])
         # The optimised embedding minus the residual layers' codes is where the base code
         # should be: its distances to the base codebook, scaled by the typical nearest-code
         # distance, are a log-prior added to the guided logits when sampling again.

@@ -9,6 +9,10 @@ the decoded joints, zero where the robot can follow) may be added to the objecti
 gradient descent; we take Adam steps instead, because the scale of D in metres^2 makes a fixed
 unit step either stall or diverge depending on the tokenizer. The optimised embeddings re-enter
 the classifier as logits over the codebook (`code_logits`) to re-weight sampling.
+
+Beyond the paper, a rhythm term (motion/rhythm.py: the joint speed dips on the music's beats,
+with an energy floor) joins the objective when a beat grid is given: beat-aware ITTO. Tokens
+marked `frozen` (streaming context, already-optimised neighbours) keep their embeddings.
 """
 from __future__ import annotations
 
@@ -16,6 +20,9 @@ from dataclasses import dataclass
 from typing import Callable
 
 import torch
+
+from dancemosaic_core.motion.rhythm import RhythmTarget
+from dancemosaic_core.skeleton import MOTION_FPS
 
 DecodeFn = Callable[[torch.Tensor], torch.Tensor]         # Z (B, n, d) -> joints (B, T, 22, 3)
 LimitFn = Callable[[torch.Tensor], torch.Tensor]          # joints (..., 22, 3) -> penalty (...)
@@ -36,37 +43,47 @@ class ITTOResult:
     error_after: torch.Tensor
     limit_before: torch.Tensor        # joint-limit penalty per item (zeros without a limit term)
     limit_after: torch.Tensor
+    rhythm_before: torch.Tensor       # rhythm objective per item (zeros without a beat grid)
+    rhythm_after: torch.Tensor
 
 
 def optimize_tokens(z0: torch.Tensor, decode_fn: DecodeFn, *, target: torch.Tensor | None = None,
                     valid: torch.Tensor | None = None, limit_fn: LimitFn | None = None,
-                    limit_weight: float = 1.0, steps: int = 50, lr: float = 0.05) -> ITTOResult:
-    """Minimise D (and the limit term) over Z with the decoder frozen (its parameters untouched)."""
-    if target is None and limit_fn is None:
-        raise ValueError("ITTO needs pose constraints or a joint-limit term")
+                    limit_weight: float = 1.0, rhythm: RhythmTarget | None = None,
+                    frozen: torch.Tensor | None = None, steps: int = 50, lr: float = 0.05) -> ITTOResult:
+    """Minimise D (and the limit and rhythm terms) over Z with the decoder frozen (its
+    parameters untouched). frozen (B, n) bool keeps those tokens' embeddings at z0."""
+    if target is None and limit_fn is None and rhythm is None:
+        raise ValueError("ITTO needs pose constraints, a joint-limit term or a beat grid")
     batch = z0.shape[0]
+    z0 = z0.detach()
+    keep = None if frozen is None else frozen.to(torch.bool).unsqueeze(-1)
 
-    def objective(z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def objective(z: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        if keep is not None:
+            z = torch.where(keep, z0, z)
         joints = decode_fn(z)
-        d = constraint_error(joints, target, valid) if target is not None else joints.new_zeros(batch)
-        lim = (limit_fn(joints).reshape(batch, -1).mean(dim=1) if limit_fn is not None
-               else joints.new_zeros(batch))
-        return d + limit_weight * lim, d, lim
+        zeros = joints.new_zeros(batch)
+        d = constraint_error(joints, target, valid) if target is not None else zeros
+        lim = limit_fn(joints).reshape(batch, -1).mean(dim=1) if limit_fn is not None else zeros
+        rhy = rhythm.total(joints, MOTION_FPS) if rhythm is not None else zeros
+        return d + limit_weight * lim + rhy, d, lim, rhy
 
-    z = z0.detach().clone().requires_grad_(True)
+    z = z0.clone().requires_grad_(True)
     opt = torch.optim.Adam([z], lr=lr)
     with torch.no_grad():
-        _, d0, l0 = objective(z)
+        _, d0, l0, r0 = objective(z)
     for _ in range(steps):
         opt.zero_grad(set_to_none=True)
-        total, _, _ = objective(z)
+        total = objective(z)[0]
         # Only Z is optimised: autograd.grad leaves the frozen networks' .grad untouched.
         (grad,) = torch.autograd.grad(total.sum(), [z])
         z.grad = grad
         opt.step()
     with torch.no_grad():
-        _, d1, l1 = objective(z)
-    return ITTOResult(z.detach(), d0, d1, l0, l1)
+        _, d1, l1, r1 = objective(z)
+        z_out = z if keep is None else torch.where(keep, z0, z)
+    return ITTOResult(z_out.detach(), d0, d1, l0, l1, r0, r1)
 
 
 def code_logits(z: torch.Tensor, codebook: torch.Tensor, temperature: float = 1.0) -> torch.Tensor:

@@ -22,6 +22,7 @@ from dancemosaic_core.models.checkpoint import load_checkpoint, load_normalizer
 from dancemosaic_core.models.mask_transformer import T2MModel
 from dancemosaic_core.models.tokenizer import MotionTokenizer
 from dancemosaic_core.models.towers import MultiTowerModel
+from dancemosaic_core.motion.bones import project_bone_lengths
 from dancemosaic_core.motion.normalize import Normalizer
 from dancemosaic_core.motion.representation import features_to_joints
 from dancemosaic_core.skeleton import TOKEN_DOWNSAMPLE
@@ -134,12 +135,13 @@ class DanceModel:
         return self.normalizer.denormalize(self.tokenizer.decode_from_embeddings(z).float())
 
     def joints_from_embeddings(self, z: torch.Tensor) -> torch.Tensor:
-        """Joints (B, 4n, 22, 3) in the decode frame, differentiable in z (ITTO)."""
-        return features_to_joints(self.features_from_embeddings(z))
+        """Joints (B, 4n, 22, 3) in the decode frame with constant bone lengths over the clip
+        (motion/bones.py), differentiable in z (ITTO)."""
+        return project_bone_lengths(features_to_joints(self.features_from_embeddings(z)))
 
     def joints_from_ids(self, ids: torch.Tensor) -> np.ndarray:
         with torch.no_grad():
-            return features_to_joints(self.features_from_embeddings(self.tokenizer.embed(ids))).cpu().numpy()
+            return self.joints_from_embeddings(self.tokenizer.embed(ids)).cpu().numpy()
 
     def encode_joints(self, joints: np.ndarray) -> torch.Tensor:
         """Token ids (1, n, Q) of a reference motion (T, 22, 3) (editing, inpainting)."""
