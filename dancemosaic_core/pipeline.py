@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from dancemosaic_core.audio.features import beat_times
 from dancemosaic_core.errors import DanceMosaicError
 from dancemosaic_core.inference.constraints import PoseConstraints
 from dancemosaic_core.inference.decode import masked_decode, residual_decode
@@ -162,7 +163,8 @@ class DancePipeline:
         """One window of `frames` motion frames (at most the model's max_tokens: use
         inference.long.generate_long for whole songs). fixed_ids (1, n, Q) / fixed_mask (1, n)
         keep tokens (editing, inpainting, continuation). beats: the music's beat times in
-        seconds from the window's first frame; with rhythm_weight > 0 ITTO aligns the motion's
+        seconds from the window's first frame (default: the beat column of `music`); with
+        rhythm_weight > 0 ITTO aligns the motion's
         speed dips to them, keeping at least max(energy_floor, the motion's own) mean joint
         speed (m/s). itto_output: "tokens" decodes the re-sampled tokens (the paper's route);
         "embeddings" decodes the optimised continuous embeddings themselves (what ITTO reached,
@@ -187,7 +189,10 @@ class DancePipeline:
         ids = self._decode_tokens(n, cond, weights, **decode_kw)
         out = DanceOutput(joints=np.zeros(0), ids=ids[0], info={"branches": list(self.branches(cond, weights))})
         # 4. ITTO on the token embeddings, then re-weighted sampling
-        rhythm = self.rhythm_target(ids, beats, rhythm_weight, energy_floor) if rhythm_weight > 0 else None
+        if beats is None and music is not None:
+            beats = beat_times(music)
+        rhythm = (self.rhythm_target(self.m.tokenizer.embed(ids), beats, rhythm_weight, energy_floor)
+                  if rhythm_weight > 0 else None)
         if itto_output == "auto":
             itto_output = "embeddings" if rhythm is not None else "tokens"
         z_opt = None
@@ -206,15 +211,15 @@ class DancePipeline:
             out.constraint_error_after = float(constraint_error(final, cond.pose[:, :frames], cond.pose_weight[:, :frames]))
         return out
 
-    def rhythm_target(self, ids: torch.Tensor, beats, weight: float, energy_floor: float):
-        """The rhythm term for the tokens `ids` (1, n, Q) on beat grid `beats` (s), or None
-        when the grid has fewer than two beats. The energy floor is at least the decoded
-        motion's own mean joint speed: alignment may move joints, never slow the dance."""
+    def rhythm_target(self, z: torch.Tensor, beats, weight: float, energy_floor: float):
+        """The rhythm term for the token embeddings z (1, n, d) on beat grid `beats` (s from
+        z's first frame), or None when the grid has fewer than two beats. The energy floor is
+        at least the decoded motion's own mean joint speed: alignment never slows the dance."""
         if beats is None:
             return None
-        frames = ids.shape[1] * TOKEN_DOWNSAMPLE
+        frames = z.shape[1] * TOKEN_DOWNSAMPLE
         with torch.no_grad():
-            own = mean_joint_speed(self.m.joints_from_embeddings(self.m.tokenizer.embed(ids)), MOTION_FPS).mean()
+            own = mean_joint_speed(self.m.joints_from_embeddings(z), MOTION_FPS).mean()
         return rhythm_target(beats, frames, MOTION_FPS, energy_floor=max(float(own), energy_floor),
                              weight=weight, device=self.m.device)
 

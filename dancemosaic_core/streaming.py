@@ -91,7 +91,7 @@ class StreamingDancer:
                  chunk_seconds: float = 2.0, context_seconds: float = 2.0, lead_seconds: float = 1.0,
                  start_seconds: float = 2.0, min_heard_seconds: float = 1.0, sample_rate: int | None = None,
                  weights: GuidanceWeights = GuidanceWeights(), seed: int = 0, steps: int = 10,
-                 joint_limit_fn=None, itto_steps: int = 20, blend_frames: int = 8):
+                 joint_limit_fn=None, itto_steps: int = 20, blend_frames: int = 8, rhythm_weight: float = 1.0):
         self.pipe = pipeline
         self.fps = float(MOTION_FPS)
         to_tokens = lambda s: int(round(s * MOTION_FPS / TOKEN_DOWNSAMPLE))  # noqa: E731
@@ -107,6 +107,8 @@ class StreamingDancer:
         self.genre, self.text, self.weights = genre, text, weights
         self.seed, self.steps, self.itto_steps = int(seed), int(steps), int(itto_steps)
         self.joint_limit_fn, self.blend_frames = joint_limit_fn, int(blend_frames)
+        # beat-aware ITTO on the tracker's beat grid (heard and predicted beats of the window)
+        self.rhythm_weight = float(rhythm_weight)
         self.constraints: PoseConstraints | None = None
         self._lock = threading.Lock()
         self.reset()
@@ -206,7 +208,8 @@ class StreamingDancer:
         out = self.pipe(frames=frames, genre=self.genre, text=self.text, music=self._music(first, first + frames),
                         constraints=self._window_constraints(guess, first, frames), weights=self.weights,
                         steps=self.steps, seed=self.seed + self.index, fixed_ids=fixed_ids, fixed_mask=fixed_mask,
-                        joint_limit_fn=self.joint_limit_fn, itto_steps=self.itto_steps)
+                        joint_limit_fn=self.joint_limit_fn, itto_steps=self.itto_steps,
+                        rhythm_weight=self.rhythm_weight)
         joints = out.joints.astype(np.float64)
         c = ctx * TOKEN_DOWNSAMPLE
         if ctx:

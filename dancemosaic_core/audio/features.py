@@ -160,6 +160,14 @@ def music_features(wave: np.ndarray, sr: int, fps: float = MOTION_FPS) -> np.nda
     return np.concatenate([local, beats[:, None]], axis=1).astype(np.float32)
 
 
+def beat_times(features: np.ndarray, fps: float = MOTION_FPS) -> np.ndarray:
+    """Beat times (s from the first frame) of the beat one-hot column of (T, 35) features."""
+    feats = np.asarray(features)
+    if feats.ndim != 2 or feats.shape[1] != MUSIC_FEATURE_DIM:
+        raise DanceMosaicError(f"music features have shape {feats.shape}; expected (frames, {MUSIC_FEATURE_DIM})")
+    return np.flatnonzero(feats[:, COL_BEAT] > 0.5) / float(fps)
+
+
 def cache_key(path, fps: float) -> str:
     """sha256 of the file's bytes, the parameters and the recipe version."""
     h = hashlib.sha256()

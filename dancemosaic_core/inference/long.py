@@ -5,8 +5,11 @@
 2. At every seam, a transition window of `context` tokens on each side is decoded again with
    the `transition` tokens around the seam masked and everything else fixed, so the new tokens
    are conditioned on both neighbours and on the music there.
-3. The whole token sequence is decoded once (the tokenizer is convolutional), so the root
-   trajectory integrates continuously across seams.
+3. Beat-aware ITTO (with rhythm_weight > 0): the embeddings of the whole sequence are optimised
+   window by window (`window` tokens, the previous `context` tokens frozen so each window
+   continues the one before), the rhythm term aligning speed dips to the song's beats.
+4. The whole sequence is decoded once (the tokenizer is convolutional), so the root trajectory
+   integrates continuously across seams.
 
 The transformer only ever sees one window; memory is that of one window whatever the song's
 length (the token ids, 6 integers per 4 frames, are what grows).
@@ -19,7 +22,9 @@ import numpy as np
 import torch
 
 from dancemosaic_core.errors import DanceMosaicError
+from dancemosaic_core.audio.features import beat_times
 from dancemosaic_core.inference.constraints import PoseConstraints
+from dancemosaic_core.inference.itto import optimize_tokens
 from dancemosaic_core.pipeline import DanceOutput, DancePipeline
 from dancemosaic_core.skeleton import MOTION_FPS, TOKEN_DOWNSAMPLE
 
@@ -31,16 +36,20 @@ def segment_bounds(n: int, window: int) -> list[tuple[int, int]]:
 
 def generate_long(pipe: DancePipeline, *, frames: int, music: np.ndarray | None = None,
                   constraints: PoseConstraints | None = None, window: int | None = None,
-                  transition: int = 4, context: int = 12, seed: int = 0, progress=None, **kwargs) -> DanceOutput:
+                  transition: int = 4, context: int = 12, seed: int = 0, progress=None,
+                  beats: np.ndarray | None = None, rhythm_weight: float = 0.0, energy_floor: float = 0.0,
+                  **kwargs) -> DanceOutput:
     """A dance of any length. kwargs go to the pipeline (genre, text, weights, steps, ...).
-    Constraints apply to the segments they fall in (segment-local times)."""
+    Constraints apply to the segments they fall in (segment-local times). beats (s from the
+    start; default the beat column of `music`) and rhythm_weight: beat-aware ITTO (step 3)."""
     window = pipe.m.max_tokens if window is None else window
     context = min(context, window // 2)
     if window > pipe.m.max_tokens or window < 2 * transition:
         raise DanceMosaicError(f"window must be in [{2 * transition}, {pipe.m.max_tokens}] tokens, got {window}")
     n = math.ceil(frames / TOKEN_DOWNSAMPLE)
     if n <= window:
-        return pipe(frames=frames, music=music, constraints=constraints, seed=seed, **kwargs)
+        return pipe(frames=frames, music=music, constraints=constraints, seed=seed, beats=beats,
+                    rhythm_weight=rhythm_weight, energy_floor=energy_floor, **kwargs)
     frame_of = lambda tok: tok * TOKEN_DOWNSAMPLE  # noqa: E731
     music_at = (lambda a, b: None) if music is None else (lambda a, b: music[frame_of(a):frame_of(b)])
 
@@ -51,6 +60,9 @@ def generate_long(pipe: DancePipeline, *, frames: int, music: np.ndarray | None 
 
     # 1. segments, each on its own music
     segments = segment_bounds(n, window)
+    itto_steps, itto_lr = int(kwargs.get("itto_steps", 50)), float(kwargs.get("itto_lr", 0.05))
+    with_rhythm = rhythm_weight > 0 and itto_steps > 0
+    total_steps = 2 * len(segments) - 1 + (len(segments) if with_rhythm else 0)
     ids, errors = [], []
     for i, (a, b) in enumerate(segments):
         out = pipe(frames=frame_of(b - a), music=music_at(a, b), constraints=local(a, b), seed=seed + i, **kwargs)
@@ -58,7 +70,7 @@ def generate_long(pipe: DancePipeline, *, frames: int, music: np.ndarray | None 
         if out.constraint_error_after is not None:
             errors.append(out.constraint_error_after)
         if progress:
-            progress(i + 1, 2 * len(segments) - 1)
+            progress(i + 1, total_steps)
     ids = torch.cat(ids, dim=0)                                             # (n, Q)
     # 2. masked transitions conditioned on both neighbours
     for k, (seam, _) in enumerate(segments[1:]):
@@ -69,8 +81,42 @@ def generate_long(pipe: DancePipeline, *, frames: int, music: np.ndarray | None 
                    fixed_ids=ids[a:b][None], fixed_mask=fixed, **kwargs)
         ids[a:b] = out.ids
         if progress:
-            progress(len(segments) + k + 1, 2 * len(segments) - 1)
-    # 3. one decode of the whole sequence
-    joints = pipe.m.joints_from_ids(ids[None])[0, :frames].astype(np.float32)
-    return DanceOutput(joints=joints, ids=ids, constraint_error_after=float(np.mean(errors)) if errors else None,
-                       info={"segments": len(segments), "transitions": len(segments) - 1})
+            progress(len(segments) + k + 1, total_steps)
+    # 3. beat-aware ITTO window by window, 4. one decode of the whole sequence
+    if beats is None and music is not None:
+        beats = beat_times(music)
+    z = pipe.m.tokenizer.embed(ids[None])
+    rhythm = []
+    if with_rhythm and beats is not None:
+        for k, (a, b) in enumerate(segments):
+            z, r = _rhythm_window(pipe, z, beats, max(0, a - context), a, b, rhythm_weight, energy_floor,
+                                  itto_steps, itto_lr)
+            if r is not None:
+                rhythm.append(r)
+            if progress:
+                progress(2 * len(segments) + k, total_steps)
+    with torch.no_grad():
+        joints = pipe.m.joints_from_embeddings(z)[0, :frames].cpu().numpy().astype(np.float32)
+    out = DanceOutput(joints=joints, ids=ids, constraint_error_after=float(np.mean(errors)) if errors else None,
+                      info={"segments": len(segments), "transitions": len(segments) - 1})
+    if rhythm:
+        out.rhythm_before, out.rhythm_after = (float(np.mean(v)) for v in zip(*rhythm))
+    return out
+
+
+def _rhythm_window(pipe: DancePipeline, z: torch.Tensor, beats: np.ndarray, start: int, a: int, b: int,
+                   weight: float, energy_floor: float, steps: int, lr: float):
+    """Optimise the embeddings of tokens [a, b) of z (1, n, d) for the rhythm term over frames
+    [start, b) * 4, tokens [start, a) frozen; returns (z, (rhythm before, after)) or (z, None)
+    when the window holds fewer than two beats."""
+    t0 = start * TOKEN_DOWNSAMPLE / MOTION_FPS
+    local = z[:, start:b]
+    target = pipe.rhythm_target(local, beats - t0, weight, energy_floor)
+    if target is None:
+        return z, None
+    frozen = torch.zeros(1, b - start, dtype=torch.bool, device=z.device)
+    frozen[0, : a - start] = True
+    res = optimize_tokens(local, pipe.m.joints_from_embeddings, rhythm=target, frozen=frozen, steps=steps, lr=lr)
+    z = z.clone()
+    z[:, start:b] = res.embeddings
+    return z, (float(res.rhythm_before[0]), float(res.rhythm_after[0]))
