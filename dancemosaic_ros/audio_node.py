@@ -50,7 +50,7 @@ PARAMS = {
 class AudioNode(DanceNode):
     def __init__(self, **kwargs):
         super().__init__("audio_node", PARAMS, "audio/status", **kwargs)
-        self.publisher = self.create_publisher(AudioChunk, "audio", 50)
+        self.audio_publisher = self.create_publisher(AudioChunk, "audio", 50)
         self.dropouts = 0
         self.last_block_time = None
         self.capture = self.file = None
@@ -85,7 +85,7 @@ class AudioNode(DanceNode):
         period = self.params["block_size"] / self.sample_rate
         while not self._stop.is_set() and self.context.ok():
             if self.origin is None:
-                if self.publisher.get_subscription_count() < self.params["wait_for_listeners"]:
+                if self.audio_publisher.get_subscription_count() < self.params["wait_for_listeners"]:
                     self._stop.wait(0.01)
                     continue
                 self.origin = self._now()
@@ -141,7 +141,7 @@ class AudioNode(DanceNode):
         msg.input_overflow, msg.output_underflow = block.input_overflow, block.late
         if not self.context.ok():
             return                     # shutting down: the pump thread ends with the node
-        self.publisher.publish(msg)
+        self.audio_publisher.publish(msg)
         self.last_block_time = self._now()
         if self.tempo is not None:
             self.tempo.push(block.samples.mean(axis=1))

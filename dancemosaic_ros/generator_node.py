@@ -91,7 +91,7 @@ class GeneratorNode(DanceNode):
             steps=p["steps"], itto_steps=p["itto_steps"],
             weights=GuidanceWeights(text=p["w_text"], music=p["w_music"], pose=p["w_pose"]),
             joint_limit_fn=joint_limit_fn)
-        self.get_logger().info(f"model {model_dir} on {dancer.pipe.m.device}; chunks of "
+        self.get_logger().info(f"model {model_dir} on {dancer.pipe.model.device}; chunks of "
                                f"{dancer.chunk_frames / dancer.fps:.1f} s, {p['lead_seconds']:.1f} s ahead")
         return dancer
 
@@ -145,7 +145,7 @@ class GeneratorNode(DanceNode):
     def check_parameter_changes(self, values: dict) -> str | None:
         if "genre" in values or "text" in values:
             try:   # an unknown genre raises, naming the model's genres
-                self.dancer.pipe.m.prompt(values.get("genre", self.params["genre"]) or None,
+                self.dancer.pipe.model.prompt(values.get("genre", self.params["genre"]) or None,
                                           values.get("text", self.params["text"]) or None)
             except DanceMosaicError as exc:
                 return str(exc)

@@ -34,10 +34,10 @@ def generate_long(pipe: DancePipeline, *, frames: int, music: np.ndarray | None 
                   transition: int = 4, context: int = 12, seed: int = 0, progress=None, **kwargs) -> DanceOutput:
     """A dance of any length. kwargs go to the pipeline (genre, text, weights, steps, ...).
     Constraints apply to the segments they fall in (segment-local times)."""
-    window = pipe.m.max_tokens if window is None else window
+    window = pipe.model.max_tokens if window is None else window
     context = min(context, window // 2)
-    if window > pipe.m.max_tokens or window < 2 * transition:
-        raise DanceMosaicError(f"window must be in [{2 * transition}, {pipe.m.max_tokens}] tokens, got {window}")
+    if window > pipe.model.max_tokens or window < 2 * transition:
+        raise DanceMosaicError(f"window must be in [{2 * transition}, {pipe.model.max_tokens}] tokens, got {window}")
     n = math.ceil(frames / TOKEN_DOWNSAMPLE)
     if n <= window:
         return pipe(frames=frames, music=music, constraints=constraints, seed=seed, **kwargs)
@@ -71,6 +71,6 @@ def generate_long(pipe: DancePipeline, *, frames: int, music: np.ndarray | None 
         if progress:
             progress(len(segments) + k + 1, 2 * len(segments) - 1)
     # 3. one decode of the whole sequence
-    joints = pipe.m.joints_from_ids(ids[None])[0, :frames].astype(np.float32)
+    joints = pipe.model.joints_from_ids(ids[None])[0, :frames].astype(np.float32)
     return DanceOutput(joints=joints, ids=ids, constraint_error_after=float(np.mean(errors)) if errors else None,
                        info={"segments": len(segments), "transitions": len(segments) - 1})
