@@ -128,7 +128,7 @@ def run(args) -> int:
     pipe = DancePipeline.from_pretrained(args.model, device=args.device)
     if args.dataset:
         return run_dataset(args, pipe)
-    prompt = pipe.m.prompt(args.genre, args.text)        # unknown genres fail here, listing the valid ones
+    prompt = pipe.model.prompt(args.genre, args.text)        # unknown genres fail here, listing the valid ones
     constraints = PoseConstraints.load(args.constraints) if args.constraints else None
     kw = dict(genre=args.genre, text=args.text, seed=args.seed, **_guidance_kwargs(args))
     to_world = None
@@ -136,9 +136,9 @@ def run(args) -> int:
         ref, frame = _reference(args)
         ref_decode = frame.apply(ref.joints)[: len(ref.joints) - 1]
         frames = len(ref_decode) // TOKEN_DOWNSAMPLE * TOKEN_DOWNSAMPLE
-        if frames > pipe.m.max_tokens * TOKEN_DOWNSAMPLE:
+        if frames > pipe.model.max_tokens * TOKEN_DOWNSAMPLE:
             raise DanceMosaicError(f"--reference is {frames / MOTION_FPS:.1f} s; editing works on one window "
-                                   f"({pipe.m.max_tokens * TOKEN_DOWNSAMPLE / MOTION_FPS:.1f} s): cut the reference first")
+                                   f"({pipe.model.max_tokens * TOKEN_DOWNSAMPLE / MOTION_FPS:.1f} s): cut the reference first")
         music, _ = _load_music(args.music or ref.music or None, frames / MOTION_FPS)
         if args.edit:
             extra = _edit_constraints(args, ref_decode[:frames])
@@ -146,7 +146,7 @@ def run(args) -> int:
                 np.r_[constraints.times, extra.times], constraints.joints + extra.joints,
                 np.r_[constraints.positions, extra.positions], np.r_[constraints.weights, extra.weights])
         if args.inpaint:
-            ids = pipe.m.encode_joints(ref.joints)
+            ids = pipe.model.encode_joints(ref.joints)
             kw.update(fixed_ids=ids, fixed_mask=_inpaint_mask(args.inpaint, ids.shape[1]).to(ids.device))
             frames = ids.shape[1] * TOKEN_DOWNSAMPLE
         out = pipe(frames=frames, music=music, constraints=constraints, **kw)
@@ -231,7 +231,7 @@ def run_dataset(args, pipe) -> int:
         out = generate_long(pipe, frames=frames, music=music, genre=genre, text=args.text, seed=args.seed + i,
                             **_guidance_kwargs(args))
         save_motion(out_dir / f"{item}.npz", Motion(joints=out.joints, fps=MOTION_FPS, music=str(own.resolve()),
-                                                    genre=genre or "", text=pipe.m.prompt(genre, args.text),
+                                                    genre=genre or "", text=pipe.model.prompt(genre, args.text),
                                                     extra={"tokens": out.ids.cpu().numpy(),
                                                            "music_source": np.str_(items[source[i]])}))
     print(f"wrote {len(items)} dances to {out_dir}" + (" (shuffled music)" if args.shuffle_music else ""))

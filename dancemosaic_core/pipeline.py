@@ -70,21 +70,21 @@ def _pad_frames(x: np.ndarray, frames: int) -> np.ndarray:
 
 class DancePipeline:
     def __init__(self, model: DanceModel):
-        self.m = model
+        self.model = model
 
     @classmethod
     def from_pretrained(cls, model_dir, *, device="auto") -> "DancePipeline":
         return cls(DanceModel.from_pretrained(model_dir, device=device))
 
     def _autocast(self):
-        if self.m.device.type == "cuda":
+        if self.model.device.type == "cuda":
             return torch.autocast("cuda", dtype=torch.bfloat16)
         return contextlib.nullcontext()
 
     # --- step 1 -----------------------------------------------------------------------------
     def conditions(self, n: int, *, genre=None, text=None, music=None, constraints=None) -> Conditions:
-        dev, frames = self.m.device, n * TOKEN_DOWNSAMPLE
-        text_emb = self.m.text_embedding(self.m.prompt(genre, text))
+        dev, frames = self.model.device, n * TOKEN_DOWNSAMPLE
+        text_emb = self.model.text_embedding(self.model.prompt(genre, text))
         music_t = None
         if music is not None:
             music = np.asarray(music, dtype=np.float32)
@@ -104,9 +104,9 @@ class DancePipeline:
     def branches(self, cond: Conditions, weights: GuidanceWeights) -> tuple[str, ...]:
         """The guidance branches this model runs for these conditions, unconditional first."""
         available = {"text"}
-        if cond.music is not None and self.m.has_music:
+        if cond.music is not None and self.model.has_music:
             available.add("music")
-        if cond.pose is not None and self.m.has_pose:
+        if cond.pose is not None and self.model.has_pose:
             available.add("pose")
         return branch_plan(weights, available)
 
@@ -114,7 +114,7 @@ class DancePipeline:
         """ids (1, n) -> guided logits (1, n, K): every branch in ONE batched forward."""
         plan = self.branches(cond, weights)
         k = len(plan)
-        on = {name: torch.tensor([b == name for b in plan], device=self.m.device) for name in ("text", "music", "pose")}
+        on = {name: torch.tensor([b == name for b in plan], device=self.model.device) for name in ("text", "music", "pose")}
         kwargs = {"text_on": on["text"]}
         if "music" in plan:
             kwargs.update(music=cond.music.expand(k, -1, -1), music_on=on["music"])
@@ -125,19 +125,19 @@ class DancePipeline:
 
         def fn(ids: torch.Tensor) -> torch.Tensor:
             with torch.no_grad(), self._autocast():
-                logits = self.m.model(ids.repeat(k, 1), text, **kwargs).float()
+                logits = self.model.multi_tower(ids.repeat(k, 1), text, **kwargs).float()
             mixed = mix_logits(logits, plan, weights)
             return mixed if prior is None else mixed + prior
         return fn
 
     # --- step 3 -----------------------------------------------------------------------------
     def residual_logits_fn(self, cond: Conditions, weights: GuidanceWeights):
-        text_on = torch.tensor([False, True], device=self.m.device)
+        text_on = torch.tensor([False, True], device=self.model.device)
         text = cond.text_emb.expand(2, -1)
 
         def fn(ids: torch.Tensor, q: int) -> torch.Tensor:
             with torch.no_grad(), self._autocast():
-                logits = self.m.t2m.residual(ids.repeat(2, 1, 1), q, text, text_on=text_on).float()
+                logits = self.model.t2m.residual(ids.repeat(2, 1, 1), q, text, text_on=text_on).float()
             return mix_logits(logits, ("uncond", "text"), GuidanceWeights(text=weights.text, music=0, pose=0))
         return fn
 
@@ -145,10 +145,10 @@ class DancePipeline:
                        prior=None) -> torch.Tensor:
         base_fixed = None if fixed_ids is None else fixed_ids[..., 0]
         base = masked_decode(self.guided_logits_fn(cond, weights, prior), batch=1, length=n,
-                             mask_id=self.m.model.mask_id, steps=steps, fixed_ids=base_fixed,
+                             mask_id=self.model.multi_tower.mask_id, steps=steps, fixed_ids=base_fixed,
                              fixed_mask=fixed_mask, temperature=temperature, top_k=top_k,
-                             generator=generator, device=self.m.device)
-        return residual_decode(self.residual_logits_fn(cond, weights), base, num_quantizers=self.m.num_quantizers,
+                             generator=generator, device=self.model.device)
+        return residual_decode(self.residual_logits_fn(cond, weights), base, num_quantizers=self.model.num_quantizers,
                                fixed_ids=fixed_ids, fixed_mask=fixed_mask, temperature=temperature,
                                top_k=top_k, generator=generator)
 
@@ -177,10 +177,10 @@ class DancePipeline:
         if frames < TOKEN_DOWNSAMPLE:
             raise DanceMosaicError(f"a dance needs at least {TOKEN_DOWNSAMPLE} frames; got {frames}")
         n = math.ceil(frames / TOKEN_DOWNSAMPLE)
-        if n > self.m.max_tokens:
-            raise DanceMosaicError(f"{frames} frames is longer than one window ({self.m.max_tokens * TOKEN_DOWNSAMPLE}); "
+        if n > self.model.max_tokens:
+            raise DanceMosaicError(f"{frames} frames is longer than one window ({self.model.max_tokens * TOKEN_DOWNSAMPLE}); "
                                    "use dancemosaic_core.inference.long.generate_long")
-        generator = torch.Generator(device=self.m.device).manual_seed(int(seed))
+        generator = torch.Generator(device=self.model.device).manual_seed(int(seed))
         decode_kw = dict(steps=steps, temperature=temperature, top_k=top_k, generator=generator,
                          fixed_ids=fixed_ids, fixed_mask=fixed_mask)
         # 1. conditions
@@ -191,7 +191,7 @@ class DancePipeline:
         # 4. ITTO on the token embeddings, then re-weighted sampling
         if beats is None and music is not None:
             beats = beat_times(music)
-        rhythm = (self.rhythm_target(self.m.tokenizer.embed(ids), beats, rhythm_weight, energy_floor)
+        rhythm = (self.rhythm_target(self.model.tokenizer.embed(ids), beats, rhythm_weight, energy_floor)
                   if rhythm_weight > 0 else None)
         if itto_output == "auto":
             itto_output = "embeddings" if rhythm is not None else "tokens"
@@ -203,11 +203,11 @@ class DancePipeline:
         out.ids = ids[0]
         if itto_output == "embeddings" and z_opt is not None:
             with torch.no_grad():
-                out.joints = self.m.joints_from_embeddings(z_opt)[0, :frames].cpu().numpy().astype(np.float32)
+                out.joints = self.model.joints_from_embeddings(z_opt)[0, :frames].cpu().numpy().astype(np.float32)
         else:
-            out.joints = self.m.joints_from_ids(ids)[0, :frames].astype(np.float32)
+            out.joints = self.model.joints_from_ids(ids)[0, :frames].astype(np.float32)
         if cond.pose is not None:
-            final = torch.as_tensor(out.joints, device=self.m.device)[None]
+            final = torch.as_tensor(out.joints, device=self.model.device)[None]
             out.constraint_error_after = float(constraint_error(final, cond.pose[:, :frames], cond.pose_weight[:, :frames]))
         return out
 
@@ -219,13 +219,13 @@ class DancePipeline:
             return None
         frames = z.shape[1] * TOKEN_DOWNSAMPLE
         with torch.no_grad():
-            own = mean_joint_speed(self.m.joints_from_embeddings(z), MOTION_FPS).mean()
+            own = mean_joint_speed(self.model.joints_from_embeddings(z), MOTION_FPS).mean()
         return rhythm_target(beats, frames, MOTION_FPS, energy_floor=max(float(own), energy_floor),
-                             weight=weight, device=self.m.device)
+                             weight=weight, device=self.model.device)
 
     def _itto(self, ids, cond, weights, out: DanceOutput, limit_fn, rhythm, frozen, steps, lr, decode_kw):
-        z0 = self.m.tokenizer.embed(ids)
-        res = optimize_tokens(z0, self.m.joints_from_embeddings, target=cond.pose, valid=cond.pose_weight,
+        z0 = self.model.tokenizer.embed(ids)
+        res = optimize_tokens(z0, self.model.joints_from_embeddings, target=cond.pose, valid=cond.pose_weight,
                               limit_fn=limit_fn, rhythm=rhythm, frozen=frozen, steps=steps, lr=lr)
         if cond.pose is not None:
             out.constraint_error_before = float(res.error_before[0])
@@ -236,9 +236,9 @@ class DancePipeline:
         # The optimised embedding minus the residual layers' codes is where the base code
         # should be: its distances to the base codebook, scaled by the typical nearest-code
         # distance, are a log-prior added to the guided logits when sampling again.
-        residual = self.m.tokenizer.get_codes_from_indices(ids)[..., 1:, :].sum(-2)
+        residual = self.model.tokenizer.get_codes_from_indices(ids)[..., 1:, :].sum(-2)
         target = res.embeddings - residual
-        d2 = -code_logits(target, self.m.tokenizer.codebook(0).float())
+        d2 = -code_logits(target, self.model.tokenizer.codebook(0).float())
         scale = d2.min(-1).values.median().clamp(min=1e-6)
         prior = -(d2 - d2.min(-1, keepdim=True).values) / (2 * scale)
         return self._decode_tokens(ids.shape[1], cond, weights, prior=prior, **decode_kw), res.embeddings

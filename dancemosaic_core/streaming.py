@@ -96,14 +96,14 @@ class StreamingDancer:
         self.fps = float(MOTION_FPS)
         to_tokens = lambda s: int(round(s * MOTION_FPS / TOKEN_DOWNSAMPLE))  # noqa: E731
         self.chunk_tokens, self.context_tokens = max(1, to_tokens(chunk_seconds)), max(1, to_tokens(context_seconds))
-        if self.chunk_tokens + self.context_tokens > pipeline.m.max_tokens:
+        if self.chunk_tokens + self.context_tokens > pipeline.model.max_tokens:
             raise DanceMosaicError(f"chunk_seconds + context_seconds must fit the model's window "
-                                   f"({pipeline.m.max_tokens * TOKEN_DOWNSAMPLE / MOTION_FPS:.1f} s)")
+                                   f"({pipeline.model.max_tokens * TOKEN_DOWNSAMPLE / MOTION_FPS:.1f} s)")
         self.chunk_frames = self.chunk_tokens * TOKEN_DOWNSAMPLE
         self.start_frame = to_tokens(start_seconds) * TOKEN_DOWNSAMPLE
         self.lead_seconds, self.min_heard_seconds = float(lead_seconds), float(min_heard_seconds)
         self.sample_rate = int(sample_rate or feature_sr(self.fps))
-        self.pipe.m.prompt(genre, text)                  # validates the genre now
+        self.pipe.model.prompt(genre, text)                  # validates the genre now
         self.genre, self.text, self.weights = genre, text, weights
         self.seed, self.steps, self.itto_steps = int(seed), int(steps), int(itto_steps)
         self.joint_limit_fn, self.blend_frames = joint_limit_fn, int(blend_frames)
@@ -140,7 +140,7 @@ class StreamingDancer:
             self.features.push(np.asarray(samples, dtype=np.float32))
 
     def set_prompt(self, genre: str | None = None, text: str | None = None) -> None:
-        self.pipe.m.prompt(genre, text)
+        self.pipe.model.prompt(genre, text)
         self.genre, self.text = genre, text
 
     def set_weights(self, *, text: float | None = None, music: float | None = None, pose: float | None = None) -> None:
@@ -184,11 +184,11 @@ class StreamingDancer:
     def _window_constraints(self, world_from_decode: YawShift | None, first: int, frames: int):
         if self.constraints is None:
             return None
-        c = self.constraints.window(first / self.fps, frames / self.fps)
-        if not len(c):
+        window = self.constraints.window(first / self.fps, frames / self.fps)
+        if not len(window):
             return None
-        pos = c.positions if world_from_decode is None else world_from_decode.invert(c.positions)
-        return PoseConstraints(c.times, c.joints, pos, c.weights)
+        pos = window.positions if world_from_decode is None else world_from_decode.invert(window.positions)
+        return PoseConstraints(window.times, window.joints, pos, window.weights)
 
     def next_chunk(self) -> DanceChunk:
         t0 = time.perf_counter()
@@ -198,7 +198,7 @@ class StreamingDancer:
         frames = (ctx + self.chunk_tokens) * TOKEN_DOWNSAMPLE
         guess = None
         if ctx and self.constraints is not None:
-            guess = fit_yaw_shift(self.pipe.m.joints_from_ids(self._ids[None].clone())[0], self._tail)
+            guess = fit_yaw_shift(self.pipe.model.joints_from_ids(self._ids[None].clone())[0], self._tail)
         fixed_ids = fixed_mask = None
         if ctx:
             fixed_ids = self._ids.new_zeros(1, ctx + self.chunk_tokens, self._ids.shape[1])
@@ -211,12 +211,12 @@ class StreamingDancer:
                         joint_limit_fn=self.joint_limit_fn, itto_steps=self.itto_steps,
                         rhythm_weight=self.rhythm_weight)
         joints = out.joints.astype(np.float64)
-        c = ctx * TOKEN_DOWNSAMPLE
+        context_frames = ctx * TOKEN_DOWNSAMPLE
         if ctx:
-            world = fit_yaw_shift(joints[:c], self._tail).apply(joints)
-            seam = self._tail[-1] - world[c - 1]                         # offset at the last emitted frame
-            fade = np.clip(1.0 - np.arange(1, frames - c + 1) / max(self.blend_frames, 1), 0.0, 1.0)
-            new = world[c:] + fade[:, None, None] * seam
+            world = fit_yaw_shift(joints[:context_frames], self._tail).apply(joints)
+            seam = self._tail[-1] - world[context_frames - 1]            # offset at the last emitted frame
+            fade = np.clip(1.0 - np.arange(1, frames - context_frames + 1) / max(self.blend_frames, 1), 0.0, 1.0)
+            new = world[context_frames:] + fade[:, None, None] * seam
         else:
             new = joints
         self._ids = out.ids[-self.context_tokens:].clone()

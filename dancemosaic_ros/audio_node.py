@@ -13,13 +13,12 @@ from __future__ import annotations
 import threading
 
 import numpy as np
-from rclpy.node import Node
-
 from dancemosaic.msg import AudioChunk, DanceStatus
 from dancemosaic_core.audio.io import MIN_SR, MAX_SR
 from dancemosaic_core.errors import DanceMosaicError
 from dancemosaic_ros.audio_sources import CaptureSource, FileSource, TempoTracker
-from dancemosaic_ros.params import Param, check_changes, declare_parameters, positive
+from dancemosaic_ros.dance_node import DanceNode
+from dancemosaic_ros.params import Param, integer, positive
 from dancemosaic_ros.run import run_nodes
 
 
@@ -28,28 +27,16 @@ def _rate(value):
         f"{value!r} must be 0 (the file's own rate) or {MIN_SR}..{MAX_SR} Hz"
 
 
-def _block(value):
-    return None if isinstance(value, int) and 16 <= value <= 65536 else f"{value!r} must be 16..65536 frames"
-
-
-def _listeners(value):
-    return None if isinstance(value, int) and value >= 0 else f"{value!r} must be an integer >= 0"
-
-
-def _channels(value):
-    return None if isinstance(value, int) and 1 <= value <= 8 else f"{value!r} must be 1..8"
-
-
 PARAMS = {
     "device": Param("", "sounddevice input: name or index; '' = the system's default input", read_only=True),
     "sample_rate": Param(44100, "capture rate in Hz (file mode: 0 keeps the file's rate)", _rate, read_only=True),
-    "channels": Param(1, "captured channels (interleaved in AudioChunk)", _channels, read_only=True),
-    "block_size": Param(1024, "frames per capture block and per AudioChunk", _block, read_only=True),
+    "channels": Param(1, "captured channels (interleaved in AudioChunk)", integer(1, 8), read_only=True),
+    "block_size": Param(1024, "frames per capture block and per AudioChunk", integer(16, 65536), read_only=True),
     "file": Param("", "play this audio file in real time instead of capturing ('' = capture)", read_only=True),
     "loop": Param(False, "file mode: start the file again at its end", read_only=True),
     "wait_for_listeners": Param(0, "file mode: start playing once `audio` has this many subscribers "
                                    "(e.g. 2: generator and retarget node, after the generator's warm-up)",
-                                _listeners, read_only=True),
+                                integer(0), read_only=True),
     "late_seconds": Param(0.25, "file mode: a block published this much after real time counts as a dropout",
                           positive),
     "track_tempo": Param(True, "run the online beat tracker and report tempo in audio/status"),
@@ -60,18 +47,11 @@ PARAMS = {
 }
 
 
-class AudioNode(Node):
+class AudioNode(DanceNode):
     def __init__(self, **kwargs):
-        super().__init__("audio_node", **kwargs)
-        self.params = declare_parameters(self, PARAMS)
-        self.add_on_set_parameters_callback(self._on_set_parameters)
-        self.add_post_set_parameters_callback(self._after_set_parameters)
-        self.publisher = self.create_publisher(AudioChunk, "audio", 50)
-        self.status_publisher = self.create_publisher(DanceStatus, "audio/status", 10)
+        super().__init__("audio_node", PARAMS, "audio/status", **kwargs)
+        self.audio_publisher = self.create_publisher(AudioChunk, "audio", 50)
         self.dropouts = 0
-        self.bad_parameters = 0
-        self.message = ""
-        self.state = DanceStatus.STATE_IDLE
         self.last_block_time = None
         self.capture = self.file = None
         if self.params["file"]:
@@ -90,7 +70,7 @@ class AudioNode(Node):
             self.create_timer(self.params["reconnect_seconds"], self._watch_capture)
             pump = self._pump_capture
         self.tempo = TempoTracker(self.sample_rate) if self.params["track_tempo"] else None
-        self.create_timer(1.0 / self.params["status_rate"], self._publish_status)
+        self.create_timer(1.0 / self.params["status_rate"], self.publish_status)
         # blocks are published from a thread of their own, not an executor timer: its timing does
         # not depend on how busy the executor is (in `bringup` it also serves the other nodes)
         self._stop = threading.Event()
@@ -105,7 +85,7 @@ class AudioNode(Node):
         period = self.params["block_size"] / self.sample_rate
         while not self._stop.is_set() and self.context.ok():
             if self.origin is None:
-                if self.publisher.get_subscription_count() < self.params["wait_for_listeners"]:
+                if self.audio_publisher.get_subscription_count() < self.params["wait_for_listeners"]:
                     self._stop.wait(0.01)
                     continue
                 self.origin = self._now()
@@ -161,7 +141,7 @@ class AudioNode(Node):
         msg.input_overflow, msg.output_underflow = block.input_overflow, block.late
         if not self.context.ok():
             return                     # shutting down: the pump thread ends with the node
-        self.publisher.publish(msg)
+        self.audio_publisher.publish(msg)
         self.last_block_time = self._now()
         if self.tempo is not None:
             self.tempo.push(block.samples.mean(axis=1))
@@ -171,9 +151,7 @@ class AudioNode(Node):
         self.message = what
         self.get_logger().warning(f"{what} (dropouts so far: {self.dropouts})")
 
-    def _publish_status(self) -> None:
-        msg = DanceStatus()
-        msg.header.stamp = self.get_clock().now().to_msg()
+    def status_fields(self, msg: DanceStatus) -> None:
         flowing = self.last_block_time is not None and self._now() - self.last_block_time < 1.0
         msg.generator_state = self.state if self.state == DanceStatus.STATE_ERROR or not flowing \
             else DanceStatus.STATE_DANCING
@@ -182,24 +160,10 @@ class AudioNode(Node):
             msg.beat_phase = float(self.tempo.state.phase)
             msg.tempo_confidence = float(min(1.0, max(0.0, self.tempo.state.confidence)))
         msg.audio_dropouts = self.dropouts
-        msg.bad_messages = self.bad_parameters
-        msg.message = self.message
-        self.status_publisher.publish(msg)
 
-    # --- parameters -------------------------------------------------------------------------
-    def _on_set_parameters(self, changes):
-        result = check_changes(PARAMS, changes)
-        if not result.successful:
-            self.bad_parameters += 1
-            self.get_logger().warning(f"refused parameter change: {result.reason}")
-        return result
-
-    def _after_set_parameters(self, changes) -> None:
-        for parameter in changes:
-            if parameter.name in PARAMS:
-                self.params[parameter.name] = parameter.value
-            if parameter.name == "track_tempo":
-                self.tempo = TempoTracker(self.sample_rate) if parameter.value else None
+    def parameters_changed(self, names: set[str]) -> None:
+        if "track_tempo" in names:
+            self.tempo = TempoTracker(self.sample_rate) if self.params["track_tempo"] else None
 
     def destroy_node(self):
         self._stop.set()

@@ -17,21 +17,13 @@ import threading
 import time
 
 import numpy as np
-from rclpy.node import Node
 
 from dancemosaic.msg import AudioChunk, DanceStatus, MotionChunk, PoseConstraint
 from dancemosaic_core.errors import DanceMosaicError
 from dancemosaic_ros.convert import audio_mono, merge_constraints, motion_chunk_msg, pose_constraints, to_seconds
-from dancemosaic_ros.params import Param, check_changes, declare_parameters, non_negative, one_of, positive
+from dancemosaic_ros.dance_node import DanceNode
+from dancemosaic_ros.params import Param, integer, non_negative, one_of, positive
 from dancemosaic_ros.run import run_nodes
-
-def _at_least_one(value):
-    return None if isinstance(value, int) and value >= 1 else f"{value!r} must be an integer >= 1"
-
-
-def _non_negative_int(value):
-    return None if isinstance(value, int) and value >= 0 else f"{value!r} must be an integer >= 0"
-
 
 PARAMS = {
     "model_dir": Param("", "model directory (tokenizer/ t2m/ music/ pose/); '' = the default trained model",
@@ -49,8 +41,8 @@ PARAMS = {
                                "from the beat grid)", non_negative, read_only=True),
     "seed": Param(0, "random seed of the sampler", read_only=True),
     "steps": Param(10, "masked-decoding iterations per chunk (paper section 3.4; fewer: lower latency)",
-                   _at_least_one, read_only=True),
-    "itto_steps": Param(20, "ITTO gradient steps per chunk when constraints or a robot are set", _non_negative_int,
+                   integer(1), read_only=True),
+    "itto_steps": Param(20, "ITTO gradient steps per chunk when constraints or a robot are set", integer(0),
                         read_only=True),
     "robot": Param("", "robot whose joint-limit proxy joins ITTO (config/robots/<robot>.yaml; '' = none)",
                    read_only=True),
@@ -61,18 +53,13 @@ PARAMS = {
 }
 
 
-class GeneratorNode(Node):
+class GeneratorNode(DanceNode):
     def __init__(self, **kwargs):
-        super().__init__("generator_node", **kwargs)
-        self.params = declare_parameters(self, PARAMS)
+        super().__init__("generator_node", PARAMS, "generator/status", **kwargs)
         self.dancer = self._load_dancer()
-        self.add_on_set_parameters_callback(self._on_set_parameters)
-        self.add_post_set_parameters_callback(self._after_set_parameters)
         self.motion_publisher = self.create_publisher(MotionChunk, "motion", 10)
-        self.status_publisher = self.create_publisher(DanceStatus, "generator/status", 10)
         self.create_subscription(PoseConstraint, "pose_constraints", self._on_constraints, 10)
-        self.state, self.message = DanceStatus.STATE_IDLE, ""
-        self.bad_messages = self.dropouts = self.late_chunks = 0
+        self.dropouts = self.late_chunks = 0
         self.last_chunk = None
         self.origin = None            # ROS time (s) of the stream's first sample
         self._expected = None         # (sample_rate, next first_sample) of the audio stream
@@ -104,22 +91,21 @@ class GeneratorNode(Node):
             steps=p["steps"], itto_steps=p["itto_steps"],
             weights=GuidanceWeights(text=p["w_text"], music=p["w_music"], pose=p["w_pose"]),
             joint_limit_fn=joint_limit_fn)
-        self.get_logger().info(f"model {model_dir} on {dancer.pipe.m.device}; chunks of "
+        self.get_logger().info(f"model {model_dir} on {dancer.pipe.model.device}; chunks of "
                                f"{dancer.chunk_frames / dancer.fps:.1f} s, {p['lead_seconds']:.1f} s ahead")
         return dancer
 
     # --- callbacks: validate and queue ------------------------------------------------------
-    def _bad(self, what: str) -> None:
-        self.bad_messages += 1
-        self.message = what
-        self.get_logger().warning(f"{what} (bad messages so far: {self.bad_messages})")
-        self._publish_status()
+    def _bad(self, reason: str, what: str) -> None:
+        """Refuse one input; the status goes out at once (this node has no status timer)."""
+        self.refuse(reason, what)
+        self.publish_status()
 
     def _on_audio(self, msg: AudioChunk) -> None:
         try:
             mono = audio_mono(msg)
         except DanceMosaicError as exc:
-            self._bad(str(exc))
+            self._bad("audio", str(exc))
             return
         stamp = to_seconds(msg.header.stamp)
         if self._expected is not None and self._expected[0] == msg.sample_rate:
@@ -140,13 +126,13 @@ class GeneratorNode(Node):
     def _on_constraints(self, msg: PoseConstraint) -> None:
         stamp = to_seconds(msg.header.stamp)
         if stamp > 0 and self.origin is None:
-            self._bad("pose constraints before any audio: their stamp cannot be placed on the music clock; "
-                      "send them once the music plays (or with a zero stamp: stream seconds)")
+            self._bad("constraints", "pose constraints before any audio: their stamp cannot be placed on the "
+                      "music clock; send them once the music plays (or with a zero stamp: stream seconds)")
             return
         try:
             new = pose_constraints(msg, stamp - self.origin if stamp > 0 else 0.0)
         except DanceMosaicError as exc:
-            self._bad(f"refused pose constraints: {exc}")
+            self._bad("constraints", f"refused pose constraints: {exc}")
             return
         if msg.mode == PoseConstraint.MODE_CLEAR:
             self._constraints = None
@@ -156,27 +142,16 @@ class GeneratorNode(Node):
             self._constraints = new
         self._inbox.put(("constraints", self._constraints))
 
-    def _on_set_parameters(self, changes):
-        result = check_changes(PARAMS, changes)
-        if result.successful:
-            values = {p.name: p.value for p in changes}
-            if "genre" in values or "text" in values:
-                try:   # an unknown genre raises, naming the model's genres
-                    self.dancer.pipe.m.prompt(values.get("genre", self.params["genre"]) or None,
-                                              values.get("text", self.params["text"]) or None)
-                except DanceMosaicError as exc:
-                    result.successful, result.reason = False, str(exc)
-        if not result.successful:
-            self.bad_messages += 1
-            self.message = f"refused parameter change: {result.reason}"
-            self.get_logger().warning(self.message)
-        return result
+    def check_parameter_changes(self, values: dict) -> str | None:
+        if "genre" in values or "text" in values:
+            try:   # an unknown genre raises, naming the model's genres
+                self.dancer.pipe.model.prompt(values.get("genre", self.params["genre"]) or None,
+                                          values.get("text", self.params["text"]) or None)
+            except DanceMosaicError as exc:
+                return str(exc)
+        return None
 
-    def _after_set_parameters(self, changes) -> None:
-        for parameter in changes:
-            if parameter.name in PARAMS:
-                self.params[parameter.name] = parameter.value
-        names = {p.name for p in changes}
+    def parameters_changed(self, names: set[str]) -> None:
         if names & {"genre", "text"}:
             self._inbox.put(("prompt", self.params["genre"] or None, self.params["text"] or None))
         if names & {"w_text", "w_music", "w_pose"}:
@@ -193,7 +168,7 @@ class GeneratorNode(Node):
         # listen only once warm: a file-playing audio node waits for this subscriber
         self.create_subscription(AudioChunk, "audio", self._on_audio, 100)
         self.message = "ready: waiting for audio"
-        self._publish_status()
+        self.publish_status()
         while not self._stop.is_set():
             try:
                 item = self._inbox.get(timeout=0.1)
@@ -250,7 +225,7 @@ class GeneratorNode(Node):
         except Exception as exc:  # keep the node alive; the retarget node extends and eases meanwhile
             self.state, self.message = DanceStatus.STATE_ERROR, f"generation failed: {exc}"
             self.get_logger().error(self.message)
-            self._publish_status()
+            self.publish_status()
             time.sleep(1.0)
             return False
         stamp = self.origin + chunk.start_time
@@ -262,13 +237,11 @@ class GeneratorNode(Node):
             self.message = f"chunk {chunk.index} published {now - stamp:.3f} s after it should start playing"
             self.get_logger().warning(self.message)
         self.state, self.last_chunk = DanceStatus.STATE_DANCING, chunk
-        self._publish_status(latency=now - (self.origin + heard))
+        latency = now - (self.origin + heard)
+        self.publish_status(latency_s=latency if math.isfinite(latency) else 0.0)
         return True
 
-    def _publish_status(self, latency: float = 0.0) -> None:
-        msg = DanceStatus()
-        msg.header.stamp = self.get_clock().now().to_msg()
-        msg.generator_state = self.state
+    def status_fields(self, msg: DanceStatus) -> None:
         chunk = self.last_chunk
         if chunk is not None:
             msg.tempo_bpm, msg.beat_phase = chunk.tempo_bpm, chunk.beat_phase
@@ -276,11 +249,8 @@ class GeneratorNode(Node):
             msg.chunk_index, msg.chunk_seconds = chunk.index, len(chunk.joints) / chunk.fps
             msg.compute_s = chunk.compute_seconds
         msg.tempo_confidence = float(min(1.0, max(0.0, msg.tempo_confidence)))
-        msg.latency_s = latency if math.isfinite(latency) else 0.0
         msg.deadline_misses, msg.audio_dropouts = self.late_chunks, self.dropouts
-        msg.bad_messages = self.bad_messages
-        msg.genre, msg.text, msg.message = self.params["genre"], self.params["text"], self.message
-        self.status_publisher.publish(msg)
+        msg.genre, msg.text = self.params["genre"], self.params["text"]
 
     def destroy_node(self):
         self._stop.set()

@@ -28,6 +28,13 @@ def non_negative(value) -> str | None:
         f"{value!r} must be a finite number >= 0"
 
 
+def integer(low: int, high: int | None = None) -> Callable[[Any], str | None]:
+    """An integer in low..high (no upper bound when high is None)."""
+    allowed = f"an integer >= {low}" if high is None else f"an integer in {low}..{high}"
+    return lambda value: None if isinstance(value, int) and low <= value and (high is None or value <= high) \
+        else f"{value!r} must be {allowed}"
+
+
 def one_of(*choices) -> Callable[[Any], str | None]:
     return lambda value: None if value in choices else f"{value!r} must be one of {', '.join(map(repr, choices))}"
 

@@ -14,12 +14,10 @@ there when the plan runs out extends the motion smoothly to rest (a deadline mis
 """
 from __future__ import annotations
 
-import threading
 import time
 
 import numpy as np
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
-from rclpy.node import Node
 from sensor_msgs.msg import JointState
 from std_srvs.srv import Trigger
 from trajectory_msgs.msg import JointTrajectory
@@ -29,7 +27,8 @@ from dancemosaic_core.errors import DanceMosaicError
 from dancemosaic_core.safety import SafetyFilter
 from dancemosaic_core.skeleton import MOTION_FPS
 from dancemosaic_ros.convert import audio_mono, joint_trajectory_msg, motion_joints
-from dancemosaic_ros.params import Param, check_changes, declare_parameters, non_negative, positive
+from dancemosaic_ros.dance_node import DanceNode
+from dancemosaic_ros.params import Param, non_negative, positive
 from dancemosaic_ros.run import run_nodes
 from dancemosaic_ros.streamer import TrajectoryStreamer
 
@@ -55,10 +54,10 @@ PARAMS = {
 }
 
 
-class RetargetNode(Node):
+class RetargetNode(DanceNode):
     def __init__(self, **kwargs):
-        super().__init__("retarget_node", **kwargs)
-        self.params = p = declare_parameters(self, PARAMS)
+        super().__init__("retarget_node", PARAMS, "dance/status", **kwargs)
+        p = self.params
         from dancemosaic_core.retarget import Retargeter, load_robot
         self.robot = load_robot(p["robot"])
         self.retargeter = Retargeter(robot=self.robot, floating_base=p["floating_base"])
@@ -67,14 +66,11 @@ class RetargetNode(Node):
         safety = SafetyFilter(lower=self.robot.lower, upper=self.robot.upper, velocity=self.robot.velocity,
                               dt=self.dt, margin=p["position_margin"])
         self.streamer = TrajectoryStreamer(safety=safety, neutral=self.robot.neutral_q)
-        self.add_on_set_parameters_callback(self._on_set_parameters)
-        self.add_post_set_parameters_callback(self._after_set_parameters)
 
         # streamer times are seconds after this ROS time: float64 stays exact to well under 1 ns
         self.epoch_ns = self.get_clock().now().nanoseconds
-        self._lock = threading.Lock()           # streamer and counters: chunks vs timers/services
-        self.state, self.message = DanceStatus.STATE_IDLE, ""
-        self.counts = dict(bad_messages=0, deadline_misses=0, audio_dropouts=0)
+        # self._lock (DanceNode) also guards the streamer and these counts: chunks vs timers/services
+        self.counts = dict(deadline_misses=0, audio_dropouts=0)
         self.last_chunk = None                  # (msg, end time) of the last chunk used
         self.latency = self.compute = 0.0
         self.last_audio = self.last_sound = None
@@ -83,7 +79,6 @@ class RetargetNode(Node):
         topic = f"/{p['controller'].strip('/')}/joint_trajectory"
         self.trajectory_publisher = self.create_publisher(JointTrajectory, topic, 10)
         self.joint_state_publisher = self.create_publisher(JointState, "dance/joint_states", 10)
-        self.status_publisher = self.create_publisher(DanceStatus, "dance/status", 10)
         heavy, light = MutuallyExclusiveCallbackGroup(), MutuallyExclusiveCallbackGroup()
         self.create_subscription(MotionChunk, "motion", self._on_motion, 10, callback_group=heavy)
         self.create_subscription(AudioChunk, "audio", self._on_audio, 100, callback_group=light)
@@ -91,7 +86,7 @@ class RetargetNode(Node):
         self.create_service(Trigger, "dance/resume", self._on_resume, callback_group=light)
         self.create_timer(self.dt, self._watchdog, callback_group=light)
         self.create_timer(1.0 / p["joint_state_rate"], self._publish_joint_state, callback_group=light)
-        self.create_timer(1.0 / p["status_rate"], self._publish_status, callback_group=light)
+        self.create_timer(1.0 / p["status_rate"], self.publish_status, callback_group=light)
         self.get_logger().info(f"{self.robot.name}: {len(self.joint_names)} joints -> {topic}")
 
     def _now(self) -> float:
@@ -100,12 +95,6 @@ class RetargetNode(Node):
     def _seconds(self, stamp) -> float:
         """A message stamp in streamer seconds."""
         return (stamp.sec * 1_000_000_000 + stamp.nanosec - self.epoch_ns) * 1e-9
-
-    def _bad(self, what: str) -> None:
-        with self._lock:
-            self.counts["bad_messages"] += 1
-            self.message = what
-        self.get_logger().warning(f"{what} (bad messages so far: {self.counts['bad_messages']})")
 
     def _send(self, segment) -> None:
         if segment is not None:
@@ -116,7 +105,7 @@ class RetargetNode(Node):
         try:
             joints = motion_joints(msg, self.params["fps"])
         except DanceMosaicError as exc:
-            self._bad(str(exc))
+            self.refuse("motion", str(exc))
             return
         t0 = self._seconds(msg.header.stamp)
         times = t0 + self.dt * np.arange(len(joints))
@@ -133,7 +122,7 @@ class RetargetNode(Node):
         try:
             q = np.array([self.retargeter.step(frame)[0] for frame in joints[use]]).reshape(-1, len(self.joint_names))
         except Exception as exc:  # IK failure on a pathological pose: keep the current plan
-            self._bad(f"retargeting chunk {msg.index} failed: {exc}")
+            self.refuse("motion", f"retargeting chunk {msg.index} failed: {exc}")
             return
         ik_seconds = time.perf_counter() - started
         with self._lock:
@@ -146,14 +135,14 @@ class RetargetNode(Node):
             self.last_chunk = (msg, times[-1] + self.dt)
             self.latency = self._now() - (t0 - msg.start_time + msg.audio_time)
             self.compute = msg.compute_seconds + ik_seconds
-        self._publish_status()
+        self.publish_status()
 
     # --- audio: silence and loss -----------------------------------------------------------
     def _on_audio(self, msg: AudioChunk) -> None:
         try:
             mono = audio_mono(msg)
         except DanceMosaicError as exc:
-            self._bad(str(exc))
+            self.refuse("audio", str(exc))
             return
         now = self._now()
         with self._lock:
@@ -219,35 +208,16 @@ class RetargetNode(Node):
         msg.header.stamp = self.get_clock().now().to_msg()
         self.joint_state_publisher.publish(msg)
 
-    def _publish_status(self) -> None:
-        msg = DanceStatus()
-        with self._lock:
-            msg.header.stamp = self.get_clock().now().to_msg()
-            msg.generator_state = self.state
-            if self.last_chunk is not None:
-                chunk = self.last_chunk[0]
-                msg.tempo_bpm, msg.beat_phase = chunk.tempo_bpm, chunk.beat_phase
-                msg.chunk_index, msg.chunk_seconds = chunk.index, chunk.num_frames / chunk.fps
-            msg.latency_s, msg.compute_s = float(self.latency), float(self.compute)
-            report = self.streamer.safety.report
-            msg.limit_clamps = report.position_clamps + report.velocity_clamps + report.nonfinite
-            msg.deadline_misses = self.counts["deadline_misses"]
-            msg.audio_dropouts = self.counts["audio_dropouts"]
-            msg.bad_messages = self.counts["bad_messages"]
-            msg.message = self.message
-        self.status_publisher.publish(msg)
-
-    # --- parameters ---------------------------------------------------------------------------
-    def _on_set_parameters(self, changes):
-        result = check_changes(PARAMS, changes)
-        if not result.successful:
-            self._bad(f"refused parameter change: {result.reason}")
-        return result
-
-    def _after_set_parameters(self, changes) -> None:
-        for parameter in changes:
-            if parameter.name in PARAMS:
-                self.params[parameter.name] = parameter.value
+    def status_fields(self, msg: DanceStatus) -> None:
+        if self.last_chunk is not None:
+            chunk = self.last_chunk[0]
+            msg.tempo_bpm, msg.beat_phase = chunk.tempo_bpm, chunk.beat_phase
+            msg.chunk_index, msg.chunk_seconds = chunk.index, chunk.num_frames / chunk.fps
+        msg.latency_s, msg.compute_s = float(self.latency), float(self.compute)
+        report = self.streamer.safety.report
+        msg.limit_clamps = report.position_clamps + report.velocity_clamps + report.nonfinite
+        msg.deadline_misses = self.counts["deadline_misses"]
+        msg.audio_dropouts = self.counts["audio_dropouts"]
 
 
 def main(args=None) -> int:

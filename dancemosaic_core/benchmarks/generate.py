@@ -48,7 +48,7 @@ def run(args) -> dict:
     from dancemosaic_core.streaming import StreamingDancer
 
     pipe = DancePipeline.from_pretrained(args.model, device=args.device)
-    dev = pipe.m.device
+    dev = pipe.model.device
     sync = (lambda: torch.cuda.synchronize(dev)) if dev.type == "cuda" else (lambda: None)
     if dev.type == "cuda":
         torch.cuda.reset_peak_memory_stats(dev)
@@ -57,7 +57,7 @@ def run(args) -> dict:
     wave, _ = click_track(120, seconds + 1.0, sr=sr)
     frames = int(round(seconds * MOTION_FPS))
     music = music_features_for(wave, sr, frames)
-    genre = pipe.m.genres[0] if pipe.m.genres else None
+    genre = pipe.model.genres[0] if pipe.model.genres else None
     rng = np.random.default_rng(0)
     names = ["pelvis", "left_wrist", "right_wrist", "left_ankle", "right_ankle"]
     times_c = rng.uniform(0, seconds - 0.5, 10)
@@ -81,7 +81,7 @@ def run(args) -> dict:
     computes = computes[1:]          # the first chunk pays one-off feature-extractor compilation
     peak_gpu = torch.cuda.max_memory_allocated(dev) / 2**20 if dev.type == "cuda" else None
     return {
-        "model": args.model, "device": str(dev), "window_tokens": pipe.m.max_tokens, "genre": genre, "clip_seconds": seconds, "runs": args.runs,
+        "model": args.model, "device": str(dev), "window_tokens": pipe.model.max_tokens, "genre": genre, "clip_seconds": seconds, "runs": args.runs,
         "seconds_per_clip": plain, "real_time_factor": seconds / plain,
         "seconds_per_clip_itto": itto, "real_time_factor_itto": seconds / itto, "itto_steps": args.itto_steps,
         "streaming": {"chunk_seconds": args.chunk_seconds, "lead_seconds": args.lead_seconds,

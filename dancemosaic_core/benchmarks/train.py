@@ -76,7 +76,7 @@ def _stage_child(stage: str, cfg: dict, threads: int, queue) -> None:
     original = TrainRun.end_step
 
     def timed(self, metrics):
-        if self.d.device.type == "cuda":
+        if self.distributed.device.type == "cuda":
             torch.cuda.synchronize()
         stamps.append(time.perf_counter())
         original(self, metrics)

@@ -38,7 +38,7 @@ def bounce(c: MoveContext) -> None:
 
 
 def step_touch(c: MoveContext) -> None:
-    s, d = c.s, 0.22
+    s, d = c.side, 0.22
     for k in range(0, c.n, 4):
         c.step(c.lead, k, k + 1, s * d)
         c.step(c.trail, k + 1, k + 2, s * d, lift=0.07)
@@ -50,7 +50,7 @@ def step_touch(c: MoveContext) -> None:
 
 
 def side_step(c: MoveContext) -> None:
-    s, d = c.s, 0.28
+    s, d = c.side, 0.28
     plan = [(c.lead, d), (c.trail, d), (c.lead, 2 * d), (c.trail, 2 * d),
             (c.trail, d), (c.lead, d), (c.trail, 0.0), (c.lead, 0.0)]
     for k, (foot, dx) in enumerate(plan[:c.n]):
@@ -61,7 +61,7 @@ def side_step(c: MoveContext) -> None:
 
 def sway(c: MoveContext) -> None:
     for k in range(c.n):
-        side = c.s if k % 2 == 0 else -c.s
+        side = c.side if k % 2 == 0 else -c.side
         c.body(k, sway=0.07 * side, hip_roll=-0.1 * side, drop=0.03)
 
 
@@ -82,7 +82,7 @@ def kick(c: MoveContext) -> None:
 
 
 def turn(c: MoveContext) -> None:
-    spin = c.s * 2 * PI / (c.n - 1)
+    spin = c.side * 2 * PI / (c.n - 1)
     start = c.stage.facing
     for k in range(c.n):
         foot = c.lead if k % 2 == 0 else c.trail
@@ -95,8 +95,8 @@ def turn(c: MoveContext) -> None:
 def hip_shake(c: MoveContext) -> None:
     """The hips thrown to one side on the beat (held, knees dipped), to the other on the and."""
     for k in range(c.n):
-        c.body(k, hip_roll=0.14 * c.s, sway=0.03 * c.s, drop=0.07)
-        c.body(k + 0.5, hip_roll=-0.1 * c.s, sway=-0.02 * c.s, drop=0.03)
+        c.body(k, hip_roll=0.14 * c.side, sway=0.03 * c.side, drop=0.07)
+        c.body(k + 0.5, hip_roll=-0.1 * c.side, sway=-0.02 * c.side, drop=0.03)
 
 
 def rock(c: MoveContext) -> None:
@@ -112,7 +112,7 @@ def rock(c: MoveContext) -> None:
 def lunge(c: MoveContext) -> None:
     """A wide step out into a deep knee bend on one beat, back on the next; sides alternate."""
     for k in range(0, c.n, 2):
-        side = c.s if (k // 2) % 2 == 0 else -c.s
+        side = c.side if (k // 2) % 2 == 0 else -c.side
         foot = "L" if side > 0 else "R"
         c.step(foot, k, k + 1, side * 0.3)
         c.body(k + 1, drop=0.15, sway=0.1 * side, hip_roll=-0.06 * side)
@@ -122,12 +122,12 @@ def lunge(c: MoveContext) -> None:
 
 def twist(c: MoveContext) -> None:
     for k in range(c.n):
-        side = c.s if k % 2 == 0 else -c.s
+        side = c.side if k % 2 == 0 else -c.side
         c.body(k, hip_twist=0.35 * side, drop=0.1, sway=0.02 * side)
 
 
 def grapevine(c: MoveContext) -> None:
-    s, d, w = c.s, 0.25, c.stage.style.stance
+    s, d, w = c.side, 0.25, c.stage.style.stance
     plan = [(c.lead, s * d, 0.0), (c.trail, s * (w + d - 0.05), -0.18), (c.lead, s * 2 * d, 0.0),
             (c.trail, s * 2 * d, 0.0), (c.trail, s * d, 0.0), (c.lead, s * d, 0.0),
             (c.trail, 0.0, 0.0), (c.lead, 0.0, 0.0)]
@@ -138,7 +138,7 @@ def grapevine(c: MoveContext) -> None:
 
 
 def v_step(c: MoveContext) -> None:
-    s = c.s
+    s = c.side
     for k in range(0, c.n, 4):
         c.step(c.lead, k, k + 1, s * 0.15, 0.25)
         c.step(c.trail, k + 1, k + 2, -s * 0.15, 0.25)
@@ -184,7 +184,7 @@ def punch(c: MoveContext) -> None:
     hit = dict(flex=1.5, hadd=0.25, elbow=0.05)
     for k in range(c.n):
         a, b = (hit, GUARD) if k % 2 == 0 else (GUARD, hit)
-        sign = c.s if k % 2 == 0 else -c.s
+        sign = c.side if k % 2 == 0 else -c.side
         c.upper(k, a, b, chest_twist=-0.25 * sign)
         c.upper(k + 0.5, GUARD, GUARD)
 
@@ -198,7 +198,7 @@ def clap(c: MoveContext) -> None:
 
 def wave_overhead(c: MoveContext) -> None:
     for k in range(c.n + 1):
-        side = c.s if k % 2 == 0 else -c.s
+        side = c.side if k % 2 == 0 else -c.side
         a, b = dict(abd=2.7, flex=0.2, elbow=0.2), dict(abd=2.3, flex=0.2, elbow=0.5)
         c.upper(k, a if side > 0 else b, b if side > 0 else a, chest_roll=0.12 * side, head_roll=0.08 * side)
 
@@ -222,13 +222,13 @@ def point(c: MoveContext) -> None:
     for k in range(c.n + 1):
         high = k % 2 == 0
         c.upper(k, up if high else down, ON_HIP, head_pitch=-0.15 if high else 0.15,
-                head_yaw=0.2 * c.s, chest_roll=0.05 * c.s if high else -0.05 * c.s)
+                head_yaw=0.2 * c.side, chest_roll=0.05 * c.side if high else -0.05 * c.side)
 
 
 def hips(c: MoveContext) -> None:
     for k in range(c.n):
         c.upper(k, ON_HIP, ON_HIP, head_pitch=0.15)
-        side = c.s if k % 2 == 0 else -c.s
+        side = c.side if k % 2 == 0 else -c.side
         c.upper(k + 0.5, dict(ON_HIP, shrug=0.25 if side > 0 else 0.0),
                 dict(ON_HIP, shrug=0.25 if side < 0 else 0.0), head_pitch=0.0)
 
@@ -241,7 +241,7 @@ ROBOT_POSES = (dict(abd=0.3, flex=0.0, elbow=1.57), dict(abd=1.57, twist=-1.57, 
 def robot(c: MoveContext) -> None:
     for k in range(c.n + 1):
         a, b = c.rng.choice(len(ROBOT_POSES), 2)
-        c.upper(k, ROBOT_POSES[a], ROBOT_POSES[b], head_yaw=0.3 * c.s * (1 if k % 2 == 0 else -1))
+        c.upper(k, ROBOT_POSES[a], ROBOT_POSES[b], head_yaw=0.3 * c.side * (1 if k % 2 == 0 else -1))
 
 
 def arm_wave(c: MoveContext) -> None:
@@ -255,7 +255,7 @@ def arm_wave(c: MoveContext) -> None:
             gain = {"wrist": 0.7, "elbow": 0.9, "shrug": 0.3}[name]
             lead[name] = lead.get(name, 0.0) + gain * np.exp(-(q + pos) ** 2 / 0.8)
             trail[name] = trail.get(name, 0.0) + gain * np.exp(-(q - pos) ** 2 / 0.8)
-        c.upper(k, lead, trail, chest_roll=0.1 * c.s * np.exp(-q ** 2 / 0.8))
+        c.upper(k, lead, trail, chest_roll=0.1 * c.side * np.exp(-q ** 2 / 0.8))
 
 
 def chest_pop(c: MoveContext) -> None:
@@ -280,7 +280,7 @@ FLOW_POSES = (dict(abd=0.4, flex=0.35, hadd=0.3, elbow=0.6), dict(flex=1.3, hadd
 
 def flow(c: MoveContext) -> None:
     for k in range(c.n + 1):
-        side = c.s if k % 2 == 0 else -c.s
+        side = c.side if k % 2 == 0 else -c.side
         c.upper(k, FLOW_POSES[k % 4], FLOW_POSES[(k + 1) % 4], chest_roll=0.08 * side,
                 head_roll=0.06 * side, head_yaw=-0.15 * side)
 

@@ -62,7 +62,7 @@ class MoveContext:
                  amplitude, rng: np.random.Generator, settle: bool = False):
         self.timeline, self.stage, self.u0, self.n = timeline, stage, u0, n
         self.settle = settle     # the first pulse is the way in from the previous arm move
-        self.s = side                                # +1: lead with the left side, -1: the right
+        self.side = side                             # +1: lead with the left side, -1: the right
         self.lead = "L" if side > 0 else "R"
         self.trail = "R" if side > 0 else "L"
         self._amplitude = amplitude

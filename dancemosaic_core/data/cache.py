@@ -90,17 +90,17 @@ class _Moments:
     holding it in memory)."""
 
     def __init__(self, dim: int):
-        self.n, self.s, self.ss = 0, np.zeros(dim), np.zeros(dim)
+        self.count, self.total, self.total_sq = 0, np.zeros(dim), np.zeros(dim)
 
     def add(self, x: np.ndarray) -> None:
         x = x.astype(np.float64)
-        self.n += len(x)
-        self.s += x.sum(axis=0)
-        self.ss += (x * x).sum(axis=0)
+        self.count += len(x)
+        self.total += x.sum(axis=0)
+        self.total_sq += (x * x).sum(axis=0)
 
     def normalizer(self) -> Normalizer:
-        mean = self.s / self.n
-        std = np.sqrt(np.maximum(self.ss / self.n - mean * mean, 0.0))
+        mean = self.total / self.count
+        std = np.sqrt(np.maximum(self.total_sq / self.count - mean * mean, 0.0))
         # Two rows mean -/+ std have exactly this mean and (population) std: Normalizer.fit then
         # applies the grouped-std recipe without a second copy of it here.
         return Normalizer.fit([np.stack([mean - std, mean + std])], groups=feature_slices(),
@@ -227,7 +227,7 @@ def prepare_cache(sources: list[Source], out_dir, *, uniform: bool = False, musi
             split_ids[item.split].append(clip_id)
             clips[clip_id] = {"frames": T, "split": item.split, "source": name, "genre": item.genre,
                               "music": "music" in arrays, "texts": len(arrays["texts"])}
-    if moments.n == 0:
+    if moments.count == 0:
         raise DanceMosaicError(f"no usable train clip in {', '.join(names)}; nothing to fit the "
                                f"normaliser on.\n{report.summary()}")
     moments.normalizer().save(out)
@@ -237,7 +237,7 @@ def prepare_cache(sources: list[Source], out_dir, *, uniform: bool = False, musi
         "format": CACHE_FORMAT, "version": CACHE_VERSION, "complete": True,
         "fps": MOTION_FPS, "feature_dim": FEATURE_DIM, "music_dim": MUSIC_FEATURE_DIM,
         "uniform_skeleton": uniform,
-        "normalizer": {"fit_on": "train", "frames": moments.n, "feat_bias": FEAT_BIAS},
+        "normalizer": {"fit_on": "train", "frames": moments.count, "feat_bias": FEAT_BIAS},
         "alignment": "feature frame t = joint frame t = music frame t, t/fps seconds into the music",
         "sources": {n: {"kind": s.kind, "path": s.path, "clips": s.clips, "frames": s.frames,
                         "hours": round(s.hours, 4), "music_clips": s.music_clips,

@@ -37,8 +37,8 @@ def run(args) -> int:
                             seed=args.seed, progress=not args.quiet)
     command = "dancemosaic " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv[1:2] == ["eval"] else ""
     paths = write_report(result, sets, args.out, command=command)
-    m = result["metrics"]["generated"]
-    summary = ", ".join(f"{k} {v:.4g}" for k, v in m.items() if isinstance(v, float))
+    metrics = result["metrics"]["generated"]
+    summary = ", ".join(f"{k} {v:.4g}" for k, v in metrics.items() if isinstance(v, float))
     print(f"{args.protocol}: {summary}")
     print(f"wrote {paths['json']} and {paths['markdown']}")
     return 0

@@ -50,13 +50,13 @@ def _find_audio(candidates) -> Path | None:
 
 def _music_candidates(name: str, music_ref: str, dirs) -> list:
     out = [Path(music_ref)] if music_ref else []
-    for d in dirs:
-        if d is None:
+    for folder in dirs:
+        if folder is None:
             continue
-        d = Path(d)
+        folder = Path(folder)
         if music_ref:
-            out.append(d / Path(music_ref).name)
-        out += [d / f"{name}{s}" for s in AUDIO_SUFFIXES]
+            out.append(folder / Path(music_ref).name)
+        out += [folder / f"{name}{suffix}" for suffix in AUDIO_SUFFIXES]
     return out
 
 
@@ -76,9 +76,9 @@ def load_items(directory, *, music_dir=None, split: str | None = None,
                                    f"{root} holds motion files")
         items = []
         for path in sorted(root.glob("*.npz")):
-            m = load_motion(path)
-            music = _find_audio(_music_candidates(path.stem, m.music, [music_dir, root]))
-            items.append(EvalItem(path.stem, m.joints, m.fps, m.genre, music, m.music_offset))
+            motion = load_motion(path)
+            music = _find_audio(_music_candidates(path.stem, motion.music, [music_dir, root]))
+            items.append(EvalItem(path.stem, motion.joints, motion.fps, motion.genre, music, motion.music_offset))
     if limit:
         items = items[:limit]
     if not items:
@@ -231,8 +231,8 @@ def choreographer_items(items, seed: int) -> tuple[list[EvalItem], str | None]:
         if item.music is None:
             continue
         wave, sr = load_audio(item.music)
-        m = choreograph(wave, sr, item.genre, seed + i)
-        out.append(EvalItem(item.name, m.joints, m.fps, item.genre, item.music, 0.0))
+        motion = choreograph(wave, sr, item.genre, seed + i)
+        out.append(EvalItem(item.name, motion.joints, motion.fps, item.genre, item.music, 0.0))
     return out, None if out else "no generated motion has music to choreograph to"
 
 

@@ -60,7 +60,7 @@ def trained_window_tokens(t2m_config: dict, default: int = MOMASK_WINDOW_TOKENS)
 class DanceModel:
     tokenizer: MotionTokenizer
     t2m: T2MModel
-    model: MultiTowerModel
+    multi_tower: MultiTowerModel           # base transformer + music and pose towers (logits)
     text_encoder: TextEncoder
     normalizer: Normalizer
     genres: list[str]
@@ -99,19 +99,19 @@ class DanceModel:
         for p in list(tokenizer.parameters()) + list(t2m.parameters()) + [q for t in towers.values()
                                                                          for q in t.parameters()]:
             p.requires_grad_(False)
-        model = MultiTowerModel(t2m=t2m.base, **towers).eval()
-        return cls(tokenizer=tokenizer.eval(), t2m=t2m.eval(), model=model,
+        multi_tower = MultiTowerModel(t2m=t2m.base, **towers).eval()
+        return cls(tokenizer=tokenizer.eval(), t2m=t2m.eval(), multi_tower=multi_tower,
                    text_encoder=build_text_encoder(t2m_cfg["text_encoder"]),
                    normalizer=load_normalizer(paths["tokenizer"]), genres=sorted(genres),
                    device=device, max_tokens=trained_window_tokens(t2m_cfg), source=str(model_dir))
 
     @property
     def has_music(self) -> bool:
-        return "music" in self.model.towers
+        return "music" in self.multi_tower.towers
 
     @property
     def has_pose(self) -> bool:
-        return "pose" in self.model.towers
+        return "pose" in self.multi_tower.towers
 
     @property
     def num_quantizers(self) -> int:

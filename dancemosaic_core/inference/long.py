@@ -42,10 +42,10 @@ def generate_long(pipe: DancePipeline, *, frames: int, music: np.ndarray | None 
     """A dance of any length. kwargs go to the pipeline (genre, text, weights, steps, ...).
     Constraints apply to the segments they fall in (segment-local times). beats (s from the
     start; default the beat column of `music`) and rhythm_weight: beat-aware ITTO (step 3)."""
-    window = pipe.m.max_tokens if window is None else window
+    window = pipe.model.max_tokens if window is None else window
     context = min(context, window // 2)
-    if window > pipe.m.max_tokens or window < 2 * transition:
-        raise DanceMosaicError(f"window must be in [{2 * transition}, {pipe.m.max_tokens}] tokens, got {window}")
+    if window > pipe.model.max_tokens or window < 2 * transition:
+        raise DanceMosaicError(f"window must be in [{2 * transition}, {pipe.model.max_tokens}] tokens, got {window}")
     n = math.ceil(frames / TOKEN_DOWNSAMPLE)
     if n <= window:
         return pipe(frames=frames, music=music, constraints=constraints, seed=seed, beats=beats,
@@ -85,7 +85,7 @@ def generate_long(pipe: DancePipeline, *, frames: int, music: np.ndarray | None 
     # 3. beat-aware ITTO window by window, 4. one decode of the whole sequence
     if beats is None and music is not None:
         beats = beat_times(music)
-    z = pipe.m.tokenizer.embed(ids[None])
+    z = pipe.model.tokenizer.embed(ids[None])
     rhythm = []
     if with_rhythm and beats is not None:
         for k, (a, b) in enumerate(segments):
@@ -96,7 +96,7 @@ def generate_long(pipe: DancePipeline, *, frames: int, music: np.ndarray | None 
             if progress:
                 progress(2 * len(segments) + k, total_steps)
     with torch.no_grad():
-        joints = pipe.m.joints_from_embeddings(z)[0, :frames].cpu().numpy().astype(np.float32)
+        joints = pipe.model.joints_from_embeddings(z)[0, :frames].cpu().numpy().astype(np.float32)
     out = DanceOutput(joints=joints, ids=ids, constraint_error_after=float(np.mean(errors)) if errors else None,
                       info={"segments": len(segments), "transitions": len(segments) - 1})
     if rhythm:
@@ -116,7 +116,7 @@ def _rhythm_window(pipe: DancePipeline, z: torch.Tensor, beats: np.ndarray, star
         return z, None
     frozen = torch.zeros(1, b - start, dtype=torch.bool, device=z.device)
     frozen[0, : a - start] = True
-    res = optimize_tokens(local, pipe.m.joints_from_embeddings, rhythm=target, frozen=frozen, steps=steps, lr=lr)
+    res = optimize_tokens(local, pipe.model.joints_from_embeddings, rhythm=target, frozen=frozen, steps=steps, lr=lr)
     z = z.clone()
     z[:, start:b] = res.embeddings
     return z, (float(res.rhythm_before[0]), float(res.rhythm_after[0]))

@@ -69,7 +69,7 @@ class Retargeter:
         self.options = options or RetargetOptions()
         self.model = robot.model(floating=self.floating)
         self.data = self.model.createData()
-        self.jq = robot.joint_q_index(self.model)
+        self.joint_q = robot.joint_q_index(self.model)
         self.targets = TargetBuilder(robot=robot, floating=self.floating, reference=reference,
                                      contact=self.options.contact)
         sole_frames = [self.model.getFrameId(robot.feet[s].frame) for s in ("left", "right")]
@@ -77,7 +77,7 @@ class Retargeter:
             model=self.model,
             position_frames=[self.model.getFrameId(KEYPOINT_FRAME.format(n)) for n in self.targets.position_tasks],
             orientation_frames=[self.model.getFrameId(robot.orientations[n].frame) for n in self.targets.rotation_tasks],
-            joint_v=robot.joint_v_index(self.model), joint_q=self.jq, neutral=robot.neutral_q,
+            joint_v=robot.joint_v_index(self.model), joint_q=self.joint_q, neutral=robot.neutral_q,
             sole_frames=sole_frames, soles=[robot.feet[s].sole for s in ("left", "right")],
             ground_z=0.0 if self.floating else -robot.standing_height, options=self.options.ik)
         self.fixed_base_pose = np.array([0, 0, robot.standing_height, 0, 0, 0, 1.0])
@@ -130,7 +130,7 @@ class Retargeter:
         self.q_ik = q
         out = q.copy()
         if self.options.ik.limits:
-            out[self.jq] = self.filter.step(q[self.jq])
+            out[self.joint_q] = self.filter.step(q[self.joint_q])
         pin.framesForwardKinematics(self.model, self.data, out)
         if self.floating:
             lowest = sole_points(self.robot, self.model, self.data)[..., 2].min()
@@ -140,7 +140,7 @@ class Retargeter:
         self.last_contacts = targets.contacts
         residual = self._residual(targets)
         base = out[:7].copy() if self.floating else self.fixed_base_pose.copy()
-        return out[self.jq].copy(), base, residual
+        return out[self.joint_q].copy(), base, residual
 
     def _residual(self, targets) -> float:
         errors = [targets.positions[i] - self.data.oMf[fid].translation

@@ -20,15 +20,15 @@ def train_t2m(cfg: dict) -> dict:
     model = T2MModel(config=transformer_config(cfg, tokenizer, text.dim))
     run = TrainRun(cfg, stage="t2m", model=model, dataset=dataset, normalizer=dataset.normalizer,
                    extra={"kind": "t2m", "text_encoder": text.spec(), "tokenizer": str(cfg["tokenizer"])})
-    c = model.config
+    config = model.config
     res_weight = float(cfg["loss"].get("residual", 1.0))
     model.train()
     for _, batch in run.batches():
         ids, tok_len = encode_batch(tokenizer, batch)
         rand = run.random(ids.shape[0])
-        inputs, mask = masked_inputs(ids[..., 0], tok_len, rand, num_codes=c.num_codes, mask_id=model.base.mask_id)
-        text_emb, text_on = text_batch(text, batch, rand, c.cond_drop_prob, run.d.device)
-        q = rand.randint(1, c.num_quantizers) if c.num_quantizers > 1 else None
+        inputs, mask = masked_inputs(ids[..., 0], tok_len, rand, num_codes=config.num_codes, mask_id=model.base.mask_id)
+        text_emb, text_on = text_batch(text, batch, rand, config.cond_drop_prob, run.distributed.device)
+        q = rand.randint(1, config.num_quantizers) if config.num_quantizers > 1 else None
         with run.autocast():
             base_logits, res_logits = run.ddp(inputs, ids, q if q is not None else 1, text_emb,
                                               lengths=tok_len, text_on=text_on)

@@ -16,18 +16,18 @@ def train_tokenizer(cfg: dict) -> dict:
     model = MotionTokenizer(config=tokenizer_config(cfg))
     run = TrainRun(cfg, stage="tokenizer", model=model, dataset=dataset, extra={"kind": "tokenizer"},
                    normalizer=dataset.normalizer)
-    lw = cfg["loss"]
+    loss_cfg = cfg["loss"]
     model.train()
     for _, batch in run.batches():
         with run.autocast():
             recon, _, commit = run.ddp(batch["motion"])
         parts = tokenizer_loss(recon.float(), batch["motion"], commit, batch["length"],
-                               commit_weight=float(lw["commit"]), vel_weight=float(lw["vel"]))
+                               commit_weight=float(loss_cfg["commit"]), vel_weight=float(loss_cfg["vel"]))
         grad_norm = run.update(parts["loss"])
         run.end_step({**{k: v.detach() for k, v in parts.items()}, "grad_norm": grad_norm})
     result = run.close()
-    if run.d.main and cfg.get("eval_split"):
-        result["eval"] = evaluate_tokenizer(model, cfg, cfg["eval_split"], device=run.d.device)
+    if run.distributed.main and cfg.get("eval_split"):
+        result["eval"] = evaluate_tokenizer(model, cfg, cfg["eval_split"], device=run.distributed.device)
     return result
 
 

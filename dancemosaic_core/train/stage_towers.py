@@ -45,13 +45,13 @@ def _masked_step(batch, tokenizer, text, model, run):
     ids, tok_len = encode_batch(tokenizer, batch)
     rand = run.random(ids.shape[0])
     inputs, mask = masked_inputs(ids[..., 0], tok_len, rand, num_codes=tokenizer.num_codes, mask_id=model.mask_id)
-    text_emb, text_on = text_batch(text, batch, rand, model.t2m.config.cond_drop_prob, run.d.device)
+    text_emb, text_on = text_batch(text, batch, rand, model.t2m.config.cond_drop_prob, run.distributed.device)
     return ids, tok_len, rand, inputs, mask, text_emb, text_on
 
 
 def train_music(cfg: dict) -> dict:
     dataset, tokenizer, text, model, tower, run = _setup(cfg, "music")
-    lw, tau = cfg["loss"], float(cfg["loss"].get("gumbel_tau", 1.0))
+    loss_cfg, tau = cfg["loss"], float(cfg["loss"].get("gumbel_tau", 1.0))
     for _, batch in run.batches():
         ids, tok_len, rand, inputs, mask, text_emb, text_on = _masked_step(batch, tokenizer, text, model, run)
         with run.autocast():
@@ -60,7 +60,7 @@ def train_music(cfg: dict) -> dict:
         pred = gumbel_joints(logits, ids, mask, tokenizer, dataset.normalizer, rand, tau=tau)
         true = joints_from_features(batch["motion"], dataset.normalizer)
         kin = kinematic_losses(pred, true, batch["motion"], dataset.normalizer, batch["length"])
-        loss = ce + sum(float(lw[f"lambda_{k}"]) * v for k, v in kin.items())
+        loss = ce + sum(float(loss_cfg[f"lambda_{k}"]) * v for k, v in kin.items())
         grad_norm = run.update(loss)
         run.end_step({"loss": loss.detach(), "ce": ce.detach(), **{k: v.detach() for k, v in kin.items()},
                       "grad_norm": grad_norm})
@@ -69,18 +69,18 @@ def train_music(cfg: dict) -> dict:
 
 def train_pose(cfg: dict) -> dict:
     dataset, tokenizer, text, model, tower, run = _setup(cfg, "pose")
-    lw, tau = cfg["loss"], float(cfg["loss"].get("gumbel_tau", 1.0))
+    loss_cfg, tau = cfg["loss"], float(cfg["loss"].get("gumbel_tau", 1.0))
     for _, batch in run.batches():
         ids, tok_len, rand, inputs, mask, text_emb, text_on = _masked_step(batch, tokenizer, text, model, run)
         true = joints_from_features(batch["motion"], dataset.normalizer)
-        P, valid = sample_constraints(true, batch["length"], rand, max_joints=int(lw.get("max_joints", 5)),
-                                      keyframe_prob=float(lw.get("keyframe_prob", 0.1)))
+        P, valid = sample_constraints(true, batch["length"], rand, max_joints=int(loss_cfg.get("max_joints", 5)),
+                                      keyframe_prob=float(loss_cfg.get("keyframe_prob", 0.1)))
         with run.autocast():
             logits = model(inputs, text_emb, lengths=tok_len, text_on=text_on, pose=P, pose_valid=valid)
         ce = masked_cross_entropy(logits, ids[..., 0], mask, run.mean_count(mask))
         pred = gumbel_joints(logits, ids, mask, tokenizer, dataset.normalizer, rand, tau=tau)
         disc = pose_discrepancy(pred, P, valid)
-        loss = ce + float(lw["lambda_D"]) * disc
+        loss = ce + float(loss_cfg["lambda_D"]) * disc
         grad_norm = run.update(loss)
         run.end_step({"loss": loss.detach(), "ce": ce.detach(), "D": disc.detach(), "grad_norm": grad_norm})
     return run.close()

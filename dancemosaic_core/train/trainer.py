@@ -61,11 +61,11 @@ def setup_distributed(device: str = "auto") -> Dist:
 class StepRandom:
     """Random numbers of one training step for the global batch; this rank's rows only."""
 
-    def __init__(self, seed: int, step: int, local_batch: int, d: Dist):
+    def __init__(self, seed: int, step: int, local_batch: int, distributed: Dist):
         self.gen = torch.Generator().manual_seed(int(seed) * 1_000_003 + int(step))
-        self.rows = torch.arange(d.rank, local_batch * d.world, d.world)
-        self.global_batch = local_batch * d.world
-        self.device = d.device
+        self.rows = torch.arange(distributed.rank, local_batch * distributed.world, distributed.world)
+        self.global_batch = local_batch * distributed.world
+        self.device = distributed.device
 
     def rand(self, *shape) -> torch.Tensor:
         return torch.rand(self.global_batch, *shape, generator=self.gen)[self.rows].to(self.device)
@@ -95,17 +95,18 @@ class TrainRun:
     def __init__(self, cfg: dict, *, stage: str, model: nn.Module, dataset, extra: dict, normalizer):
         self.cfg, self.stage, self.model, self.dataset = cfg, stage, model, dataset
         self.extra, self.normalizer = extra, normalizer
-        self.d = setup_distributed(str(cfg.get("device", "auto")))
+        self.distributed = setup_distributed(str(cfg.get("device", "auto")))
         self.out = Path(cfg["out_dir"])
         self.ckpt = self.out / "checkpoint"
         self.seed = int(cfg.get("seed", 0))
         self.optim_cfg = cfg["optim"]
         self.max_steps = int(self.optim_cfg["max_steps"])
-        if int(cfg["batch_size"]) % self.d.world:
-            raise DanceMosaicError(f"batch_size {cfg['batch_size']} is not divisible by the {self.d.world} processes")
-        self.local_batch = int(cfg["batch_size"]) // self.d.world
+        if int(cfg["batch_size"]) % self.distributed.world:
+            raise DanceMosaicError(f"batch_size {cfg['batch_size']} is not divisible by the "
+                                   f"{self.distributed.world} processes")
+        self.local_batch = int(cfg["batch_size"]) // self.distributed.world
         torch.manual_seed(self.seed)
-        self.model.to(self.d.device)
+        self.model.to(self.distributed.device)
         self.step = 0
         state = None
         if cfg.get("resume") and (self.ckpt / "config.json").is_file():
@@ -113,10 +114,10 @@ class TrainRun:
             self.model.load_state_dict(saved.state_dict())
             state = load_train_state(self.ckpt)
         self.ddp = self.model
-        if self.d.world > 1:
+        if self.distributed.world > 1:
+            device = self.distributed.device
             self.ddp = nn.parallel.DistributedDataParallel(
-                self.model, device_ids=[self.d.device.index] if self.d.device.type == "cuda" else None,
-                broadcast_buffers=False)
+                self.model, device_ids=[device.index] if device.type == "cuda" else None, broadcast_buffers=False)
         params = [p for p in self.model.parameters() if p.requires_grad]
         self.params = params
         self.opt = torch.optim.AdamW(params, lr=float(self.optim_cfg["lr"]),
@@ -130,10 +131,10 @@ class TrainRun:
             torch.set_rng_state(state["rng_cpu"])
             if torch.cuda.is_available() and state.get("rng_cuda"):
                 torch.cuda.set_rng_state_all(state["rng_cuda"])
-        self.use_bf16 = bool(cfg.get("bf16", True)) and self.d.device.type == "cuda"
+        self.use_bf16 = bool(cfg.get("bf16", True)) and self.distributed.device.type == "cuda"
         self.history: list[dict] = []
         self._writer = self._bar = None
-        if self.d.main:
+        if self.distributed.main:
             self.out.mkdir(parents=True, exist_ok=True)
             if cfg.get("tensorboard", True):
                 from torch.utils.tensorboard import SummaryWriter
@@ -145,7 +146,7 @@ class TrainRun:
     # --- data ---------------------------------------------------------------------------------
     def batches(self):
         """Yield (step, batch on device) from the current step to max_steps."""
-        sampler = DistributedSampler(self.dataset, num_replicas=self.d.world, rank=self.d.rank,
+        sampler = DistributedSampler(self.dataset, num_replicas=self.distributed.world, rank=self.distributed.rank,
                                      shuffle=True, seed=self.seed, drop_last=False)
         per_epoch = max(1, len(sampler) // self.local_batch)
         epoch, skip = divmod(self.step, per_epoch)
@@ -159,20 +160,21 @@ class TrainRun:
             for batch in loader:
                 if self.step >= self.max_steps:
                     return
-                yield self.step, {k: v.to(self.d.device) if torch.is_tensor(v) else v for k, v in batch.items()}
+                device = self.distributed.device
+                yield self.step, {k: v.to(device) if torch.is_tensor(v) else v for k, v in batch.items()}
             epoch, skip = epoch + 1, 0
 
     def random(self, batch_size: int) -> StepRandom:
-        return StepRandom(self.seed, self.step, batch_size, self.d)
+        return StepRandom(self.seed, self.step, batch_size, self.distributed)
 
     def mean_count(self, mask: torch.Tensor) -> torch.Tensor:
         """Number of True entries per process averaged over processes: dividing a local sum by it
         makes DDP's gradient average equal one process's mean over the global batch."""
         count = mask.sum().float()
-        if self.d.world > 1:
+        if self.distributed.world > 1:
             count = count.clone()
             dist.all_reduce(count)
-            count = count / self.d.world
+            count = count / self.distributed.world
         return count
 
     def autocast(self):
@@ -196,7 +198,7 @@ class TrainRun:
         row = {"step": self.step, "lr": self.sched.get_last_lr()[0],
                **{k: float(v) for k, v in metrics.items()}}
         self.history.append(row)
-        if self.d.main:
+        if self.distributed.main:
             if self._writer is not None and self.step % int(self.cfg.get("log_every", 10)) == 0:
                 for k, v in row.items():
                     if k != "step":
@@ -210,7 +212,7 @@ class TrainRun:
             self.save()
 
     def save(self) -> None:
-        if not self.d.main:
+        if not self.distributed.main:
             return
         state = {"step": self.step, "optimizer": self.opt.state_dict(), "scheduler": self.sched.state_dict(),
                  "rng_cpu": torch.get_rng_state(),

@@ -140,7 +140,7 @@ def test_bad_chunks_are_counted_and_change_nothing():
         rig.send(good[FRAMES:, :21], start + FRAMES * DT, 1)                 # 21 joints
         rig.send(nan, start + FRAMES * DT, 1)
         rig.send(good[FRAMES:], start + FRAMES * DT, 1, fps=30.0)
-        assert wait_for(lambda: rig.node.counts["bad_messages"] == 4, 10.0)
+        assert wait_for(lambda: rig.node.bad_messages == 4, 10.0)
         assert len(rig.trajectories) == 1
         refused = rig.node.set_parameters([Parameter("silence_timeout", value=-1.0)])[0]
         assert not refused.successful and "silence_timeout" in refused.reason
