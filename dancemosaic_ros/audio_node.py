@@ -14,9 +14,10 @@ import threading
 
 import numpy as np
 from dancemosaic.msg import AudioChunk, DanceStatus
+from dancemosaic_core.audio import TempoTracker
 from dancemosaic_core.audio.io import MIN_SR, MAX_SR
 from dancemosaic_core.errors import DanceMosaicError
-from dancemosaic_ros.audio_sources import CaptureSource, FileSource, TempoTracker
+from dancemosaic_ros.audio_sources import CaptureSource, FileSource
 from dancemosaic_ros.dance_node import DanceNode
 from dancemosaic_ros.params import Param, integer, positive
 from dancemosaic_ros.run import run_nodes

@@ -1,5 +1,5 @@
 """Where the audio node's samples come from: a capture device (sounddevice) or a file played in
-real time, plus the online tempo of what was heard. No rclpy here: the node converts.
+real time. No rclpy here: the node converts.
 
 Both sources hand out `Block`s numbered by their first sample on one stream clock; a jump in
 `first_sample` means audio was lost (device overrun, vanished device, late file playback), so
@@ -14,12 +14,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from dancemosaic_core.audio.beat import BeatState, OnlineBeatTracker, StreamingOnset
 from dancemosaic_core.audio.io import check_sr, load_audio
 from dancemosaic_core.errors import DanceMosaicError
-
-TEMPO_ANALYSIS_SR = 10240   # rate and hop of dancemosaic_core.audio.beat.track_wave
-TEMPO_HOP = 128
 
 
 @dataclass
@@ -158,19 +154,3 @@ class CaptureSource:
         """Open but no block for `seconds`: the device vanished or hangs."""
         return self.is_open and time.monotonic() - self._last_block_at > seconds
 
-
-class TempoTracker:
-    """Online tempo and beat phase of the mono stream (dancemosaic_core.audio.beat)."""
-
-    def __init__(self, sample_rate: int):
-        import soxr
-        self._resampler = soxr.ResampleStream(sample_rate, TEMPO_ANALYSIS_SR, 1, dtype="float32", quality="HQ")
-        self._onset = StreamingOnset(TEMPO_ANALYSIS_SR, TEMPO_HOP)
-        self.tracker = OnlineBeatTracker(env_fps=TEMPO_ANALYSIS_SR / TEMPO_HOP)
-        self.state = BeatState(None, 0.0, None)
-
-    def push(self, mono: np.ndarray) -> BeatState:
-        y = self._resampler.resample_chunk(np.ascontiguousarray(mono, dtype=np.float32).reshape(-1, 1)).ravel()
-        if len(y):
-            self.state = self.tracker.update(self._onset.push(y))
-        return self.state

@@ -4,7 +4,7 @@ Publishes `/<controller>/joint_trajectory` (trajectory_msgs/JointTrajectory) und
 joint_trajectory_controller contract (DESIGN.md section 5): every controller joint in the
 robot's order, positions and velocities, `time_from_start` strictly increasing from a stamp on
 the music clock, each message the whole remaining future (the controller replaces its
-trajectory with every message; dancemosaic_ros.streamer). Also `dance/joint_states`
+trajectory with every message; dancemosaic_core.control.streamer). Also `dance/joint_states`
 (sensor_msgs/JointState, for visualisation) and `dance/status` (DanceStatus).
 
 Safety: no point outside the position limits (minus position_margin), no step over the velocity
@@ -24,13 +24,12 @@ from trajectory_msgs.msg import JointTrajectory
 
 from dancemosaic.msg import AudioChunk, DanceStatus, MotionChunk
 from dancemosaic_core.errors import DanceMosaicError
-from dancemosaic_core.safety import SafetyFilter
+from dancemosaic_core.control import SafetyFilter, TrajectoryStreamer
 from dancemosaic_core.skeleton import MOTION_FPS
 from dancemosaic_ros.convert import audio_mono, joint_trajectory_msg, motion_joints
 from dancemosaic_ros.dance_node import DanceNode
 from dancemosaic_ros.params import Param, non_negative, positive
 from dancemosaic_ros.run import run_nodes
-from dancemosaic_ros.streamer import TrajectoryStreamer
 
 PARAMS = {
     "robot": Param("g1", "robot: a name of config/robots/ (e.g. g1) or a robot YAML path", read_only=True),

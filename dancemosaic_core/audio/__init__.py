@@ -1,13 +1,15 @@
 """Audio in, per-frame music features out: files (offline, cached) and live streams.
 
 Public API: load_audio, is_silent, music_features, music_features_cached, StreamingMusicFeatures,
-OnlineBeatTracker, predict_features; MIDI rendering and beat ground truth in audio.midi."""
-from dancemosaic_core.audio.beat import BeatState, OnlineBeatTracker, StreamingOnset, predict_features
+OnlineBeatTracker, TempoTracker (audio blocks -> tempo and beat phase), predict_features; MIDI
+rendering and beat ground truth in audio.midi."""
+from dancemosaic_core.audio.beat import (BeatState, OnlineBeatTracker, StreamingOnset, TempoTracker,
+                                         predict_features)
 from dancemosaic_core.audio.features import (COLUMN_NAMES, RECIPE_VERSION, feature_sr, music_features,
                                              music_features_cached)
 from dancemosaic_core.audio.io import is_silent, load_audio
 from dancemosaic_core.audio.streaming import StreamingMusicFeatures
 
 __all__ = ["BeatState", "COLUMN_NAMES", "OnlineBeatTracker", "RECIPE_VERSION", "StreamingMusicFeatures",
-           "StreamingOnset", "feature_sr", "is_silent", "load_audio", "music_features",
+           "StreamingOnset", "TempoTracker", "feature_sr", "is_silent", "load_audio", "music_features",
            "music_features_cached", "predict_features"]

@@ -15,6 +15,8 @@ no look-ahead. OnlineBeatTracker reads that envelope:
   phase  phase locking: the beat grid offset maximising the decaying sum of envelope values on
          the grid over the window; a beat is emitted when the grid's latest beat is more than
          0.6 period after the previous one, so each beat is reported once, as soon as heard.
+TempoTracker is the one online set-up of both for audio blocks at any rate (the audio node,
+StreamingMusicFeatures, track_wave): resampled to ANALYSIS_SR, envelope every ONSET_HOP samples.
 """
 from __future__ import annotations
 
@@ -22,8 +24,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from dancemosaic_core.audio.features import COL_BEAT, COL_PEAK
+from dancemosaic_core.audio.features import COL_BEAT, COL_PEAK, HOP_LENGTH, feature_sr
+from dancemosaic_core.audio.io import check_sr, resample
 from dancemosaic_core.skeleton import MOTION_FPS
+
+ANALYSIS_SR = feature_sr(MOTION_FPS)   # 10240 Hz, the features' rate at 20 fps
+ONSET_HOP = HOP_LENGTH // 4            # envelope at 4x the feature frame rate (80 Hz at ANALYSIS_SR)
 
 
 class StreamingOnset:
@@ -221,18 +227,40 @@ def predict_features(history: np.ndarray, n_future: int, tempo_bpm: float | None
     return out
 
 
-def track_wave(wave: np.ndarray, sr: int, *, block_seconds: float = 0.05, hop: int = 128,
-               analysis_sr: int = 10240, **tracker_kwargs) -> tuple[np.ndarray, list, OnlineBeatTracker]:
+class TempoTracker:
+    """Online tempo and beat phase of mono audio blocks at `sample_rate`: streaming resampling
+    to `analysis_sr` (none when the rates are equal), StreamingOnset, OnlineBeatTracker."""
+
+    def __init__(self, sample_rate: int, *, analysis_sr: int = ANALYSIS_SR, hop: int = ONSET_HOP,
+                 **tracker_kwargs):
+        self._resampler = None
+        if check_sr(sample_rate, "tempo tracker sample rate") != analysis_sr:
+            import soxr
+            self._resampler = soxr.ResampleStream(sample_rate, analysis_sr, 1, dtype="float32", quality="HQ")
+        self.onset = StreamingOnset(analysis_sr, hop)
+        self.tracker = OnlineBeatTracker(env_fps=analysis_sr / hop, **tracker_kwargs)
+        self.state = BeatState(None, 0.0, None)
+
+    def push(self, mono: np.ndarray) -> BeatState:
+        """Append samples; return the beat state after them."""
+        y = mono
+        if self._resampler is not None:
+            y = self._resampler.resample_chunk(np.ascontiguousarray(mono, dtype=np.float32).reshape(-1, 1)).ravel()
+        if len(y):
+            self.state = self.tracker.update(self.onset.push(y))
+        return self.state
+
+
+def track_wave(wave: np.ndarray, sr: int, *, block_seconds: float = 0.05, hop: int = ONSET_HOP,
+               analysis_sr: int = ANALYSIS_SR, **tracker_kwargs) -> tuple[np.ndarray, list, OnlineBeatTracker]:
     """Run the online tracker over a wave fed in blocks as a live stream would be:
     (block end times s, tempo after each block (None when unsure), the tracker)."""
-    from dancemosaic_core.audio.io import resample
     y = resample(wave, sr, analysis_sr)
-    onset = StreamingOnset(analysis_sr, hop)
-    tracker = OnlineBeatTracker(env_fps=analysis_sr / hop, **tracker_kwargs)
+    tempo = TempoTracker(analysis_sr, analysis_sr=analysis_sr, hop=hop, **tracker_kwargs)
     step = max(1, int(round(block_seconds * analysis_sr)))
     times, tempos = [], []
     for i in range(0, len(y), step):
-        tracker.update(onset.push(y[i:i + step]))
+        tempo.push(y[i:i + step])
         times.append(min(i + step, len(y)) / analysis_sr)
-        tempos.append(tracker.tempo_bpm)
-    return np.array(times), tempos, tracker
+        tempos.append(tempo.tracker.tempo_bpm)
+    return np.array(times), tempos, tempo.tracker

@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import warnings
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -95,26 +97,49 @@ def pick_peaks(env: np.ndarray, fps: float) -> np.ndarray:
     return keep.astype(np.float32)
 
 
+@contextmanager
+def _short_clips_padded():
+    """Clips shorter than an FFT window (the mel's 0.1 s at 20 fps, chroma's constant-Q
+    octaves under ~2 s) are zero-padded by librosa, which warns; that padding is the recipe."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="n_fft=.* is too large for input signal")
+        yield
+
+
+def _mel_db(librosa, y: np.ndarray, sr: int) -> np.ndarray:
+    mel = librosa.feature.melspectrogram(y=y, sr=sr, n_fft=N_FFT, hop_length=HOP_LENGTH)
+    return librosa.power_to_db(mel, amin=10.0 ** (AMIN_DB / 10.0), top_db=None)
+
+
+def _onset_strength(librosa, mel_db: np.ndarray, sr: int) -> np.ndarray:
+    return librosa.onset.onset_strength(S=mel_db, sr=sr, n_fft=N_FFT, hop_length=HOP_LENGTH)
+
+
+def onset_envelope(wave: np.ndarray, sr: int) -> np.ndarray:
+    """Column 0 alone (float64, n_frames(len(wave)) frames) of a wave already at sr = fps*512,
+    without computing the MFCC and chroma columns."""
+    import librosa
+    y = np.asarray(wave, dtype=np.float64)
+    with _short_clips_padded():
+        mel_db = _mel_db(librosa, y, sr)
+    return _onset_strength(librosa, mel_db, sr)[:n_frames(len(y))]
+
+
 def local_features(wave: np.ndarray, sr: int) -> np.ndarray:
     """Columns 0..33 (all but the beat one-hot) of a wave already at sr = fps*512.
 
     Every output frame depends only on audio within a bounded window around it (see the
     module doc); float64 inside so that chroma's quantisation steps do not flip between a
     whole-file and a windowed computation."""
-    import warnings
-
     import librosa
     y = np.asarray(wave, dtype=np.float64)
-    with warnings.catch_warnings():
-        # constant-Q octaves of clips under ~2 s are shorter than their FFT; librosa pads them
-        warnings.filterwarnings("ignore", message="n_fft=.* is too large for input signal")
+    with _short_clips_padded():
         return _local_features(librosa, y, sr)
 
 
 def _local_features(librosa, y: np.ndarray, sr: int) -> np.ndarray:
-    mel = librosa.feature.melspectrogram(y=y, sr=sr, n_fft=N_FFT, hop_length=HOP_LENGTH)
-    mel_db = librosa.power_to_db(mel, amin=10.0 ** (AMIN_DB / 10.0), top_db=None)
-    env = librosa.onset.onset_strength(S=mel_db, sr=sr, n_fft=N_FFT, hop_length=HOP_LENGTH)
+    mel_db = _mel_db(librosa, y, sr)
+    env = _onset_strength(librosa, mel_db, sr)
     mfcc = librosa.feature.mfcc(S=mel_db, n_mfcc=N_MFCC)
     chroma = librosa.feature.chroma_cens(y=y, sr=sr, hop_length=HOP_LENGTH, n_chroma=N_CHROMA,
                                          tuning=0.0)

@@ -9,8 +9,8 @@ and as much left context. So `features()` recomputes `local_features` over [firs
 frame - margin, newest sample] and keeps the frames whose whole window was inside: those are
 *final* and equal the offline features of the same audio. The newest frames are *provisional*
 (their right context is not heard yet); `features(provisional=True)` appends them.
-The beat column comes from the causal OnlineBeatTracker, fed an onset envelope at 4x the
-feature frame rate.
+The beat column comes from the causal TempoTracker (beat.py) at the feature rate, its onset
+envelope at 4x the feature frame rate.
 """
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ import math
 
 import numpy as np
 
-from dancemosaic_core.audio.beat import OnlineBeatTracker, StreamingOnset
+from dancemosaic_core.audio.beat import TempoTracker
 from dancemosaic_core.audio.features import (COL_BEAT, HOP_LENGTH, feature_sr, local_features,
                                              peak_params)
 from dancemosaic_core.audio.io import check_sr, check_wave, to_mono
@@ -28,7 +28,6 @@ from dancemosaic_core.skeleton import MOTION_FPS, MUSIC_FEATURE_DIM
 CQT_SUPPORT_SECONDS = 1.25  # half-length of chroma's lowest constant-Q filter (0.79 s) + resampler tails
 CENS_SMOOTH_HALF = 21       # librosa chroma_cens: win_len_smooth 41 -> a 43-point Hann window
 ONSET_LEFT = 5              # onset env[t] uses mel frames t-2 and t-3, each 2 frames wide
-TRACKER_HOP = HOP_LENGTH // 4
 
 
 def margin_frames(fps: float) -> tuple[int, int]:
@@ -48,7 +47,7 @@ class StreamingMusicFeatures:
     audio needed before features are recomputed (0: on every call)."""
 
     def __init__(self, sr_in: int, fps: float = MOTION_FPS, max_frames: int = 20 * 60 * 10,
-                 update_seconds: float = 0.5, tracker: OnlineBeatTracker | None = None):
+                 update_seconds: float = 0.5):
         self.sr_in = check_sr(sr_in, "stream sample rate")
         self.fps = fps
         self.sr = feature_sr(fps)
@@ -70,8 +69,8 @@ class StreamingMusicFeatures:
         self._provisional = np.zeros((0, MUSIC_FEATURE_DIM), dtype=np.float32)
         self._dirty = False
         self._ended = False
-        self.onset = StreamingOnset(self.sr, TRACKER_HOP)
-        self.tracker = tracker or OnlineBeatTracker(env_fps=self.sr / TRACKER_HOP)
+        self.tempo = TempoTracker(self.sr, analysis_sr=self.sr)
+        self.tracker = self.tempo.tracker
 
     @property
     def n_final(self) -> int:
@@ -104,7 +103,7 @@ class StreamingMusicFeatures:
             return
         self._buf = np.concatenate([self._buf, y.astype(np.float32)])
         self._n_samples += len(y)
-        self.tracker.update(self.onset.push(y))
+        self.tempo.push(y)
         self._dirty = True
 
     def _update(self) -> None:

@@ -1,8 +1,8 @@
 """What the choreographer hears: beat times, and the onset envelope as the music's energy.
 
-The envelope is column 0 of audio.music_features and the beats its column 34 (librosa's
-tracker on that envelope, audio.features.offline_beats), computed without the MFCC and
-chroma columns the choreographer does not need (a test checks they stay equal). That
+The envelope is column 0 of audio.music_features (audio.features.onset_envelope, without the
+MFCC and chroma columns the choreographer does not need) and the beats its column 34 (librosa's
+tracker on that envelope, audio.features.offline_beats). That
 tracker lags the true beats by one to two frames (measured: +50 ms on click tracks, +80..100 ms
 on openmsx pieces rendered by fluidsynth, against the MIDI tempo map), so the beats are moved
 by one shift per clip: the median offset, over all beats, from a detected beat to the strongest
@@ -10,8 +10,6 @@ onset within LAG_WINDOW before it (or BEAT_SLACK after it) on a fine onset envel
 frames). One shift for the whole clip keeps syncopated beats where the tracker put them.
 """
 from __future__ import annotations
-
-import warnings
 
 import numpy as np
 
@@ -48,20 +46,11 @@ def lag_corrected(beats: np.ndarray, wave: np.ndarray, sr: int) -> np.ndarray:
 
 
 def onset_envelope(wave: np.ndarray, sr: int) -> np.ndarray:
-    """Column 0 of audio.music_features at 20 fps (its recipe: mel dB with an absolute floor)."""
-    import librosa
-
+    """Column 0 of audio.music_features at 20 fps, of a mono wave at any rate."""
     from dancemosaic_core.audio import features as F
     from dancemosaic_core.audio.io import resample
     fsr = F.feature_sr(MOTION_FPS)
-    y = resample(wave, sr, fsr).astype(np.float64)
-    with warnings.catch_warnings():
-        # audio shorter than one FFT window (0.2 s) is zero-padded by librosa, as in features
-        warnings.filterwarnings("ignore", message="n_fft=.* is too large for input signal")
-        mel = librosa.feature.melspectrogram(y=y, sr=fsr, n_fft=F.N_FFT, hop_length=F.HOP_LENGTH)
-    mel_db = librosa.power_to_db(mel, amin=10.0 ** (F.AMIN_DB / 10.0), top_db=None)
-    env = librosa.onset.onset_strength(S=mel_db, sr=fsr, n_fft=F.N_FFT, hop_length=F.HOP_LENGTH)
-    return env[:F.n_frames(len(y))].astype(np.float64)
+    return F.onset_envelope(resample(wave, sr, fsr), fsr)
 
 
 def hear(wave: np.ndarray, sr: int) -> tuple[np.ndarray, np.ndarray]:

@@ -5,8 +5,8 @@
     rt.reset(); q, base, residual = rt.step(frame)   # live, one frame at a time
 
 Per frame: targets (targets.py) -> IK from the previous frame's solution (ik.py) -> velocity and
-acceleration filter (filter.py) -> a floating base is raised if a sole point went below the
-ground -> residual = RMS distance of the position tasks from their targets on that output.
+acceleration filter (control.LimitFilter) -> a floating base is raised if a sole point went below
+the ground -> residual = RMS distance of the position tasks from their targets on that output.
 """
 from __future__ import annotations
 
@@ -15,10 +15,10 @@ from dataclasses import dataclass, field
 import numpy as np
 import pinocchio as pin
 
+from dancemosaic_core.control import LimitFilter
 from dancemosaic_core.errors import DanceMosaicError
 from dancemosaic_core.motion.io import check_joints
 from dancemosaic_core.retarget.body import to_robot_axes
-from dancemosaic_core.retarget.filter import LimitFilter
 from dancemosaic_core.retarget.ik import IKOptions, IKSolver
 from dancemosaic_core.retarget.robot import KEYPOINT_FRAME, RobotConfig, sole_points
 from dancemosaic_core.retarget.targets import ContactOptions, TargetBuilder

@@ -2,7 +2,8 @@
 import numpy as np
 import pytest
 
-from dancemosaic_core.audio.beat import OnlineBeatTracker, predict_features, track_wave
+from dancemosaic_core.audio.beat import (ANALYSIS_SR, ONSET_HOP, OnlineBeatTracker, TempoTracker,
+                                         predict_features, track_wave)
 from dancemosaic_core.audio.features import COL_BEAT, COL_PEAK
 from dancemosaic_core.audio.synth import click_track
 
@@ -74,3 +75,13 @@ def test_midi_beats_from_a_tempo_map(tmp_path):
     assert tempo_map(path) == [(0, 500000), (384, 1000000)]
     np.testing.assert_allclose(midi_beats(path), [0, 0.5, 1.0, 1.5, 2.0, 3.0, 4.0, 5.0, 6.0])
     np.testing.assert_allclose(midi_onsets(path), [0, 0.5, 1.0, 1.5, 2.0, 3.0, 4.0, 5.0])
+
+
+def test_tempo_tracker_on_device_rate_blocks_finds_the_tempo_of_track_wave():
+    y, _ = click_track(128, 10.0, 44100, jitter_ms=8.0, seed=7, noise=0.01)
+    tempo = TempoTracker(44100)                        # streaming resampling to ANALYSIS_SR
+    states = [tempo.push(y[i:i + 1024]) for i in range(0, len(y), 1024)]
+    assert states[0].tempo_bpm is None and states[-1] is tempo.state
+    _, tempos, _ = track_wave(y, 44100)
+    assert abs(tempo.state.tempo_bpm - 128) <= 2.0 and abs(tempo.state.tempo_bpm - tempos[-1]) <= 0.5
+    assert tempo.tracker.env_fps == ANALYSIS_SR / ONSET_HOP

@@ -5,7 +5,8 @@ import pytest
 
 from dancemosaic_core.audio import (COLUMN_NAMES, StreamingMusicFeatures, is_silent, load_audio,
                                     music_features, music_features_cached)
-from dancemosaic_core.audio.features import COL_BEAT, COL_ONSET, COL_PEAK, COLS_CHROMA, cache_key
+from dancemosaic_core.audio.features import (COL_BEAT, COL_ONSET, COL_PEAK, COLS_CHROMA, cache_key,
+                                             local_features, n_frames, onset_envelope)
 from dancemosaic_core.audio.synth import click_track
 from dancemosaic_core.errors import DanceMosaicError
 from dancemosaic_core.skeleton import MUSIC_FEATURE_DIM
@@ -135,3 +136,11 @@ def test_cache_hit_and_key(tmp_path):
     assert cache_key(path, 20) != cache_key(path, 30)
     sf.write(path, 0.5 * y, 22050)
     assert cache_key(path, 20) != files[0].stem
+
+
+@pytest.mark.parametrize("seconds", [0.05, 3.0])
+def test_onset_envelope_alone_is_the_onset_column(seconds):
+    y, _ = _music(seconds, 10240)
+    env = onset_envelope(y, 10240)
+    assert env.dtype == np.float64 and len(env) == n_frames(len(y))
+    np.testing.assert_array_equal(env, local_features(y, 10240)[:, COL_ONSET])

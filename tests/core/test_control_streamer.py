@@ -2,8 +2,7 @@
 import numpy as np
 import pytest
 
-from dancemosaic_core.safety import SafetyFilter
-from dancemosaic_ros.streamer import TrajectoryStreamer
+from dancemosaic_core.control import SafetyFilter, TrajectoryStreamer
 from tests.ros.trajectory_checks import check_message, check_timeline, executed_timeline
 
 N = 4

@@ -6,10 +6,11 @@ robot plus the new ones, all on one absolute clock (the music clock, in ROS time
 stamp is the publication time and `time_from_start` counts from it, so a point keeps its
 absolute time in every message that repeats it: nothing is re-sent at a fixed offset.
 
-Every new point passes the SafetyFilter, continuing from the point it follows in time, so the
-sent timeline never leaves the position limits and never steps faster than the velocity limits,
-whatever the generator produced, across chunk joins, deadline-miss extensions, eases and holds.
-Points are `dt` apart or more. This module does not import rclpy (tests run it without DDS).
+Every new point passes the SafetyFilter (limits.py), continuing from the point it follows in
+time, so the sent timeline never leaves the position limits and never steps faster than the
+velocity limits, whatever the generator produced, across chunk joins, deadline-miss extensions,
+eases and holds; the filter also makes those fallback motions. Points are `dt` apart or more.
+No rclpy here: the retarget node converts a Segment to a JointTrajectory (tests run it without DDS).
 """
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from dancemosaic_core.safety import SafetyFilter
+from dancemosaic_core.control.limits import SafetyFilter, cosine_ramp
 
 # Two times closer than this share a trajectory point (float seconds of ROS time: ~1e-7 s).
 TIME_EPS = 1e-6
@@ -39,7 +40,7 @@ class TrajectoryStreamer:
     def __init__(self, *, safety: SafetyFilter, neutral: np.ndarray, keep_seconds: float = 2.0):
         self.safety = safety
         self.dt = float(safety.dt)
-        self.neutral = np.clip(np.asarray(neutral, dtype=np.float64), safety.lower, safety.upper)
+        self.neutral = safety.clip(np.asarray(neutral, dtype=np.float64))
         self.keep_seconds = keep_seconds           # past points kept for state_at()
         n = len(self.neutral)
         self.times = np.zeros(0)
@@ -89,8 +90,8 @@ class TrajectoryStreamer:
         """Filter `requested` (positions at `times`, all >= base_time + dt) from base_q and add them."""
         if len(times) == 0:
             return self.segment(now)
-        base_q = np.clip(base_q, self.safety.lower, self.safety.upper)
-        self.safety.last = base_q.copy()
+        self.safety.reset(base_q)
+        base_q = self.safety.last.copy()
         safe = self.safety.filter(requested)
         rest_point = len(self.times) == 0 or self.times[-1] < base_time - TIME_EPS
         if rest_point:
@@ -104,17 +105,11 @@ class TrajectoryStreamer:
         # velocities from the point before the base on (central differences across the join);
         # a rest point keeps its zero velocity
         start = max(0, base - 1)
-        v = self._velocities(self.times[start:], self.positions[start:])[base - start + int(rest_point):]
+        v = self.safety.velocities(self.positions[start:], self.times[start:])[base - start + int(rest_point):]
         if at_rest:
             v[-1] = 0.0
         self.velocities = np.vstack([self.velocities[:base + int(rest_point)], v])
         return self.segment(now)
-
-    def _velocities(self, times: np.ndarray, q: np.ndarray) -> np.ndarray:
-        """Finite differences on possibly uneven times (points >= dt apart), clipped to the
-        limits so the controller's cubic interpolation stays within them."""
-        v = np.gradient(q, times, axis=0) if len(q) > 1 else np.zeros_like(q)
-        return np.clip(v, -self.safety.velocity, self.safety.velocity)
 
     def add_chunk(self, times: np.ndarray, requested: np.ndarray, now: float, lead: float) -> Segment | None:
         """Join a chunk of requested positions (N, n) at absolute `times` (N,) to the plan.
@@ -133,8 +128,7 @@ class TrajectoryStreamer:
         gap = int(np.floor((times[0] - base_time) / self.dt + TIME_EPS)) - 1
         if gap > 0:
             ramp_t = base_time + self.dt * np.arange(1, gap + 1)
-            s = 0.5 - 0.5 * np.cos(np.pi * np.arange(1, gap + 1) / (gap + 1))
-            bridge = base_q + s[:, None] * (requested[0] - base_q)
+            bridge = cosine_ramp(base_q, requested[0], gap + 1)[:-1]    # the last is the chunk's first
             times, requested = np.concatenate([ramp_t, times]), np.vstack([bridge, requested])
         return self._append(base_time, base_q, times, requested, now)
 
@@ -148,7 +142,7 @@ class TrajectoryStreamer:
         else:
             base_time, base_q = end, self.positions[-1].copy()
             velocity = self.velocities[-1]
-        self.safety.last = np.clip(base_q, self.safety.lower, self.safety.upper)
+        self.safety.reset(base_q)
         points = self.safety.extend(velocity, seconds)
         times = base_time + self.dt * np.arange(1, len(points) + 1)
         return self._append(base_time, base_q, times, points, now, at_rest=True)
@@ -157,16 +151,19 @@ class TrajectoryStreamer:
         """Replace the future after now + lead by a smooth move to `target` (the neutral pose on
         silence), long enough for the velocity limits (SafetyFilter.ease_to)."""
         base_time, base_q = self._base(now + lead)
-        self.safety.last = np.clip(base_q, self.safety.lower, self.safety.upper)
+        self.safety.reset(base_q)
         points = self.safety.ease_to(target, seconds)
         times = base_time + self.dt * np.arange(1, len(points) + 1)
         return self._append(base_time, base_q, times, points, now, at_rest=True)
 
     def hold(self, now: float, lead: float) -> Segment | None:
-        """E-stop: drop the future after now + lead and rest at the position planned there."""
+        """E-stop: drop the future after now + lead and rest at the position planned there
+        (SafetyFilter.hold for one frame)."""
         base_time, base_q = self._base(now + lead)
-        times = np.array([base_time + self.dt])
-        return self._append(base_time, base_q, times, base_q[None], now, at_rest=True)
+        self.safety.reset(base_q)
+        points = self.safety.hold(self.dt)
+        times = base_time + self.dt * np.arange(1, len(points) + 1)
+        return self._append(base_time, base_q, times, points, now, at_rest=True)
 
     def reset(self) -> None:
         """Forget the plan (a new robot session); the next chunk starts from the neutral pose."""

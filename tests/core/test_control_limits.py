@@ -1,10 +1,11 @@
-"""The safety filter never lets a point leave the limits, whatever it is asked to send."""
+"""The safety filter never lets a point leave the limits, whatever it is asked to send; the
+limit checks and the cosine ramp the filters share."""
 import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
 
+from dancemosaic_core.control import LimitFilter, SafetyFilter, cosine_ramp
 from dancemosaic_core.errors import DanceMosaicError
-from dancemosaic_core.safety import SafetyFilter
 
 N = 5
 LOWER, UPPER = -np.linspace(1.0, 2.0, N), np.linspace(0.5, 2.5, N)
@@ -77,3 +78,19 @@ def test_bad_configuration_and_shapes_are_clear_errors():
         f.filter(np.zeros((3, N + 1)))
     with pytest.raises(DanceMosaicError, match="reset"):
         f.ease_to(np.zeros(N), 1.0)
+
+
+def test_cosine_ramp_starts_and_ends_at_rest():
+    ramp = cosine_ramp(np.zeros(N), UPPER, 20)
+    steps = np.diff(np.vstack([np.zeros((1, N)), ramp]), axis=0)
+    assert np.allclose(ramp[-1], UPPER) and np.all(steps >= 0)
+    assert np.all(steps[0] < steps[10]) and np.all(steps[-1] < steps[10])
+
+
+def test_limit_filter_rejects_missing_or_non_positive_acceleration_limits():
+    with pytest.raises(DanceMosaicError, match="acceleration limits"):
+        LimitFilter(lower=LOWER, upper=UPPER, velocity=VEL, acceleration=np.zeros(N), dt=DT)
+    with pytest.raises(DanceMosaicError, match="acceleration limits"):
+        LimitFilter(lower=LOWER, upper=UPPER, velocity=VEL, acceleration=np.ones(N + 1), dt=DT)
+    with pytest.raises(DanceMosaicError, match="inconsistent"):
+        LimitFilter(lower=LOWER, upper=UPPER, velocity=-VEL, acceleration=np.ones(N), dt=DT)
