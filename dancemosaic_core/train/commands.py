@@ -1,5 +1,7 @@
-"""`dancemosaic train tokenizer|t2m|music|pose --config config/train/X.yaml [--key=value ...]` and
-`dancemosaic train assemble --runs RUNS_DIR --out MODEL_DIR`.
+"""`dancemosaic train STAGE` trains a stage; `dancemosaic train assemble` builds a model directory.
+
+    dancemosaic train tokenizer|t2m|music|pose --config config/train/X.yaml [--dotted.key=value ...]
+    dancemosaic train assemble --runs RUNS_DIR --out MODEL_DIR
 
 Synchronized progressive training (paper section 3.3): tokenizer, then T2M (+ residual
 transformer), then the music tower and the pose tower with the T2M frozen. Multi-GPU / multi-node:
@@ -10,6 +12,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import types
+import typing
 
 import yaml
 
@@ -39,8 +43,17 @@ def _override(key: str):
     return parse
 
 
+def _metavar(tp) -> str:
+    """INT, FLOAT, LIST, ... of a config annotation (`X | None` reads as X; pass `null` for None)."""
+    args = [a for a in typing.get_args(tp) if a is not type(None)]
+    if typing.get_origin(tp) in (typing.Union, types.UnionType):
+        return _metavar(args[0])
+    return (typing.get_origin(tp) or tp).__name__.upper()
+
+
 def _add_stage_parser(sub, stage: str) -> None:
     parser = sub.add_parser(stage, help=f"train the {stage} stage", allow_abbrev=False,
+                            usage=f"dancemosaic train {stage} [-h] [--config YAML] [--resume] [--dotted.key=VALUE ...]",
                             description=f"Train the {stage} stage. Every --dotted.key=value below "
                                         f"overrides the YAML, e.g. --optim.lr=1e-4 --data.cache=DIR.")
     parser.add_argument("--config", help=f"stage YAML (default {DEFAULT_CONFIGS[stage]})")
@@ -49,7 +62,7 @@ def _add_stage_parser(sub, stage: str) -> None:
     for key, tp in override_keys(stage).items():
         section = key.rpartition(".")[0] or "run"
         group = groups.setdefault(section, parser.add_argument_group(f"{section} overrides"))
-        metavar = "FILE" if key == "model" else getattr(tp, "__name__", str(tp)).upper()
+        metavar = "FILE" if key == "model" else _metavar(tp)
         group.add_argument(f"--{key}", dest="overrides", action="append", type=_override(key), metavar=metavar,
                            help="model-size YAML (config/model/*.yaml)" if key == "model" else None)
     parser.set_defaults(func=_train)

@@ -284,19 +284,23 @@ def load_model_sizes(path) -> ModelSizes:
 
 
 def apply_overrides(raw: dict, overrides: Mapping[str, Any], relative_to: Path) -> dict:
-    """Dotted `key: value` overrides over a raw config mapping; `model: FILE` first."""
+    """Dotted `key: value` overrides over a raw config mapping: a mapping value merges into the
+    section, `model: FILE` replaces the sizes and applies first."""
     out = copy.deepcopy(raw)
     items = sorted(overrides.items(), key=lambda kv: kv[0] != "model")
     for key, value in items:
-        if key == "model" and isinstance(value, str):
-            value = _model_sizes_file(value, relative_to)
+        *path, last = key.split(".")
         node = out
-        parts = key.split(".")
-        for part in parts[:-1]:
+        for part in path:
             if not isinstance(node.get(part), dict):
                 node[part] = {}
             node = node[part]
-        node[parts[-1]] = value
+        if key == "model" and isinstance(value, str):
+            node[last] = _model_sizes_file(value, relative_to)
+        elif isinstance(value, dict) and isinstance(node.get(last), dict):
+            node[last] = deep_merge(node[last], value)
+        else:
+            node[last] = value
     return out
 
 
@@ -308,14 +312,20 @@ def load_config(path, stage: str, overrides: Mapping[str, Any] | None = None) ->
     return StageConfig.from_dict(raw, where=f"training config ({path} and overrides)")
 
 
+# Set by the stage from the data and earlier checkpoints (and recorded in the saved config), so
+# no command-line option: the feature width, the codebook and text sizes, the tower kind.
+DERIVED_KEYS = ("stage", "resume", "model.tokenizer.input_dim", "model.transformer.num_codes",
+                "model.transformer.num_quantizers", "model.transformer.text_dim", "model.tower.kind")
+
+
 def override_keys(stage: str) -> dict[str, type]:
-    """Every dotted key a `--key=value` override may set for `stage`, with its type."""
+    """Every dotted key a `--key=value` option may set for `stage`, with its type."""
     out: dict[str, type] = {}
 
     def walk(cls, prefix: str, types_: Mapping[str, type] | None = None):
         hints = {**typing.get_type_hints(cls), **(types_ or {})}
         for f in fields(cls):
-            if prefix == "" and f.name in ("stage", "resume"):
+            if prefix + f.name in DERIVED_KEYS:
                 continue
             if is_dataclass(hints[f.name]):
                 walk(hints[f.name], f"{prefix}{f.name}.")

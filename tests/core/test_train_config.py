@@ -44,6 +44,8 @@ def test_override_precedence_defaults_base_stage_cli():
     assert cfg.data.window_frames == 32                 # the override over the stage file
     # --model=FILE replaces the sizes before --model.* overrides apply, whatever their order
     assert cfg.model.tokenizer.width == 48 and cfg.model.tokenizer.code_dim == 16
+    cfg = load_config(TRAIN / "tokenizer.yaml", "tokenizer", {"data": {"window_frames": 40}})
+    assert cfg.data.window_frames == 40 and cfg.data.cache == "out/demo/cache"     # a mapping merges
 
 
 def test_unknown_key_and_wrong_type_name_the_key(tmp_path):
