@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Train the shipped default model (all four stages, paper section 3.3) with the project's own CLI
-# on the bootstrap corpus, then copy the inference weights into dancemosaic_core/weights/default.
+# on the bootstrap corpus, then assemble the inference weights into dancemosaic_core/weights/default.
 # Windows of 96 frames (24 tokens, 4.8 s) instead of MoMask's 196 halve the cost of a step on a
 # CPU; the pipeline reads the trained window from the T2M checkpoint and never decodes longer ones.
 # Usage: scripts/train_default.sh [CACHE_DIR] [RUN_DIR]   (env: STEPS_SCALE=0.1 for a smoke run)
@@ -45,8 +45,5 @@ stage music --tokenizer="$RUNS/tokenizer/checkpoint" --t2m="$RUNS/t2m/checkpoint
 stage pose --tokenizer="$RUNS/tokenizer/checkpoint" --t2m="$RUNS/t2m/checkpoint" --batch_size=16 \
     --data.window_frames=96 --optim.max_steps="$(steps 1800)" --optim.warmup_steps=25 --save_every=300
 # Inference weights only (no optimizer state): config.json, model.safetensors, mean/std
-for part in tokenizer t2m music pose; do
-  mkdir -p "$OUT/$part"
-  cp "$RUNS/$part/checkpoint/"{config.json,model.safetensors,mean.npy,std.npy} "$OUT/$part/"
-done
+$DM train assemble --runs "$RUNS" --out "$OUT"
 du -sh "$OUT"

@@ -6,17 +6,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import torch
-import yaml
 
 from dancemosaic_core.data.dataset import genre_prompt
-from dancemosaic_core.models.checkpoint import save_checkpoint
-from dancemosaic_core.models.mask_transformer import T2MModel, TransformerConfig
-from dancemosaic_core.models.tokenizer import MotionTokenizer, TokenizerConfig
-from dancemosaic_core.models.towers import Tower, TowerConfig
 from dancemosaic_core.motion.normalize import Normalizer
 from dancemosaic_core.motion.representation import feature_slices, joints_to_features
 from dancemosaic_core.text import PromptTableEncoder
+from dancemosaic_core.train.assemble import build_model_dir, save_untrained_stages
+from dancemosaic_core.train.config import load_model_sizes
 
 REPO = Path(__file__).resolve().parents[1]
 GENRES = ["Popular", "HipHop", "Jazz"]
@@ -28,22 +24,9 @@ def _synthetic_features() -> list[np.ndarray]:
 
 
 def tiny_model_dir(root, *, towers=("music", "pose"), seed: int = 0, text: str = "a person dances") -> Path:
-    """Write MODEL_DIR = root/model with random tiny checkpoints; returns it."""
-    torch.manual_seed(seed)
-    sizes = yaml.safe_load((REPO / "config" / "model" / "tiny.yaml").read_text())
-    out = Path(root) / "model"
+    """Write MODEL_DIR = root/model (from untrained runs in root/runs) with random tiny checkpoints; returns it."""
     normalizer = Normalizer.fit(_synthetic_features(), groups=feature_slices(), feat_bias={"foot_contact": 5.0})
     encoder = PromptTableEncoder([genre_prompt(g) for g in GENRES] + [text])
-    tokenizer = MotionTokenizer(config=TokenizerConfig(**sizes["tokenizer"]))
-    save_checkpoint(out / "tokenizer", tokenizer, normalizer=normalizer)
-    tcfg = TransformerConfig(**{**sizes["transformer"], "num_codes": tokenizer.num_codes,
-                                "num_quantizers": tokenizer.num_quantizers, "text_dim": encoder.dim})
-    t2m = T2MModel(config=tcfg)
-    save_checkpoint(out / "t2m", t2m, extra={"text_encoder": encoder.spec()}, normalizer=normalizer)
-    for kind in towers:
-        tower = Tower.from_base(t2m.base, config=TowerConfig(kind=kind, **sizes.get("tower", {})))
-        for lin in tower.zero_proj:          # non-zero so the tower changes the logits
-            torch.nn.init.normal_(lin.weight, std=0.05)
-        save_checkpoint(out / kind, tower, extra={"text_encoder": encoder.spec(), "genres": GENRES},
-                        normalizer=normalizer)
-    return out
+    runs = save_untrained_stages(Path(root) / "runs", load_model_sizes(REPO / "config" / "model" / "tiny.yaml"),
+                                 text_encoder=encoder, normalizer=normalizer, genres=GENRES, towers=towers, seed=seed)
+    return build_model_dir(runs, Path(root) / "model", stages=("tokenizer", "t2m", *towers))

@@ -80,37 +80,22 @@ def _params(args, song: Path, out: Path) -> None:
 
 def random_model(size: str, out: Path) -> Path:
     """A model directory of config/model/<size>.yaml with random weights (timing only)."""
-    import torch
-    import yaml
-
     from dancemosaic_core.data.dataset import genre_prompt
-    from dancemosaic_core.models.checkpoint import save_checkpoint
-    from dancemosaic_core.models.mask_transformer import T2MModel, TransformerConfig
-    from dancemosaic_core.models.tokenizer import MotionTokenizer, TokenizerConfig
-    from dancemosaic_core.models.towers import Tower, TowerConfig
     from dancemosaic_core.motion.normalize import Normalizer
     from dancemosaic_core.skeleton import FEATURE_DIM
     from dancemosaic_core.text import PromptTableEncoder
+    from dancemosaic_core.train.assemble import build_model_dir, save_untrained_stages
+    from dancemosaic_core.train.config import load_model_sizes
 
     config = ROOT / "config" / "model" / f"{size}.yaml"
     if not config.is_file():
         raise DanceMosaicError(f"no model size {size!r}: config/model/ has "
                                f"{', '.join(p.stem for p in sorted(config.parent.glob('*.yaml')))}")
-    sizes = yaml.safe_load(config.read_text())
-    torch.manual_seed(0)
-    normalizer = Normalizer(np.zeros(FEATURE_DIM), np.ones(FEATURE_DIM))
-    encoder = PromptTableEncoder([genre_prompt("Popular")])
-    tokenizer = MotionTokenizer(config=TokenizerConfig(**sizes["tokenizer"]))
-    save_checkpoint(out / "tokenizer", tokenizer, normalizer=normalizer)
-    t2m = T2MModel(config=TransformerConfig(**{**sizes["transformer"], "num_codes": tokenizer.num_codes,
-                                               "num_quantizers": tokenizer.num_quantizers,
-                                               "text_dim": encoder.dim}))
-    save_checkpoint(out / "t2m", t2m, extra={"text_encoder": encoder.spec()}, normalizer=normalizer)
-    for kind in ("music", "pose"):
-        tower = Tower.from_base(t2m.base, config=TowerConfig(kind=kind, **sizes.get("tower", {})))
-        save_checkpoint(out / kind, tower, extra={"text_encoder": encoder.spec(), "genres": ["Popular"]},
-                        normalizer=normalizer)
-    return out
+    runs = save_untrained_stages(out.with_name(out.name + "_runs"), load_model_sizes(config),
+                                 text_encoder=PromptTableEncoder([genre_prompt("Popular")]),
+                                 normalizer=Normalizer(np.zeros(FEATURE_DIM), np.ones(FEATURE_DIM)),
+                                 genres=["Popular"])
+    return build_model_dir(runs, out)
 
 
 def analyse(record: dict, song_seconds: float, audio_start: float) -> dict:

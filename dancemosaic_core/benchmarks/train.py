@@ -66,7 +66,7 @@ def _synthetic_cache(root: Path, clips: int) -> Path:
     return root
 
 
-def _stage_child(stage: str, cfg: dict, threads: int, queue) -> None:
+def _stage_child(cfg, threads: int, queue) -> None:
     import torch
 
     from dancemosaic_core.train.commands import run_stage
@@ -81,14 +81,14 @@ def _stage_child(stage: str, cfg: dict, threads: int, queue) -> None:
         stamps.append(time.perf_counter())
         original(self, metrics)
     TrainRun.end_step = timed
-    result = run_stage(stage, cfg)
+    result = run_stage(cfg)
     peak_gpu = torch.cuda.max_memory_allocated() / 2 ** 20 if torch.cuda.is_available() else None
     queue.put({"stamps": stamps, "final": result["final"], "checkpoint": result["checkpoint"],
                "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "peak_gpu_mb": peak_gpu})
 
 
 def run(args) -> dict:
-    from dancemosaic_core.train.config import deep_merge, load_config
+    from dancemosaic_core.train.config import load_config
     work = Path(tempfile.mkdtemp(prefix="dm_bench_train_"))
     cache = Path(args.cache) if args.cache else _synthetic_cache(work / "cache", args.clips)
     ckpt: dict[str, str] = {}
@@ -96,14 +96,13 @@ def run(args) -> dict:
            "threads": args.threads, "cache": "synthetic" if not args.cache else str(cache), "stages": {}}
     ctx = mp.get_context("spawn")
     for stage in args.stages.split(","):
-        cfg = load_config(Path("config/train") / f"{stage}.yaml", [f"--model={args.model}"])
-        cfg = deep_merge(cfg, {"data": {"cache": str(cache)}, "out_dir": str(work / stage), "batch_size": args.batch_size,
-                               "optim": {"max_steps": args.steps, "warmup_steps": 1}, "progress": False,
-                               "tensorboard": False, "eval_split": None, "device": args.device,
-                               "save_every": 10 ** 9, "text_encoder": {"kind": args.text_encoder},
-                               "tokenizer": ckpt.get("tokenizer"), "t2m": ckpt.get("t2m")})
+        cfg = load_config(Path("config/train") / f"{stage}.yaml", stage, {
+            "model": args.model, "data.cache": str(cache), "out_dir": str(work / stage),
+            "batch_size": args.batch_size, "optim.max_steps": args.steps, "optim.warmup_steps": 1, "progress": False,
+            "tensorboard": False, "eval_split": None, "device": args.device, "save_every": 10 ** 9,
+            "text_encoder.kind": args.text_encoder, "tokenizer": ckpt.get("tokenizer"), "t2m": ckpt.get("t2m")})
         queue = ctx.Queue()
-        proc = ctx.Process(target=_stage_child, args=(stage, cfg, args.threads, queue))
+        proc = ctx.Process(target=_stage_child, args=(cfg, args.threads, queue))
         proc.start()
         res = queue.get()
         proc.join()
@@ -112,7 +111,7 @@ def run(args) -> dict:
         seconds = stamps[-1] - stamps[0]
         steps = len(stamps) - 1
         out["stages"][stage] = {
-            "window_frames": cfg["data"]["window_frames"], "seconds_per_step": seconds / max(steps, 1),
+            "window_frames": cfg.data.window_frames, "seconds_per_step": seconds / max(steps, 1),
             "clips_per_s": steps * args.batch_size / seconds if seconds > 0 else None,
             "peak_rss_mb": res["peak_rss_mb"], "peak_gpu_mb": res["peak_gpu_mb"],
             "final_losses": {k: v for k, v in res["final"].items() if k not in ("step", "lr", "grad_norm")}}

@@ -1,63 +1,100 @@
-"""`dancemosaic train tokenizer|t2m|music|pose --config config/train/X.yaml [--key=value ...]`.
+"""`dancemosaic train STAGE` trains a stage; `dancemosaic train assemble` builds a model directory.
+
+    dancemosaic train tokenizer|t2m|music|pose --config config/train/X.yaml [--dotted.key=value ...]
+    dancemosaic train assemble --runs RUNS_DIR --out MODEL_DIR
 
 Synchronized progressive training (paper section 3.3): tokenizer, then T2M (+ residual
 transformer), then the music tower and the pose tower with the T2M frozen. Multi-GPU / multi-node:
-`torchrun --nproc_per_node=N -m dancemosaic_core.cli train STAGE --config ...`.
+`torchrun --nproc_per_node=N -m dancemosaic_core.cli train STAGE --config ...`. `assemble` gathers
+the four stage checkpoints of a run directory into one model directory for inference.
 """
 from __future__ import annotations
 
 import argparse
 import json
+import types
+import typing
 
-from dancemosaic_core.errors import DanceMosaicError
+import yaml
 
-STAGES = ("tokenizer", "t2m", "music", "pose")
+from dancemosaic_core.train.config import STAGES, StageConfig, override_keys
+
 DEFAULT_CONFIGS = {s: f"config/train/{s}.yaml" for s in STAGES}
 
 
-def run_stage(stage: str, cfg: dict) -> dict:
-    if stage == "tokenizer":
+def run_stage(cfg: StageConfig) -> dict:
+    if cfg.stage == "tokenizer":
         from dancemosaic_core.train.stage_tokenizer import train_tokenizer
         return train_tokenizer(cfg)
-    if stage == "t2m":
+    if cfg.stage == "t2m":
         from dancemosaic_core.train.stage_t2m import train_t2m
         return train_t2m(cfg)
-    if stage == "music":
-        from dancemosaic_core.train.stage_towers import train_music
-        return train_music(cfg)
-    if stage == "pose":
-        from dancemosaic_core.train.stage_towers import train_pose
-        return train_pose(cfg)
-    raise DanceMosaicError(f"unknown training stage {stage!r}; use one of {STAGES}")
+    from dancemosaic_core.train.stage_towers import train_music, train_pose
+    return train_music(cfg) if cfg.stage == "music" else train_pose(cfg)
 
 
-class _OverrideParser(argparse.ArgumentParser):
-    """Collects unknown `--dotted.key=value` arguments as config overrides."""
+def _override(key: str):
+    """argparse type of `--key VALUE`: (key, YAML value); the config reader checks its type."""
+    def parse(text: str):
+        try:
+            return key, yaml.safe_load(text)
+        except yaml.YAMLError:
+            return key, text
+    return parse
 
-    def parse_known_args(self, args=None, namespace=None):
-        ns, rest = super().parse_known_args(args, namespace)
-        overrides = [a for a in rest if a.startswith("--") and "=" in a]
-        ns.overrides = list(getattr(ns, "overrides", None) or []) + overrides
-        return ns, [a for a in rest if a not in overrides]
+
+def _metavar(tp) -> str:
+    """INT, FLOAT, LIST, ... of a config annotation (`X | None` reads as X; pass `null` for None)."""
+    args = [a for a in typing.get_args(tp) if a is not type(None)]
+    if typing.get_origin(tp) in (typing.Union, types.UnionType):
+        return _metavar(args[0])
+    return (typing.get_origin(tp) or tp).__name__.upper()
+
+
+def _add_stage_parser(sub, stage: str) -> None:
+    parser = sub.add_parser(stage, help=f"train the {stage} stage", allow_abbrev=False,
+                            usage=f"dancemosaic train {stage} [-h] [--config YAML] [--resume] [--dotted.key=VALUE ...]",
+                            description=f"Train the {stage} stage. Every --dotted.key=value below "
+                                        f"overrides the YAML, e.g. --optim.lr=1e-4 --data.cache=DIR.")
+    parser.add_argument("--config", help=f"stage YAML (default {DEFAULT_CONFIGS[stage]})")
+    parser.add_argument("--resume", action="store_true", help="continue from <out_dir>/checkpoint")
+    groups: dict[str, argparse._ArgumentGroup] = {}
+    for key, tp in override_keys(stage).items():
+        section = key.rpartition(".")[0] or "run"
+        group = groups.setdefault(section, parser.add_argument_group(f"{section} overrides"))
+        metavar = "FILE" if key == "model" else _metavar(tp)
+        group.add_argument(f"--{key}", dest="overrides", action="append", type=_override(key), metavar=metavar,
+                           help="model-size YAML (config/model/*.yaml)" if key == "model" else None)
+    parser.set_defaults(func=_train)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    parser = sub.add_parser("train", help="train a stage: tokenizer, t2m, music, pose",
+    parser = sub.add_parser("train", help="train a stage (tokenizer, t2m, music, pose) or assemble a model",
                             description=__doc__.splitlines()[0])
-    parser.__class__ = _OverrideParser
-    parser.add_argument("stage", choices=STAGES)
-    parser.add_argument("--config", help="stage YAML (default config/train/STAGE.yaml)")
-    parser.add_argument("--resume", action="store_true", help="continue from <out_dir>/checkpoint")
-    parser.epilog = "Any --dotted.key=value overrides the YAML, e.g. --optim.lr=1e-4 --data.cache=DIR"
-    parser.set_defaults(func=_main)
+    stages = parser.add_subparsers(dest="stage", metavar="STAGE", required=True)
+    for stage in STAGES:
+        _add_stage_parser(stages, stage)
+    assemble = stages.add_parser("assemble", help="gather RUNS/{tokenizer,t2m,music,pose}/checkpoint into a "
+                                                  "model directory (inference files only)")
+    assemble.add_argument("--runs", required=True, help="run directory holding one sub-directory per stage")
+    assemble.add_argument("--out", required=True, help="model directory to write (DanceModel.from_pretrained)")
+    assemble.set_defaults(func=_assemble)
 
 
-def _main(args) -> int:
+def _train(args) -> int:
     from dancemosaic_core.train.config import load_config
-    extra = getattr(args, "overrides", [])
-    cfg = load_config(args.config or DEFAULT_CONFIGS[args.stage], extra)
-    cfg["resume"] = bool(args.resume or cfg.get("resume"))
-    result = run_stage(args.stage, cfg)
+    overrides = dict(args.overrides or [])
+    if args.resume:
+        overrides["resume"] = True
+    cfg = load_config(args.config or DEFAULT_CONFIGS[args.stage], args.stage, overrides)
+    result = run_stage(cfg)
     summary = {k: v for k, v in result.items() if k != "history"}
     print(json.dumps(summary, indent=2, default=float))
+    return 0
+
+
+def _assemble(args) -> int:
+    from dancemosaic_core.train.assemble import build_model_dir
+    out = build_model_dir(args.runs, args.out)
+    print(f"model directory {out}: {', '.join(STAGES)}")
     return 0

@@ -1,26 +1,24 @@
 """Pieces the stage loops share: dataset, text encoder, frozen tokenizer, masked inputs."""
 from __future__ import annotations
 
-from dataclasses import asdict
+from dataclasses import replace
 
 import torch
 
 from dancemosaic_core.data.dataset import MotionWindowDataset, genre_prompt
 from dancemosaic_core.models.checkpoint import load_checkpoint, read_config
 from dancemosaic_core.models.mask_transformer import TransformerConfig, bert_corrupt
-from dancemosaic_core.models.tokenizer import MotionTokenizer, TokenizerConfig
+from dancemosaic_core.models.tokenizer import MotionTokenizer
 from dancemosaic_core.sampling.schedule import num_masked
 from dancemosaic_core.skeleton import TOKEN_DOWNSAMPLE
 from dancemosaic_core.text import TextEncoder, build_text_encoder
-from dancemosaic_core.train.config import require
+from dancemosaic_core.train.config import DataConfig, TextEncoderConfig
 from dancemosaic_core.train.trainer import StepRandom
 
 
-def build_dataset(cfg: dict, *, require_music: bool = False) -> MotionWindowDataset:
-    data = cfg["data"]
-    return MotionWindowDataset(require(cfg, "data.cache"), data.get("split", "train"), int(data["window_frames"]),
-                               require_music=require_music, random_crop=bool(data.get("random_crop", True)),
-                               text_mode=data.get("text_mode", "mixed"), genres=data.get("genres"))
+def build_dataset(data: DataConfig, *, require_music: bool = False) -> MotionWindowDataset:
+    return MotionWindowDataset(data.cache, data.split, data.window_frames, require_music=require_music,
+                               random_crop=data.random_crop, text_mode=data.text_mode, genres=data.genres)
 
 
 def dataset_prompts(ds: MotionWindowDataset) -> list[str]:
@@ -32,22 +30,16 @@ def dataset_prompts(ds: MotionWindowDataset) -> list[str]:
     return sorted(prompts)
 
 
-def text_encoder_for(cfg: dict, ds: MotionWindowDataset) -> TextEncoder:
-    spec = dict(cfg.get("text_encoder") or {"kind": "minilm"})
-    if spec.get("kind") == "table" and not spec.get("prompts"):
-        spec["prompts"] = dataset_prompts(ds)
-    return build_text_encoder(spec)
+def text_encoder_for(config: TextEncoderConfig, ds: MotionWindowDataset) -> TextEncoder:
+    """The configured text encoder; a prompt table without prompts holds the dataset's captions."""
+    if config.kind == "table" and not config.prompts:
+        config = replace(config, prompts=dataset_prompts(ds))
+    return build_text_encoder(config.spec())
 
 
-def tokenizer_config(cfg: dict) -> TokenizerConfig:
-    return TokenizerConfig(**cfg["model_sizes"].get("tokenizer", {}))
-
-
-def transformer_config(cfg: dict, tokenizer: MotionTokenizer, text_dim: int) -> TransformerConfig:
+def transformer_config(sizes: TransformerConfig, tokenizer: MotionTokenizer, text_dim: int) -> TransformerConfig:
     """Transformer sizes from the model file; codebook size and layer count from the tokenizer."""
-    sizes = dict(cfg["model_sizes"].get("transformer", {}))
-    sizes.update(num_codes=tokenizer.num_codes, num_quantizers=tokenizer.num_quantizers, text_dim=text_dim)
-    return TransformerConfig(**sizes)
+    return replace(sizes, num_codes=tokenizer.num_codes, num_quantizers=tokenizer.num_quantizers, text_dim=text_dim)
 
 
 def frozen(model: torch.nn.Module) -> torch.nn.Module:
@@ -56,9 +48,9 @@ def frozen(model: torch.nn.Module) -> torch.nn.Module:
     return model.eval()
 
 
-def load_tokenizer(cfg: dict, device) -> tuple[MotionTokenizer, dict]:
-    tok, tok_cfg = load_checkpoint(require(cfg, "tokenizer"), kind="tokenizer", device=device)
-    return frozen(tok), tok_cfg
+def load_tokenizer(path, device) -> MotionTokenizer:
+    tok, _ = load_checkpoint(path, kind="tokenizer", device=device)
+    return frozen(tok)
 
 
 def load_t2m_text_encoder(t2m_path) -> TextEncoder:
@@ -92,6 +84,3 @@ def text_batch(encoder: TextEncoder, batch: dict, rand: StepRandom, drop_prob: f
     emb = encoder.encode(batch["text"]).to(device)
     return emb, rand.rand() >= drop_prob
 
-
-def config_dicts(**kw) -> dict:
-    return {k: asdict(v) if hasattr(v, "__dataclass_fields__") else v for k, v in kw.items()}

@@ -2,26 +2,30 @@
 over tokens of the frozen stage-1 tokenizer."""
 from __future__ import annotations
 
+from dataclasses import replace
+
 import torch
 
 from dancemosaic_core.models.mask_transformer import T2MModel, masked_cross_entropy
 from dancemosaic_core.train.common import (
     build_dataset, encode_batch, load_tokenizer, masked_inputs, text_batch, text_encoder_for, transformer_config,
 )
+from dancemosaic_core.train.config import StageConfig
 from dancemosaic_core.train.losses import frame_mask
 from dancemosaic_core.train.trainer import TrainRun, setup_distributed
 
 
-def train_t2m(cfg: dict) -> dict:
-    torch.manual_seed(int(cfg.get("seed", 0)))          # model initialisation follows the seed
-    dataset = build_dataset(cfg)
-    text = text_encoder_for(cfg, dataset)
-    tokenizer, _ = load_tokenizer(cfg, setup_distributed(str(cfg.get("device", "auto"))).device)
-    model = T2MModel(config=transformer_config(cfg, tokenizer, text.dim))
-    run = TrainRun(cfg, stage="t2m", model=model, dataset=dataset, normalizer=dataset.normalizer,
-                   extra={"kind": "t2m", "text_encoder": text.spec(), "tokenizer": str(cfg["tokenizer"])})
+def train_t2m(cfg: StageConfig) -> dict:
+    torch.manual_seed(cfg.seed)                         # model initialisation follows the seed
+    dataset = build_dataset(cfg.data)
+    text = text_encoder_for(cfg.text_encoder, dataset)
+    tokenizer = load_tokenizer(cfg.tokenizer, setup_distributed(cfg.device).device)
+    model = T2MModel(config=transformer_config(cfg.model.transformer, tokenizer, text.dim))
+    cfg = replace(cfg, model=replace(cfg.model, tokenizer=tokenizer.config, transformer=model.config))
+    run = TrainRun(cfg, model=model, dataset=dataset, normalizer=dataset.normalizer,
+                   extra={"text_encoder": text.spec(), "tokenizer": cfg.tokenizer})
     config = model.config
-    res_weight = float(cfg["loss"].get("residual", 1.0))
+    res_weight = cfg.loss.residual
     model.train()
     for _, batch in run.batches():
         ids, tok_len = encode_batch(tokenizer, batch)

@@ -5,40 +5,39 @@ import torch
 
 from dancemosaic_core.data.dataset import MotionWindowDataset
 from dancemosaic_core.models.tokenizer import MotionTokenizer
-from dancemosaic_core.train.common import build_dataset, tokenizer_config
+from dancemosaic_core.train.common import build_dataset
+from dancemosaic_core.train.config import DataConfig, StageConfig
 from dancemosaic_core.train.losses import frame_mask, joints_from_features, tokenizer_loss
 from dancemosaic_core.train.trainer import TrainRun
 
 
-def train_tokenizer(cfg: dict) -> dict:
-    torch.manual_seed(int(cfg.get("seed", 0)))          # model initialisation follows the seed
-    dataset = build_dataset(cfg)
-    model = MotionTokenizer(config=tokenizer_config(cfg))
-    run = TrainRun(cfg, stage="tokenizer", model=model, dataset=dataset, extra={"kind": "tokenizer"},
-                   normalizer=dataset.normalizer)
-    loss_cfg = cfg["loss"]
+def train_tokenizer(cfg: StageConfig) -> dict:
+    torch.manual_seed(cfg.seed)                         # model initialisation follows the seed
+    dataset = build_dataset(cfg.data)
+    model = MotionTokenizer(config=cfg.model.tokenizer)
+    run = TrainRun(cfg, model=model, dataset=dataset, extra={}, normalizer=dataset.normalizer)
+    loss_cfg = cfg.loss
     model.train()
     for _, batch in run.batches():
         with run.autocast():
             recon, _, commit = run.ddp(batch["motion"])
         parts = tokenizer_loss(recon.float(), batch["motion"], commit, batch["length"],
-                               commit_weight=float(loss_cfg["commit"]), vel_weight=float(loss_cfg["vel"]))
+                               commit_weight=loss_cfg.commit, vel_weight=loss_cfg.vel)
         grad_norm = run.update(parts["loss"])
         run.end_step({**{k: v.detach() for k, v in parts.items()}, "grad_norm": grad_norm})
     result = run.close()
-    if run.distributed.main and cfg.get("eval_split"):
-        result["eval"] = evaluate_tokenizer(model, cfg, cfg["eval_split"], device=run.distributed.device)
+    if run.distributed.main and cfg.eval_split:
+        result["eval"] = evaluate_tokenizer(model, cfg.data, cfg.eval_split, device=run.distributed.device)
     return result
 
 
 @torch.no_grad()
-def evaluate_tokenizer(model: MotionTokenizer, cfg: dict, split: str, *, device="cpu", batch_size: int = 32) -> dict:
+def evaluate_tokenizer(model: MotionTokenizer, data: DataConfig, split: str, *, device="cpu",
+                       batch_size: int = 32) -> dict:
     """Reconstruction error on held-out windows: MPJPE (mm) of joints recovered from the
     decoded features vs from the true features (global, and pelvis-aligned as MoMask reports
     it), and the feature L1."""
-    data = cfg["data"]
-    ds = MotionWindowDataset(data["cache"], split, int(data["window_frames"]), random_crop=False,
-                             text_mode=data.get("text_mode", "mixed"))
+    ds = MotionWindowDataset(data.cache, split, data.window_frames, random_crop=False, text_mode=data.text_mode)
     model.eval()
     err_sum = rel_sum = l1_sum = frames = 0.0
     for i in range(0, len(ds), batch_size):

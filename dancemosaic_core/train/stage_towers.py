@@ -6,34 +6,38 @@ straight-through Gumbel-softmax decoding; pose = CE (eq. 4) + lambda_D D(P, P_ha
 random sparse constraints drawn each batch."""
 from __future__ import annotations
 
+from dataclasses import replace
+
 import torch
 
 from dancemosaic_core.models.checkpoint import load_checkpoint
 from dancemosaic_core.models.mask_transformer import masked_cross_entropy
-from dancemosaic_core.models.towers import MultiTowerModel, Tower, TowerConfig
+from dancemosaic_core.models.towers import MultiTowerModel, Tower
 from dancemosaic_core.train.common import (
     build_dataset, encode_batch, frozen, load_t2m_text_encoder, load_tokenizer, masked_inputs, text_batch,
 )
-from dancemosaic_core.train.config import require
+from dancemosaic_core.train.config import StageConfig
 from dancemosaic_core.train.losses import (
     gumbel_joints, joints_from_features, kinematic_losses, pose_discrepancy, sample_constraints,
 )
 from dancemosaic_core.train.trainer import TrainRun, setup_distributed
 
 
-def _setup(cfg: dict, kind: str):
-    torch.manual_seed(int(cfg.get("seed", 0)))          # model initialisation follows the seed
-    device = setup_distributed(str(cfg.get("device", "auto"))).device
-    dataset = build_dataset(cfg, require_music=(kind == "music"))
-    tokenizer, _ = load_tokenizer(cfg, device)
-    t2m_model, _ = load_checkpoint(require(cfg, "t2m"), kind="t2m", device=device)
+def _setup(cfg: StageConfig):
+    kind = cfg.stage
+    torch.manual_seed(cfg.seed)                         # model initialisation follows the seed
+    device = setup_distributed(cfg.device).device
+    dataset = build_dataset(cfg.data, require_music=(kind == "music"))
+    tokenizer = load_tokenizer(cfg.tokenizer, device)
+    t2m_model, _ = load_checkpoint(cfg.t2m, kind="t2m", device=device)
     t2m = frozen(t2m_model.base)
-    text = load_t2m_text_encoder(cfg["t2m"])
-    tower = Tower.from_base(t2m, config=TowerConfig(kind=kind, **cfg["model_sizes"].get("tower", {})))
+    text = load_t2m_text_encoder(cfg.t2m)
+    tower = Tower.from_base(t2m, config=replace(cfg.model.tower, kind=kind))
     model = MultiTowerModel(t2m=t2m, **{kind: tower})
-    run = TrainRun(cfg, stage=kind, model=tower, dataset=dataset, normalizer=dataset.normalizer,
-                   extra={"kind": kind, "text_encoder": text.spec(), "tokenizer": str(cfg["tokenizer"]),
-                          "t2m": str(cfg["t2m"]),
+    cfg = replace(cfg, model=replace(cfg.model, tokenizer=tokenizer.config, transformer=t2m_model.config,
+                                     tower=tower.config))
+    run = TrainRun(cfg, model=tower, dataset=dataset, normalizer=dataset.normalizer,
+                   extra={"text_encoder": text.spec(), "tokenizer": cfg.tokenizer, "t2m": cfg.t2m,
                           "genres": sorted({c["genre"] for c in dataset.clips if c["genre"]})})
     if run.ddp is not tower:       # DDP wraps the trainable tower inside the multi-tower model
         model.towers[kind] = run.ddp
@@ -49,38 +53,38 @@ def _masked_step(batch, tokenizer, text, model, run):
     return ids, tok_len, rand, inputs, mask, text_emb, text_on
 
 
-def train_music(cfg: dict) -> dict:
-    dataset, tokenizer, text, model, tower, run = _setup(cfg, "music")
-    loss_cfg, tau = cfg["loss"], float(cfg["loss"].get("gumbel_tau", 1.0))
+def train_music(cfg: StageConfig) -> dict:
+    dataset, tokenizer, text, model, tower, run = _setup(cfg)
+    loss_cfg = cfg.loss
     for _, batch in run.batches():
         ids, tok_len, rand, inputs, mask, text_emb, text_on = _masked_step(batch, tokenizer, text, model, run)
         with run.autocast():
             logits = model(inputs, text_emb, lengths=tok_len, text_on=text_on, music=batch["music"])
         ce = masked_cross_entropy(logits, ids[..., 0], mask, run.mean_count(mask))
-        pred = gumbel_joints(logits, ids, mask, tokenizer, dataset.normalizer, rand, tau=tau)
+        pred = gumbel_joints(logits, ids, mask, tokenizer, dataset.normalizer, rand, tau=loss_cfg.gumbel_tau)
         true = joints_from_features(batch["motion"], dataset.normalizer)
         kin = kinematic_losses(pred, true, batch["motion"], dataset.normalizer, batch["length"])
-        loss = ce + sum(float(loss_cfg[f"lambda_{k}"]) * v for k, v in kin.items())
+        loss = ce + sum(getattr(loss_cfg, f"lambda_{k}") * v for k, v in kin.items())
         grad_norm = run.update(loss)
         run.end_step({"loss": loss.detach(), "ce": ce.detach(), **{k: v.detach() for k, v in kin.items()},
                       "grad_norm": grad_norm})
     return run.close()
 
 
-def train_pose(cfg: dict) -> dict:
-    dataset, tokenizer, text, model, tower, run = _setup(cfg, "pose")
-    loss_cfg, tau = cfg["loss"], float(cfg["loss"].get("gumbel_tau", 1.0))
+def train_pose(cfg: StageConfig) -> dict:
+    dataset, tokenizer, text, model, tower, run = _setup(cfg)
+    loss_cfg = cfg.loss
     for _, batch in run.batches():
         ids, tok_len, rand, inputs, mask, text_emb, text_on = _masked_step(batch, tokenizer, text, model, run)
         true = joints_from_features(batch["motion"], dataset.normalizer)
-        P, valid = sample_constraints(true, batch["length"], rand, max_joints=int(loss_cfg.get("max_joints", 5)),
-                                      keyframe_prob=float(loss_cfg.get("keyframe_prob", 0.1)))
+        P, valid = sample_constraints(true, batch["length"], rand, max_joints=loss_cfg.max_joints,
+                                      keyframe_prob=loss_cfg.keyframe_prob)
         with run.autocast():
             logits = model(inputs, text_emb, lengths=tok_len, text_on=text_on, pose=P, pose_valid=valid)
         ce = masked_cross_entropy(logits, ids[..., 0], mask, run.mean_count(mask))
-        pred = gumbel_joints(logits, ids, mask, tokenizer, dataset.normalizer, rand, tau=tau)
+        pred = gumbel_joints(logits, ids, mask, tokenizer, dataset.normalizer, rand, tau=loss_cfg.gumbel_tau)
         disc = pose_discrepancy(pred, P, valid)
-        loss = ce + float(loss_cfg["lambda_D"]) * disc
+        loss = ce + loss_cfg.lambda_D * disc
         grad_norm = run.update(loss)
         run.end_step({"loss": loss.detach(), "ce": ce.detach(), "D": disc.detach(), "grad_norm": grad_norm})
     return run.close()

@@ -28,6 +28,7 @@ from torch.utils.data import DataLoader, DistributedSampler
 from dancemosaic_core.data.dataset import collate
 from dancemosaic_core.errors import DanceMosaicError
 from dancemosaic_core.models.checkpoint import load_checkpoint, load_train_state, save_checkpoint
+from dancemosaic_core.train.config import OptimConfig, StageConfig
 
 
 @dataclass
@@ -78,8 +79,8 @@ class StepRandom:
         return -torch.log(-torch.log(u))
 
 
-def lr_lambda(optim: dict):
-    warm, total, floor = int(optim["warmup_steps"]), int(optim["max_steps"]), float(optim.get("min_lr_ratio", 0.0))
+def lr_lambda(optim: OptimConfig):
+    warm, total, floor = optim.warmup_steps, optim.max_steps, optim.min_lr_ratio
 
     def f(step: int) -> float:
         if step < warm:
@@ -92,38 +93,35 @@ def lr_lambda(optim: dict):
 class TrainRun:
     """One stage's run: owns the model being trained (`model`, `ddp`), its optimizer, data and logs."""
 
-    def __init__(self, cfg: dict, *, stage: str, model: nn.Module, dataset, extra: dict, normalizer):
-        self.cfg, self.stage, self.model, self.dataset = cfg, stage, model, dataset
+    def __init__(self, cfg: StageConfig, *, model: nn.Module, dataset, extra: dict, normalizer):
+        self.cfg, self.stage, self.model, self.dataset = cfg, cfg.stage, model, dataset
         self.extra, self.normalizer = extra, normalizer
-        self.distributed = setup_distributed(str(cfg.get("device", "auto")))
-        self.out = Path(cfg["out_dir"])
+        self.distributed = setup_distributed(cfg.device)
+        self.out = Path(cfg.out_dir)
         self.ckpt = self.out / "checkpoint"
-        self.seed = int(cfg.get("seed", 0))
-        self.optim_cfg = cfg["optim"]
-        self.max_steps = int(self.optim_cfg["max_steps"])
-        if int(cfg["batch_size"]) % self.distributed.world:
-            raise DanceMosaicError(f"batch_size {cfg['batch_size']} is not divisible by the "
-                                   f"{self.distributed.world} processes")
-        self.local_batch = int(cfg["batch_size"]) // self.distributed.world
+        self.seed = cfg.seed
+        self.max_steps = cfg.optim.max_steps
+        if cfg.batch_size % self.distributed.world:
+            raise DanceMosaicError(f"batch_size {cfg.batch_size} is not divisible by the {self.distributed.world} processes")
+        self.local_batch = cfg.batch_size // self.distributed.world
         torch.manual_seed(self.seed)
         self.model.to(self.distributed.device)
         self.step = 0
         state = None
-        if cfg.get("resume") and (self.ckpt / "config.json").is_file():
-            saved, _ = load_checkpoint(self.ckpt, kind=extra.get("kind"))
+        if cfg.resume and (self.ckpt / "config.json").is_file():
+            saved, _ = load_checkpoint(self.ckpt, kind=cfg.stage)
             self.model.load_state_dict(saved.state_dict())
             state = load_train_state(self.ckpt)
         self.ddp = self.model
         if self.distributed.world > 1:
-            device = self.distributed.device
             self.ddp = nn.parallel.DistributedDataParallel(
-                self.model, device_ids=[device.index] if device.type == "cuda" else None, broadcast_buffers=False)
+                self.model, device_ids=[self.distributed.device.index] if self.distributed.device.type == "cuda" else None,
+                broadcast_buffers=False)
         params = [p for p in self.model.parameters() if p.requires_grad]
         self.params = params
-        self.opt = torch.optim.AdamW(params, lr=float(self.optim_cfg["lr"]),
-                                     betas=tuple(self.optim_cfg.get("betas", (0.9, 0.99))),
-                                     weight_decay=float(self.optim_cfg.get("weight_decay", 0.0)))
-        self.sched = torch.optim.lr_scheduler.LambdaLR(self.opt, lr_lambda(self.optim_cfg))
+        self.opt = torch.optim.AdamW(params, lr=cfg.optim.lr, betas=cfg.optim.betas,
+                                     weight_decay=cfg.optim.weight_decay)
+        self.sched = torch.optim.lr_scheduler.LambdaLR(self.opt, lr_lambda(cfg.optim))
         if state is not None:
             self.opt.load_state_dict(state["optimizer"])
             self.sched.load_state_dict(state["scheduler"])
@@ -131,17 +129,17 @@ class TrainRun:
             torch.set_rng_state(state["rng_cpu"])
             if torch.cuda.is_available() and state.get("rng_cuda"):
                 torch.cuda.set_rng_state_all(state["rng_cuda"])
-        self.use_bf16 = bool(cfg.get("bf16", True)) and self.distributed.device.type == "cuda"
+        self.use_bf16 = cfg.bf16 and self.distributed.device.type == "cuda"
         self.history: list[dict] = []
         self._writer = self._bar = None
         if self.distributed.main:
             self.out.mkdir(parents=True, exist_ok=True)
-            if cfg.get("tensorboard", True):
+            if cfg.tensorboard:
                 from torch.utils.tensorboard import SummaryWriter
                 self._writer = SummaryWriter(str(self.out / "tb"))
-            if cfg.get("progress", True):
+            if cfg.progress:
                 from tqdm import tqdm
-                self._bar = tqdm(total=self.max_steps, initial=self.step, desc=stage, dynamic_ncols=True)
+                self._bar = tqdm(total=self.max_steps, initial=self.step, desc=cfg.stage, dynamic_ncols=True)
 
     # --- data ---------------------------------------------------------------------------------
     def batches(self):
@@ -155,13 +153,12 @@ class TrainRun:
             idx = list(sampler)
             chunks = [idx[i * self.local_batch:(i + 1) * self.local_batch] for i in range(per_epoch)]
             loader = DataLoader(self.dataset, batch_sampler=chunks[skip:], collate_fn=collate,
-                                num_workers=int(self.cfg.get("data", {}).get("num_workers", 0)),
+                                num_workers=self.cfg.data.num_workers,
                                 generator=torch.Generator().manual_seed(self.seed + epoch))
             for batch in loader:
                 if self.step >= self.max_steps:
                     return
-                device = self.distributed.device
-                yield self.step, {k: v.to(device) if torch.is_tensor(v) else v for k, v in batch.items()}
+                yield self.step, {k: v.to(self.distributed.device) if torch.is_tensor(v) else v for k, v in batch.items()}
             epoch, skip = epoch + 1, 0
 
     def random(self, batch_size: int) -> StepRandom:
@@ -186,7 +183,7 @@ class TrainRun:
     def update(self, loss: torch.Tensor) -> float:
         self.opt.zero_grad(set_to_none=True)
         loss.backward()
-        clip = float(self.optim_cfg.get("grad_clip", 0.0))
+        clip = self.cfg.optim.grad_clip
         norm = torch.nn.utils.clip_grad_norm_(self.params, clip if clip > 0 else float("inf"))
         self.opt.step()
         self.sched.step()
@@ -199,7 +196,7 @@ class TrainRun:
                **{k: float(v) for k, v in metrics.items()}}
         self.history.append(row)
         if self.distributed.main:
-            if self._writer is not None and self.step % int(self.cfg.get("log_every", 10)) == 0:
+            if self._writer is not None and self.step % self.cfg.log_every == 0:
                 for k, v in row.items():
                     if k != "step":
                         self._writer.add_scalar(f"{self.stage}/{k}", v, self.step)
@@ -208,7 +205,7 @@ class TrainRun:
             if self._bar is not None:
                 self._bar.update(1)
                 self._bar.set_postfix({k: f"{v:.4g}" for k, v in row.items() if k not in ("step", "lr")})
-        if self.step % int(self.cfg.get("save_every", 1000)) == 0 or self.step == self.max_steps:
+        if self.step % self.cfg.save_every == 0 or self.step == self.max_steps:
             self.save()
 
     def save(self) -> None:
@@ -217,8 +214,7 @@ class TrainRun:
         state = {"step": self.step, "optimizer": self.opt.state_dict(), "scheduler": self.sched.state_dict(),
                  "rng_cpu": torch.get_rng_state(),
                  "rng_cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else []}
-        extra = {**{k: v for k, v in self.extra.items() if k != "kind"}, "step": self.step,
-                 "train_config": {k: v for k, v in self.cfg.items() if k != "resume"}}
+        extra = {**self.extra, "step": self.step, "train_config": self.cfg.to_dict()}
         save_checkpoint(self.ckpt, self.model, extra=extra, normalizer=self.normalizer, train_state=state)
 
     def close(self) -> dict:

@@ -61,15 +61,22 @@ def make_cache(root: Path, *, clips: int = 6, frames: int = 49, seed: int = 0) -
     return root
 
 
-def stage_config(stage: str, cache: Path, out: Path, **over) -> dict:
-    """A stage config from the real YAML files with tiny sizes and a few steps."""
-    from dancemosaic_core.train.config import deep_merge, load_config
-    cfg = load_config(REPO / "config" / "train" / f"{stage}.yaml", [f"--model={TINY_MODEL}"])
-    tiny = {"data": {"cache": str(cache), "window_frames": 48, "num_workers": 0},
+def dotted(tree: dict, prefix: str = "") -> dict:
+    """{"optim": {"lr": 1}} -> {"optim.lr": 1}: nested test settings as config overrides."""
+    out = {}
+    for k, v in tree.items():
+        out.update(dotted(v, f"{prefix}{k}.") if isinstance(v, dict) else {prefix + k: v})
+    return out
+
+
+def stage_config(stage: str, cache: Path, out: Path, **over):
+    """A StageConfig from the real YAML files with tiny sizes and a few steps."""
+    from dancemosaic_core.train.config import load_config
+    tiny = {"model": TINY_MODEL, "data": {"cache": str(cache), "window_frames": 48, "num_workers": 0},
             "out_dir": str(out), "batch_size": 4, "device": "cpu", "progress": False, "tensorboard": False,
             "text_encoder": {"kind": "table"}, "eval_split": None,
             "optim": {"lr": 3e-3, "warmup_steps": 2, "max_steps": 10}, "save_every": 1000}
-    return deep_merge(deep_merge(cfg, tiny), over)
+    return load_config(REPO / "config" / "train" / f"{stage}.yaml", stage, {**dotted(tiny), **dotted(over)})
 
 
 def test_fixture_cache_reads_as_training_windows(tmp_path):

@@ -1,5 +1,6 @@
 """Each training stage overfits a handful of clips; resume equals an uninterrupted run; CLI."""
 import json
+from dataclasses import replace
 
 import pytest
 import torch
@@ -18,9 +19,9 @@ def trained(tmp_path_factory):
     torch.set_num_threads(1)
     root = tmp_path_factory.mktemp("stages")
     cache = make_cache(root / "cache", clips=4, frames=49)
-    tok = run_stage("tokenizer", stage_config("tokenizer", cache, root / "tok", optim={"max_steps": 60},
+    tok = run_stage(stage_config("tokenizer", cache, root / "tok", optim={"max_steps": 60},
                                               eval_split="val"))
-    t2m = run_stage("t2m", stage_config("t2m", cache, root / "t2m", tokenizer=tok["checkpoint"],
+    t2m = run_stage(stage_config("t2m", cache, root / "t2m", tokenizer=tok["checkpoint"],
                                         optim={"max_steps": 60}))
     return {"root": root, "cache": cache, "tok": tok, "t2m": t2m}
 
@@ -46,7 +47,7 @@ def test_tokenizer_and_t2m_losses_fall_when_overfitting(trained):
 def test_tower_losses_fall_when_overfitting(trained, stage, steps, frac, tmp_path):
     cfg = stage_config(stage, trained["cache"], tmp_path / stage, tokenizer=trained["tok"]["checkpoint"],
                        t2m=trained["t2m"]["checkpoint"], optim={"max_steps": steps, "lr": 1e-2})
-    out = run_stage(stage, cfg)
+    out = run_stage(cfg)
     ok, vals = falls(out["history"], "ce", frac, window=steps // 6)
     assert ok, vals
     tower, config = load_checkpoint(out["checkpoint"], kind=stage)
@@ -66,7 +67,7 @@ def test_resume_equals_uninterrupted(trained, stage, tmp_path, monkeypatch):
     extra = {} if stage == "tokenizer" else {"tokenizer": trained["tok"]["checkpoint"]}
     if stage == "music":
         extra["t2m"] = trained["t2m"]["checkpoint"]
-    full = run_stage(stage, stage_config(stage, trained["cache"], tmp_path / "full", optim={"max_steps": 8}, **extra))
+    full = run_stage(stage_config(stage, trained["cache"], tmp_path / "full", optim={"max_steps": 8}, **extra))
     part = stage_config(stage, trained["cache"], tmp_path / "part", optim={"max_steps": 8}, save_every=3, **extra)
     original = TrainRun.end_step
 
@@ -78,10 +79,10 @@ def test_resume_equals_uninterrupted(trained, stage, tmp_path, monkeypatch):
     monkeypatch.setattr(TrainRun, "end_step", end_step_then_die)
     torch.manual_seed(123)                                  # the killed process's RNG state is irrelevant
     with pytest.raises(Killed):
-        run_stage(stage, part)
+        run_stage(part)
     monkeypatch.setattr(TrainRun, "end_step", original)
     torch.manual_seed(456)
-    second = run_stage(stage, {**part, "resume": True})
+    second = run_stage(replace(part, resume=True))
     assert second["history"][0]["step"] == 4
     a = [h["loss"] for h in full["history"]][3:]
     b = [h["loss"] for h in second["history"]]

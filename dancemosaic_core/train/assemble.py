@@ -1,0 +1,83 @@
+"""Model directories from stage checkpoints: the one place that lays out what
+inference.loader.DanceModel reads.
+
+    RUNS/<stage>/checkpoint/   what `dancemosaic train <stage> --out_dir=RUNS/<stage>` writes
+    MODEL/<stage>/             config.json, model.safetensors, mean.npy, std.npy (no optimizer state)
+
+`build_model_dir` gathers a run directory into a model directory (`dancemosaic train assemble`);
+`save_untrained_stages` writes randomly initialised stage checkpoints of given sizes into a run
+directory, for tests and timing where the weights do not matter.
+"""
+from __future__ import annotations
+
+import shutil
+from dataclasses import replace
+from pathlib import Path
+from typing import Iterable
+
+import torch
+
+from dancemosaic_core.errors import DanceMosaicError
+from dancemosaic_core.models.checkpoint import read_config, save_checkpoint
+from dancemosaic_core.models.mask_transformer import T2MModel
+from dancemosaic_core.models.tokenizer import MotionTokenizer
+from dancemosaic_core.models.towers import Tower
+from dancemosaic_core.motion.normalize import Normalizer
+from dancemosaic_core.text import TextEncoder
+from dancemosaic_core.train.common import transformer_config
+from dancemosaic_core.train.config import STAGES, ModelSizes
+
+INFERENCE_FILES = ("config.json", "model.safetensors", "mean.npy", "std.npy")
+REQUIRED_STAGES = ("tokenizer", "t2m")
+
+
+def stage_checkpoint(runs, stage: str) -> Path:
+    return Path(runs) / stage / "checkpoint"
+
+
+def build_model_dir(runs, out, *, stages: Iterable[str] = STAGES) -> Path:
+    """Copy the inference files of RUNS/<stage>/checkpoint into OUT/<stage>/ for each stage.
+    Every stage is checked before anything is written, so a missing one leaves OUT untouched."""
+    stages = tuple(stages)
+    unknown = [s for s in stages if s not in STAGES]
+    if unknown:
+        raise DanceMosaicError(f"unknown stages {unknown}; a model directory holds {', '.join(STAGES)}")
+    lacking = [s for s in REQUIRED_STAGES if s not in stages]
+    if lacking:
+        raise DanceMosaicError(f"a model directory needs the {' and '.join(lacking)} stage; "
+                               f"asked for {', '.join(stages)}")
+    for stage in stages:
+        src = stage_checkpoint(runs, stage)
+        missing = [name for name in INFERENCE_FILES if not (src / name).is_file()]
+        if missing:
+            raise DanceMosaicError(f"stage {stage}: no finished checkpoint at {src} (missing {', '.join(missing)}); "
+                                   f"train it with `dancemosaic train {stage} --out_dir={Path(runs) / stage}`")
+        kind = read_config(src)["kind"]
+        if kind != stage:
+            raise DanceMosaicError(f"stage {stage}: {src} holds a {kind} checkpoint, not a {stage} one")
+    out = Path(out)
+    for stage in stages:
+        (out / stage).mkdir(parents=True, exist_ok=True)
+        for name in INFERENCE_FILES:
+            shutil.copyfile(stage_checkpoint(runs, stage) / name, out / stage / name)
+    return out
+
+
+def save_untrained_stages(runs, sizes: ModelSizes, *, text_encoder: TextEncoder, normalizer: Normalizer,
+                          genres: Iterable[str], towers: Iterable[str] = ("music", "pose"), seed: int = 0) -> Path:
+    """Randomly initialised checkpoints in RUNS/<stage>/checkpoint (tokenizer, t2m and `towers`).
+    The towers' output projections, zero when training starts, get small random weights so that
+    each tower changes the logits as a trained one would."""
+    torch.manual_seed(seed)
+    tokenizer = MotionTokenizer(config=sizes.tokenizer)
+    save_checkpoint(stage_checkpoint(runs, "tokenizer"), tokenizer, normalizer=normalizer)
+    t2m = T2MModel(config=transformer_config(sizes.transformer, tokenizer, text_encoder.dim))
+    save_checkpoint(stage_checkpoint(runs, "t2m"), t2m, extra={"text_encoder": text_encoder.spec()},
+                    normalizer=normalizer)
+    for kind in towers:
+        tower = Tower.from_base(t2m.base, config=replace(sizes.tower, kind=kind))
+        for lin in tower.zero_proj:
+            torch.nn.init.normal_(lin.weight, std=0.05)
+        save_checkpoint(stage_checkpoint(runs, kind), tower, normalizer=normalizer,
+                        extra={"text_encoder": text_encoder.spec(), "genres": list(genres)})
+    return Path(runs)
