@@ -17,7 +17,7 @@ from rclpy.node import Node
 
 from dancemosaic.msg import AudioChunk, DanceStatus
 from dancemosaic_core.audio.io import MIN_SR, MAX_SR
-from dancemosaic_core.errors import DanceMosaicError
+from dancemosaic_core.common.errors import DanceMosaicError
 from dancemosaic_ros.audio_sources import CaptureSource, FileSource, TempoTracker
 from dancemosaic_ros.params import Param, check_changes, declare_parameters, positive
 from dancemosaic_ros.run import run_nodes

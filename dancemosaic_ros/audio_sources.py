@@ -16,7 +16,7 @@ import numpy as np
 
 from dancemosaic_core.audio.beat import BeatState, OnlineBeatTracker, StreamingOnset
 from dancemosaic_core.audio.io import check_sr, load_audio
-from dancemosaic_core.errors import DanceMosaicError
+from dancemosaic_core.common.errors import DanceMosaicError
 
 TEMPO_ANALYSIS_SR = 10240   # rate and hop of dancemosaic_core.audio.beat.track_wave
 TEMPO_HOP = 128

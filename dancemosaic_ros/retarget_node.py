@@ -25,9 +25,9 @@ from std_srvs.srv import Trigger
 from trajectory_msgs.msg import JointTrajectory
 
 from dancemosaic.msg import AudioChunk, DanceStatus, MotionChunk
-from dancemosaic_core.errors import DanceMosaicError
+from dancemosaic_core.common.errors import DanceMosaicError
+from dancemosaic_core.motion.skeleton import MOTION_FPS
 from dancemosaic_core.safety import SafetyFilter
-from dancemosaic_core.skeleton import MOTION_FPS
 from dancemosaic_ros.convert import audio_mono, joint_trajectory_msg, motion_joints
 from dancemosaic_ros.params import Param, check_changes, declare_parameters, non_negative, positive
 from dancemosaic_ros.run import run_nodes

@@ -9,7 +9,6 @@ import numpy as np
 import torch
 import yaml
 
-from dancemosaic_core.data.dataset import genre_prompt
 from dancemosaic_core.models.checkpoint import save_checkpoint
 from dancemosaic_core.models.mask_transformer import T2MModel, TransformerConfig
 from dancemosaic_core.models.tokenizer import MotionTokenizer, TokenizerConfig
@@ -17,6 +16,7 @@ from dancemosaic_core.models.towers import Tower, TowerConfig
 from dancemosaic_core.motion.normalize import Normalizer
 from dancemosaic_core.motion.representation import feature_slices, joints_to_features
 from dancemosaic_core.text import PromptTableEncoder
+from dancemosaic_core.text.prompts import genre_prompt
 
 REPO = Path(__file__).resolve().parents[1]
 GENRES = ["Popular", "HipHop", "Jazz"]

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from dancemosaic_core.audio.features import COL_BEAT, COL_PEAK
-from dancemosaic_core.skeleton import MOTION_FPS
+from dancemosaic_core.motion.skeleton import MOTION_FPS
 
 
 class StreamingOnset:

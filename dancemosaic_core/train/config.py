@@ -12,7 +12,7 @@ from pathlib import Path
 
 import yaml
 
-from dancemosaic_core.errors import DanceMosaicError
+from dancemosaic_core.common.errors import DanceMosaicError
 
 MODEL_KEYS = ("tokenizer", "transformer", "tower")
 

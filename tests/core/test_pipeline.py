@@ -7,11 +7,11 @@ import numpy as np
 import pytest
 import torch
 
-from dancemosaic_core.errors import DanceMosaicError
+from dancemosaic_core.common.errors import DanceMosaicError
 from dancemosaic_core.inference.constraints import PoseConstraints
 from dancemosaic_core.inference.long import generate_long
-from dancemosaic_core.pipeline import DancePipeline
-from dancemosaic_core.streaming import StreamingDancer, YawShift, fit_yaw_shift
+from dancemosaic_core.inference.pipeline import DancePipeline
+from dancemosaic_core.inference.streaming import StreamingDancer, YawShift, fit_yaw_shift
 from tests.model_fixture import tiny_model_dir
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from dancemosaic_core.errors import DanceMosaicError
+from dancemosaic_core.common.errors import DanceMosaicError
 
 STAGES = ("tokenizer", "t2m", "music", "pose")
 DEFAULT_CONFIGS = {s: f"config/train/{s}.yaml" for s in STAGES}

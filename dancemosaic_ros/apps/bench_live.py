@@ -19,15 +19,15 @@ from pathlib import Path
 
 import numpy as np
 
-from dancemosaic_core.errors import DanceMosaicError
-from dancemosaic_core.rosrun import ROOT, run_pipeline
+from dancemosaic_core.common.errors import DanceMosaicError
+from dancemosaic_ros.apps.processes import ROOT, run_pipeline
 
 SONG = "/usr/share/games/chromium-bsu/wav/music_game.wav"   # Debian chromium-bsu-data
 TARGET_LATENCY_MS = 150.0
 
 
 def add_arguments(parser) -> None:
-    from dancemosaic_core.commands_generate import DEFAULT_MODEL_DIR
+    from dancemosaic_core.inference.loader import DEFAULT_MODEL_DIR
     parser.add_argument("--model", default=str(DEFAULT_MODEL_DIR), help="model directory")
     parser.add_argument("--random-model", default=None, metavar="SIZE",
                         help="time a randomly initialised model of config/model/SIZE.yaml (e.g. default, "
@@ -83,14 +83,14 @@ def random_model(size: str, out: Path) -> Path:
     import torch
     import yaml
 
-    from dancemosaic_core.data.dataset import genre_prompt
     from dancemosaic_core.models.checkpoint import save_checkpoint
     from dancemosaic_core.models.mask_transformer import T2MModel, TransformerConfig
     from dancemosaic_core.models.tokenizer import MotionTokenizer, TokenizerConfig
     from dancemosaic_core.models.towers import Tower, TowerConfig
     from dancemosaic_core.motion.normalize import Normalizer
-    from dancemosaic_core.skeleton import FEATURE_DIM
+    from dancemosaic_core.motion.skeleton import FEATURE_DIM
     from dancemosaic_core.text import PromptTableEncoder
+    from dancemosaic_core.text.prompts import genre_prompt
 
     config = ROOT / "config" / "model" / f"{size}.yaml"
     if not config.is_file():
