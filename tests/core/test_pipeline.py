@@ -99,6 +99,21 @@ def test_streaming_chunks_are_contiguous_and_continuous(model_dir):
     assert step[seams].max() <= 1.5 * np.delete(step, seams).max()
 
 
+def test_streaming_takes_each_stream_at_its_own_sample_rate(model_dir):
+    from dancemosaic_core.audio.synth import click_track
+    dancer = StreamingDancer.from_pretrained(model_dir, device="cpu", genre="Jazz")
+    heard = {}
+    for rate in (44100, 16000):
+        dancer.reset(sample_rate=rate)
+        wave, _ = click_track(120, 2.0, sr=rate)
+        dancer.push_audio(wave, sample_rate=rate)
+        heard[rate] = dancer.seconds_heard
+        with pytest.raises(DanceMosaicError, match=f"reset\\(sample_rate=48000\\)"):
+            dancer.push_audio(wave, sample_rate=48000)
+    # the streaming resampler holds back a few tens of milliseconds until more audio comes
+    assert heard[44100] == pytest.approx(2.0, abs=0.1) and heard[16000] == pytest.approx(2.0, abs=0.1)
+
+
 def test_streaming_rejects_bad_settings(model_dir):
     with pytest.raises(DanceMosaicError, match="unknown genre"):
         StreamingDancer.from_pretrained(model_dir, device="cpu", genre="Polka")
