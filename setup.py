@@ -8,6 +8,12 @@ from setuptools import find_packages, setup
 
 # Keep in step with DANCEMOSAIC_NODES in CMakeLists.txt (tests/core/test_infra_package.py).
 ROS_NODES = ["audio_node", "generator_node", "retarget_node", "bringup"]
+# The ROS applications join the core's `dancemosaic` command line through these groups
+# (dancemosaic_core.cli reads them): command name / benchmark name = module.
+CLI_APPLICATIONS = {
+    "dancemosaic.commands": ["demo = dancemosaic_ros.apps.demo"],
+    "dancemosaic.benchmarks": ["live = dancemosaic_ros.apps.bench_live"],
+}
 
 setup(
     name="dancemosaic-ros",
@@ -19,5 +25,6 @@ setup(
     entry_points={
         "console_scripts": ["dancemosaic = dancemosaic_core.cli:main"]
         + [f"dancemosaic_{node} = dancemosaic_ros.{node}:main" for node in ROS_NODES],
+        **CLI_APPLICATIONS,
     },
 )

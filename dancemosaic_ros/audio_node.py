@@ -9,14 +9,14 @@ survived: the node reopens the device every `reconnect_seconds`.
 """
 from __future__ import annotations
 
-
 import threading
 
 import numpy as np
 from dancemosaic.msg import AudioChunk, DanceStatus
+
 from dancemosaic_core.audio import TempoTracker
-from dancemosaic_core.audio.io import MIN_SR, MAX_SR
-from dancemosaic_core.errors import DanceMosaicError
+from dancemosaic_core.audio.io import MAX_SR, MIN_SR
+from dancemosaic_core.common.errors import DanceMosaicError
 from dancemosaic_ros.audio_sources import CaptureSource, FileSource
 from dancemosaic_ros.dance_node import DanceNode
 from dancemosaic_ros.params import Param, integer, positive

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from dancemosaic_core.audio.io import check_sr, load_audio
-from dancemosaic_core.errors import DanceMosaicError
+from dancemosaic_core.common.errors import DanceMosaicError
 
 
 @dataclass

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import numpy as np
 from builtin_interfaces.msg import Duration, Time
+from dancemosaic.msg import AudioChunk, MotionChunk, PoseConstraint
 from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 
-from dancemosaic.msg import AudioChunk, MotionChunk, PoseConstraint
 from dancemosaic_core.audio.io import MAX_SR, MIN_SR
-from dancemosaic_core.errors import DanceMosaicError
+from dancemosaic_core.common.errors import DanceMosaicError
 from dancemosaic_core.inference.constraints import PoseConstraints
-from dancemosaic_core.skeleton import NUM_JOINTS
+from dancemosaic_core.motion.skeleton import NUM_JOINTS
 
 
 def to_seconds(stamp) -> float:
@@ -60,7 +60,7 @@ def motion_joints(msg: MotionChunk, fps: float) -> np.ndarray:
     """(N, 22, 3) float64 joints of a chunk; refuses wrong sizes, rates or non-finite values."""
     if msg.num_joints != NUM_JOINTS:
         raise DanceMosaicError(f"motion chunk {msg.index} has {msg.num_joints} joints; the retargeter "
-                               f"reads the {NUM_JOINTS} SMPL joints of dancemosaic_core.skeleton")
+                               f"reads the {NUM_JOINTS} SMPL joints of dancemosaic_core.motion.skeleton")
     positions = np.asarray(msg.positions, dtype=np.float64)
     if msg.num_frames < 1 or len(positions) != msg.num_frames * NUM_JOINTS * 3:
         raise DanceMosaicError(f"motion chunk {msg.index} has {len(positions)} values for {msg.num_frames} "

@@ -6,10 +6,10 @@ from __future__ import annotations
 import threading
 from collections import Counter
 
+from dancemosaic.msg import DanceStatus
 from rcl_interfaces.msg import SetParametersResult
 from rclpy.node import Node
 
-from dancemosaic.msg import DanceStatus
 from dancemosaic_ros.params import Param, check_changes, declare_parameters
 
 

@@ -1,4 +1,4 @@
-"""Generator node: audio -> StreamingDancer (dancemosaic_core.streaming) -> MotionChunk.
+"""Generator node: audio -> StreamingDancer (dancemosaic_core.inference.streaming) -> MotionChunk.
 
 Subscribes `audio` (AudioChunk) and `pose_constraints` (PoseConstraint); publishes `motion`
 (MotionChunk) and `generator/status` (DanceStatus). The model runs in a worker thread, never in
@@ -17,10 +17,16 @@ import threading
 import time
 
 import numpy as np
-
 from dancemosaic.msg import AudioChunk, DanceStatus, MotionChunk, PoseConstraint
-from dancemosaic_core.errors import DanceMosaicError
-from dancemosaic_ros.convert import audio_mono, merge_constraints, motion_chunk_msg, pose_constraints, to_seconds
+
+from dancemosaic_core.common.errors import DanceMosaicError
+from dancemosaic_ros.convert import (
+    audio_mono,
+    merge_constraints,
+    motion_chunk_msg,
+    pose_constraints,
+    to_seconds,
+)
 from dancemosaic_ros.dance_node import DanceNode
 from dancemosaic_ros.params import Param, integer, non_negative, one_of, positive
 from dancemosaic_ros.run import run_nodes
@@ -72,14 +78,14 @@ class GeneratorNode(DanceNode):
     def _load_dancer(self):
         import torch
 
-        from dancemosaic_core.streaming import StreamingDancer
         from dancemosaic_core.inference.guidance import GuidanceWeights
+        from dancemosaic_core.inference.streaming import StreamingDancer
         p = self.params
         if p["torch_threads"] > 0:
             torch.set_num_threads(p["torch_threads"])
         model_dir = p["model_dir"]
         if not model_dir:
-            from dancemosaic_core.commands_generate import DEFAULT_MODEL_DIR
+            from dancemosaic_core.inference.loader import DEFAULT_MODEL_DIR
             model_dir = str(DEFAULT_MODEL_DIR)
         joint_limit_fn = None
         if p["robot"]:
@@ -119,7 +125,7 @@ class GeneratorNode(DanceNode):
                 self._expected = None
                 self.get_logger().warning(f"audio stream jumped by {gap} samples; starting a new stream")
         if self._expected is None or self._expected[0] != msg.sample_rate:
-            self._inbox.put(("reset", stamp))
+            self._inbox.put(("reset", stamp, msg.sample_rate))
         self._expected = (msg.sample_rate, msg.first_sample + len(mono))
         self._inbox.put(("audio", mono, msg.sample_rate))
 
@@ -159,7 +165,6 @@ class GeneratorNode(DanceNode):
 
     # --- worker thread: the only user of the dancer ----------------------------------------
     def _work(self) -> None:
-        resamplers = {}
         if self.params["torch_threads"] > 0:
             import torch
             torch.set_num_threads(self.params["torch_threads"])   # OpenMP teams are per thread
@@ -176,7 +181,7 @@ class GeneratorNode(DanceNode):
                 continue
             while True:
                 try:
-                    self._apply(item, resamplers)
+                    self._apply(item)
                 except Exception as exc:  # the worker must outlive any one bad input
                     self.message = f"could not apply {item[0]}: {exc}"
                     self.get_logger().error(self.message)
@@ -196,21 +201,15 @@ class GeneratorNode(DanceNode):
             self.get_logger().error(f"warm-up generation failed: {exc}")
             self.dancer.reset()
 
-    def _apply(self, item, resamplers: dict) -> None:
+    def _apply(self, item) -> None:
         kind = item[0]
         if kind == "reset":
-            self.dancer.reset()
-            resamplers.clear()
-            self.origin = item[1]
+            _, self.origin, rate = item
+            self.dancer.reset(sample_rate=rate)
         elif kind == "audio":
             _, mono, rate = item
-            if rate != self.dancer.sample_rate:
-                if rate not in resamplers:
-                    import soxr
-                    resamplers[rate] = soxr.ResampleStream(rate, self.dancer.sample_rate, 1, dtype="float32")
-                mono = resamplers[rate].resample_chunk(mono.reshape(-1, 1)).ravel()
             if len(mono):
-                self.dancer.push_audio(mono)
+                self.dancer.push_audio(mono, sample_rate=rate)
         elif kind == "prompt":
             self.dancer.set_prompt(genre=item[1], text=item[2])
         elif kind == "weights":

@@ -15,11 +15,11 @@ from pathlib import Path
 
 import numpy as np
 import rclpy
+from dancemosaic.msg import AudioChunk, DanceStatus, MotionChunk
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.signals import SignalHandlerOptions
 from trajectory_msgs.msg import JointTrajectory
 
-from dancemosaic.msg import AudioChunk, DanceStatus, MotionChunk
 from dancemosaic_ros.convert import to_seconds
 
 

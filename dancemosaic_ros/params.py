@@ -7,7 +7,7 @@ from typing import Any, Callable
 
 from rcl_interfaces.msg import ParameterDescriptor, SetParametersResult
 
-from dancemosaic_core.errors import DanceMosaicError
+from dancemosaic_core.common.errors import DanceMosaicError
 
 
 @dataclass

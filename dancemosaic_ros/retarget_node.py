@@ -17,15 +17,15 @@ from __future__ import annotations
 import time
 
 import numpy as np
+from dancemosaic.msg import AudioChunk, DanceStatus, MotionChunk
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
 from sensor_msgs.msg import JointState
 from std_srvs.srv import Trigger
 from trajectory_msgs.msg import JointTrajectory
 
-from dancemosaic.msg import AudioChunk, DanceStatus, MotionChunk
-from dancemosaic_core.errors import DanceMosaicError
+from dancemosaic_core.common.errors import DanceMosaicError
 from dancemosaic_core.control import SafetyFilter, TrajectoryStreamer
-from dancemosaic_core.skeleton import MOTION_FPS
+from dancemosaic_core.motion.skeleton import MOTION_FPS
 from dancemosaic_ros.convert import audio_mono, joint_trajectory_msg, motion_joints
 from dancemosaic_ros.dance_node import DanceNode
 from dancemosaic_ros.params import Param, non_negative, positive

@@ -7,7 +7,7 @@ import sys
 import rclpy
 from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
 
-from dancemosaic_core.errors import DanceMosaicError
+from dancemosaic_core.common.errors import DanceMosaicError
 
 
 def run_nodes(node_classes, args=None, *, num_threads: int | None = None) -> int:

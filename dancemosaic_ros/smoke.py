@@ -13,9 +13,8 @@ import sys
 import time
 
 import rclpy
-from rclpy.executors import SingleThreadedExecutor
-
 from dancemosaic.msg import DanceStatus
+from rclpy.executors import SingleThreadedExecutor
 
 
 def make_status(index: int) -> DanceStatus:

@@ -9,16 +9,32 @@ os.environ.setdefault("ROS_DOMAIN_ID", str(random.Random(os.getpid()).randint(1,
 
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
+import torch  # noqa: E402
 
 
 @pytest.fixture(autouse=True)
 def _seeded():
     random.seed(0)
     np.random.seed(0)
-    try:
-        import torch
-        torch.manual_seed(0)
-        torch.set_num_threads(1)
-    except ImportError:
-        pass
+    torch.manual_seed(0)
+    torch.set_num_threads(1)
     yield
+
+
+@pytest.fixture
+def setup_py_entry_points(monkeypatch):
+    """The `dancemosaic` command line as this checkout's setup.py declares it: its entry points
+    stand in for those of the installed distribution, which may predate the checkout."""
+    from distutils.core import (
+        run_setup,  # setuptools' shim; runs setup.py without building
+    )
+    from importlib.metadata import EntryPoint
+
+    from dancemosaic_core import cli
+
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    declared = run_setup(os.path.join(root, "setup.py"), stop_after="init").entry_points
+    points = {group: [EntryPoint(*(s.strip() for s in line.split("=", 1)), group) for line in lines]
+              for group, lines in declared.items()}
+    monkeypatch.setattr(cli, "entry_points", lambda group: points.get(group, []))
+    return points

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import numpy as np
 
-from dancemosaic_core.data.dataset import genre_prompt
 from dancemosaic_core.motion.normalize import Normalizer
 from dancemosaic_core.motion.representation import feature_slices, joints_to_features
 from dancemosaic_core.text import PromptTableEncoder
+from dancemosaic_core.text.prompts import genre_prompt
 from dancemosaic_core.train.assemble import build_model_dir, save_untrained_stages
 from dancemosaic_core.train.config import load_model_sizes
 

@@ -3,10 +3,20 @@
 Public API: load_audio, is_silent, music_features, music_features_cached, StreamingMusicFeatures,
 OnlineBeatTracker, TempoTracker (audio blocks -> tempo and beat phase), predict_features; MIDI
 rendering and beat ground truth in audio.midi."""
-from dancemosaic_core.audio.beat import (BeatState, OnlineBeatTracker, StreamingOnset, TempoTracker,
-                                         predict_features)
-from dancemosaic_core.audio.features import (COLUMN_NAMES, RECIPE_VERSION, feature_sr, music_features,
-                                             music_features_cached)
+from dancemosaic_core.audio.beat import (
+                                         BeatState,
+                                         OnlineBeatTracker,
+                                         StreamingOnset,
+                                         TempoTracker,
+                                         predict_features,
+)
+from dancemosaic_core.audio.features import (
+                                         COLUMN_NAMES,
+                                         RECIPE_VERSION,
+                                         feature_sr,
+                                         music_features,
+                                         music_features_cached,
+)
 from dancemosaic_core.audio.io import is_silent, load_audio
 from dancemosaic_core.audio.streaming import StreamingMusicFeatures
 

@@ -26,7 +26,7 @@ import numpy as np
 
 from dancemosaic_core.audio.features import COL_BEAT, COL_PEAK, HOP_LENGTH, feature_sr
 from dancemosaic_core.audio.io import check_sr, resample
-from dancemosaic_core.skeleton import MOTION_FPS
+from dancemosaic_core.motion.skeleton import MOTION_FPS
 
 ANALYSIS_SR = feature_sr(MOTION_FPS)   # 10240 Hz, the features' rate at 20 fps
 ONSET_HOP = HOP_LENGTH // 4            # envelope at 4x the feature frame rate (80 Hz at ANALYSIS_SR)

@@ -26,8 +26,8 @@ from pathlib import Path
 import numpy as np
 
 from dancemosaic_core.audio.io import check_wave, is_silent, load_audio, resample
-from dancemosaic_core.errors import DanceMosaicError
-from dancemosaic_core.skeleton import MOTION_FPS, MUSIC_FEATURE_DIM
+from dancemosaic_core.common.errors import DanceMosaicError
+from dancemosaic_core.motion.skeleton import MOTION_FPS, MUSIC_FEATURE_DIM
 
 RECIPE_VERSION = 1
 HOP_LENGTH = 512

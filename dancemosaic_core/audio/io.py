@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from dancemosaic_core.errors import DanceMosaicError
+from dancemosaic_core.common.errors import DanceMosaicError
 
 MIN_SR = 8000     # telephone audio; below this the 35-d recipe's chroma bins alias
 MAX_SR = 192000

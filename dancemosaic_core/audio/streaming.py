@@ -19,11 +19,16 @@ import math
 import numpy as np
 
 from dancemosaic_core.audio.beat import TempoTracker
-from dancemosaic_core.audio.features import (COL_BEAT, HOP_LENGTH, feature_sr, local_features,
-                                             peak_params)
+from dancemosaic_core.audio.features import (
+    COL_BEAT,
+    HOP_LENGTH,
+    feature_sr,
+    local_features,
+    peak_params,
+)
 from dancemosaic_core.audio.io import check_sr, check_wave, to_mono
-from dancemosaic_core.errors import DanceMosaicError
-from dancemosaic_core.skeleton import MOTION_FPS, MUSIC_FEATURE_DIM
+from dancemosaic_core.common.errors import DanceMosaicError
+from dancemosaic_core.motion.skeleton import MOTION_FPS, MUSIC_FEATURE_DIM
 
 CQT_SUPPORT_SECONDS = 1.25  # half-length of chroma's lowest constant-Q filter (0.79 s) + resampler tails
 CENS_SMOOTH_HALF = 21       # librosa chroma_cens: win_len_smooth 41 -> a 43-point Hann window

@@ -17,7 +17,7 @@ from dancemosaic_core.choreo.genres import DEFAULT_GENRE, GENRES, get_style
 from dancemosaic_core.choreo.moves import MOVES
 from dancemosaic_core.choreo.music import hear
 from dancemosaic_core.motion.io import Motion
-from dancemosaic_core.skeleton import MOTION_FPS
+from dancemosaic_core.motion.skeleton import MOTION_FPS
 
 __all__ = [
     "DEFAULT_GENRE",

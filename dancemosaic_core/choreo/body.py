@@ -22,7 +22,12 @@ from dancemosaic_core.choreo.kinematics import (
     rot_y,
     rot_z,
 )
-from dancemosaic_core.skeleton import JOINT_INDEX, NUM_JOINTS, REST_OFFSETS, rest_pose
+from dancemosaic_core.motion.skeleton import (
+    JOINT_INDEX,
+    NUM_JOINTS,
+    REST_OFFSETS,
+    rest_pose,
+)
 
 J = JOINT_INDEX
 _REST = rest_pose()

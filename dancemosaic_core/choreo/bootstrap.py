@@ -39,8 +39,8 @@ from dancemosaic_core.choreo.songs import (
     rendered,
     synthesiser,
 )
-from dancemosaic_core.errors import DanceMosaicError
-from dancemosaic_core.skeleton import MOTION_FPS
+from dancemosaic_core.common.errors import DanceMosaicError
+from dancemosaic_core.motion.skeleton import MOTION_FPS
 
 FORMAT = "dancemosaic-bootstrap"
 SPLIT_SHARE = {"val": 0.1, "test": 0.1}

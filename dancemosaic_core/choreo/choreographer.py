@@ -25,8 +25,8 @@ from dancemosaic_core.choreo.genres import GenreStyle, get_style
 from dancemosaic_core.choreo.moves import MOVES, Move
 from dancemosaic_core.choreo.stage import MoveContext, Stage
 from dancemosaic_core.choreo.timeline import Timeline, choose_pulses, regular_beats
-from dancemosaic_core.errors import DanceMosaicError
-from dancemosaic_core.skeleton import FOOT_JOINTS, MOTION_FPS
+from dancemosaic_core.common.errors import DanceMosaicError
+from dancemosaic_core.motion.skeleton import FOOT_JOINTS, MOTION_FPS
 
 AMP_FLOOR, AMP_GAIN = 0.55, 0.5            # amplitude = floor + gain * normalised energy
 ENERGY_WIDTH = 0.35                        # how strongly energy steers the move choice

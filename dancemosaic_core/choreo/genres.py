@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from dancemosaic_core.common.errors import DanceMosaicError
 from dancemosaic_core.data.loaders import AIST_GENRES, FINEDANCE_GENRE_ALIASES
-from dancemosaic_core.errors import DanceMosaicError
 
 
 @dataclass(frozen=True)

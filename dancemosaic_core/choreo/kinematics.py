@@ -12,7 +12,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from dancemosaic_core.skeleton import JOINT_INDEX, NUM_JOINTS, PARENTS, REST_OFFSETS
+from dancemosaic_core.motion.skeleton import (
+    JOINT_INDEX,
+    NUM_JOINTS,
+    PARENTS,
+    REST_OFFSETS,
+)
 
 MIRROR = np.diag([-1.0, 1.0, 1.0])       # reflection x -> -x: left-side rotations -> right side
 MIN_KNEE_BEND = np.deg2rad(3.0)          # the IK never straightens a knee fully (a singularity)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from dancemosaic_core.skeleton import MOTION_FPS
+from dancemosaic_core.motion.skeleton import MOTION_FPS
 
 FINE_SR, FINE_HOP = 22050, 128
 LAG_WINDOW = 0.15        # s searched before each detected beat

@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from dancemosaic_core.audio import midi
-from dancemosaic_core.errors import DanceMosaicError
+from dancemosaic_core.common.errors import DanceMosaicError
 
 BLUPI_DIR = Path("/usr/share/planetblupi/music")
 MAX_BLUPI_SECONDS = 180.0          # the pieces run 10-29 min as game loops; the start of each

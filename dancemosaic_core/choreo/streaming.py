@@ -20,7 +20,7 @@ from dancemosaic_core.choreo.choreographer import IDLE, QUIET, _pick
 from dancemosaic_core.choreo.genres import get_style
 from dancemosaic_core.choreo.stage import MoveContext, Stage
 from dancemosaic_core.choreo.timeline import Timeline
-from dancemosaic_core.skeleton import FOOT_JOINTS, MOTION_FPS
+from dancemosaic_core.motion.skeleton import FOOT_JOINTS, MOTION_FPS
 
 PHASE_GAIN = 0.15          # share of the phase error corrected per frame (~0.5 s to lock at 20 fps)
 PLAN_AHEAD = 8.0           # pulses of moves kept planned beyond the newest frame

@@ -8,7 +8,13 @@ last gate: position and velocity limits across chunks, ease, hold, deadline-miss
 `TrajectoryStreamer`, the plan a joint_trajectory_controller was sent, changed without a jump.
 No rclpy here.
 """
-from dancemosaic_core.control.limits import FilterReport, JointLimits, LimitFilter, SafetyFilter, cosine_ramp
+from dancemosaic_core.control.limits import (
+           FilterReport,
+           JointLimits,
+           LimitFilter,
+           SafetyFilter,
+           cosine_ramp,
+)
 from dancemosaic_core.control.streamer import Segment, TrajectoryStreamer
 
 __all__ = ["FilterReport", "JointLimits", "LimitFilter", "SafetyFilter", "Segment", "TrajectoryStreamer",

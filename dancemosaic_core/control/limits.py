@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from dancemosaic_core.errors import DanceMosaicError
+from dancemosaic_core.common.errors import DanceMosaicError
 
 
 def cosine_ramp(start: np.ndarray, end: np.ndarray, n: int) -> np.ndarray:

@@ -33,11 +33,22 @@ from pathlib import Path
 
 import numpy as np
 
-from dancemosaic_core.data.items import SPLITS, ItemError, MotionItem, SkipReport, Source, iter_items
-from dancemosaic_core.errors import DanceMosaicError
+from dancemosaic_core.common.errors import DanceMosaicError
+from dancemosaic_core.data.items import (
+    SPLITS,
+    ItemError,
+    MotionItem,
+    SkipReport,
+    Source,
+    iter_items,
+)
 from dancemosaic_core.motion.normalize import Normalizer
-from dancemosaic_core.motion.representation import feature_slices, joints_to_features, uniform_skeleton
-from dancemosaic_core.skeleton import FEATURE_DIM, MOTION_FPS, MUSIC_FEATURE_DIM
+from dancemosaic_core.motion.representation import (
+    feature_slices,
+    joints_to_features,
+    uniform_skeleton,
+)
+from dancemosaic_core.motion.skeleton import FEATURE_DIM, MOTION_FPS, MUSIC_FEATURE_DIM
 
 CACHE_FORMAT = "dancemosaic-cache"
 CACHE_VERSION = 1

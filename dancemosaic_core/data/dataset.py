@@ -13,7 +13,7 @@ padded, with `length` < W. Randomness (crop, caption) comes from torch, so DataL
 seeding and torch.manual_seed make it reproducible.
 
 Text: one of the clip's captions whose span contains the window's middle frame, or the genre
-prompt GENRE_PROMPT (the paper's template, section 3.1: "person dances on [genre] style"), chosen
+prompt text.prompts.GENRE_PROMPT (the paper's template, section 3.1: "person dances on [genre] style"), chosen
 uniformly; `text_mode` "caption" / "genre" restricts the choice (falling back to the other).
 """
 from __future__ import annotations
@@ -25,19 +25,18 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from dancemosaic_core.common.errors import DanceMosaicError
 from dancemosaic_core.data.cache import CACHE_FORMAT, CACHE_VERSION
 from dancemosaic_core.data.items import SPLITS
-from dancemosaic_core.errors import DanceMosaicError
 from dancemosaic_core.motion.normalize import Normalizer
-from dancemosaic_core.skeleton import FEATURE_DIM, MUSIC_FEATURE_DIM, TOKEN_DOWNSAMPLE
+from dancemosaic_core.motion.skeleton import (
+    FEATURE_DIM,
+    MUSIC_FEATURE_DIM,
+    TOKEN_DOWNSAMPLE,
+)
+from dancemosaic_core.text.prompts import genre_prompt
 
-# The paper's genre prompt (DanceMosaic section 3.1), the one place it is written.
-GENRE_PROMPT = "person dances on {genre} style"
 TEXT_MODES = ("mixed", "caption", "genre")
-
-
-def genre_prompt(genre: str) -> str:
-    return GENRE_PROMPT.format(genre=genre)
 
 
 def load_cache_meta(cache_dir) -> dict:

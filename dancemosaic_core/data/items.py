@@ -17,8 +17,8 @@ from typing import Iterator
 
 import numpy as np
 
-from dancemosaic_core.errors import DanceMosaicError
-from dancemosaic_core.skeleton import MOTION_FPS, NUM_JOINTS
+from dancemosaic_core.common.errors import DanceMosaicError
+from dancemosaic_core.motion.skeleton import MOTION_FPS, NUM_JOINTS
 
 log = logging.getLogger("dancemosaic.data")
 

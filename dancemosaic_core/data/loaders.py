@@ -19,13 +19,20 @@ from pathlib import Path
 
 import numpy as np
 
+from dancemosaic_core.common.errors import DanceMosaicError
 from dancemosaic_core.data.items import (
-    SPLITS, Entry, ItemError, MotionItem, Source, check_finite_rows, check_item_joints, load_npy,
+    SPLITS,
+    Entry,
+    ItemError,
+    MotionItem,
+    Source,
+    check_finite_rows,
+    check_item_joints,
+    load_npy,
     read_id_list,
 )
-from dancemosaic_core.errors import DanceMosaicError
 from dancemosaic_core.motion import fk
-from dancemosaic_core.skeleton import MOTION_FPS
+from dancemosaic_core.motion.skeleton import MOTION_FPS
 
 # HumanML3D's loader (MoMask `Text2MotionDatasetEval`) drops clips of 200 frames or more.
 HUMANML3D_MAX_FRAMES = 200

@@ -15,7 +15,7 @@ import numpy as np
 from scipy import linalg
 from scipy.spatial.distance import pdist
 
-from dancemosaic_core.errors import DanceMosaicError
+from dancemosaic_core.common.errors import DanceMosaicError
 
 STD_EPS = 1e-10    # reference normalize(): (x - mean) / (std + 1e-10)
 SQRTM_EPS = 1e-5   # reference calc_fid() diagonal offset for singular products

@@ -21,8 +21,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from dancemosaic_core.errors import DanceMosaicError
-from dancemosaic_core.skeleton import LEFT_FOOT_JOINTS, RIGHT_FOOT_JOINTS
+from dancemosaic_core.common.errors import DanceMosaicError
+from dancemosaic_core.motion.skeleton import LEFT_FOOT_JOINTS, RIGHT_FOOT_JOINTS
 
 ANKLE_HEIGHT = 0.08           # m, contact threshold of the ankle
 TOE_HEIGHT = 0.05             # m, contact threshold of the toe

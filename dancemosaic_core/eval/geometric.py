@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from dancemosaic_core.errors import DanceMosaicError
-from dancemosaic_core.skeleton import JOINT_INDEX
+from dancemosaic_core.common.errors import DanceMosaicError
+from dancemosaic_core.motion.skeleton import JOINT_INDEX
 
 REFERENCE_FRAME_TIME = 1.0 / 120.0   # utils.velocity_*(time_per_frame=1/120)
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from dancemosaic_core.errors import DanceMosaicError
+from dancemosaic_core.common.errors import DanceMosaicError
 
 REFERENCE_FRAME_TIME = 1.0 / 60.0   # Bailando/LODGE KineticFeatures(frame_time=1./60)
 SLIDING_WINDOW = 2                  # velocities averaged over +-2 frames (reference default)

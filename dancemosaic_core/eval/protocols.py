@@ -19,7 +19,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from dancemosaic_core.errors import DanceMosaicError
+from dancemosaic_core.common.errors import DanceMosaicError
 from dancemosaic_core.eval import geometric, kinetic
 from dancemosaic_core.eval.foot import SLIDE_SPEED
 from dancemosaic_core.motion.fk import resample

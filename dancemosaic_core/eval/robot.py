@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from dancemosaic_core.errors import DanceMosaicError
+from dancemosaic_core.common.errors import DanceMosaicError
 
 
 def mpjpe(pred: np.ndarray, target: np.ndarray, *, align_root: bool = False) -> float:

@@ -9,13 +9,22 @@ from pathlib import Path
 
 import numpy as np
 
-from dancemosaic_core.errors import DanceMosaicError
+from dancemosaic_core.common.errors import DanceMosaicError
 from dancemosaic_core.eval import beats as beat_metrics
 from dancemosaic_core.eval.distribution import diversity, fid
-from dancemosaic_core.eval.foot import foot_skating, foot_skating_ratio, physical_foot_contact
-from dancemosaic_core.eval.protocols import Protocol, motion_features, subtract_first_root, to_protocol_rate
+from dancemosaic_core.eval.foot import (
+    foot_skating,
+    foot_skating_ratio,
+    physical_foot_contact,
+)
+from dancemosaic_core.eval.protocols import (
+    Protocol,
+    motion_features,
+    subtract_first_root,
+    to_protocol_rate,
+)
 from dancemosaic_core.motion.io import check_joints, load_motion
-from dancemosaic_core.skeleton import MOTION_FPS
+from dancemosaic_core.motion.skeleton import MOTION_FPS
 
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3")
 TIMELINES = 3          # motions per set whose beat timeline the report plots
@@ -221,11 +230,8 @@ def derangement(n: int, seed: int) -> np.ndarray:
 def choreographer_items(items, seed: int) -> tuple[list[EvalItem], str | None]:
     """The procedural choreographer's dance for each item's music (same genre), or the reason
     it cannot run."""
-    try:
-        from dancemosaic_core.choreo import choreograph
-    except ImportError as exc:
-        return [], f"dancemosaic_core.choreo is not available ({exc})"
     from dancemosaic_core.audio import load_audio
+    from dancemosaic_core.choreo import choreograph
     out = []
     for i, item in enumerate(items):
         if item.music is None:

@@ -18,8 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
-from dancemosaic_core.errors import DanceMosaicError
-from dancemosaic_core.skeleton import JOINT_NAMES, MOTION_FPS, NUM_JOINTS
+from dancemosaic_core.common.errors import DanceMosaicError
+from dancemosaic_core.motion.skeleton import JOINT_NAMES, MOTION_FPS, NUM_JOINTS
 
 
 @dataclass

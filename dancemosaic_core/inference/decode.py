@@ -14,7 +14,7 @@ from typing import Callable
 
 import torch
 
-from dancemosaic_core.sampling.schedule import remask_count
+from dancemosaic_core.inference.schedule import remask_count
 
 LogitsFn = Callable[[torch.Tensor], torch.Tensor]            # ids (B, L) -> logits (B, L, K)
 ResidualLogitsFn = Callable[[torch.Tensor, int], torch.Tensor]  # ids (B, L, q), layer q -> (B, L, K)

@@ -22,7 +22,7 @@ from typing import Callable
 import torch
 
 from dancemosaic_core.motion.rhythm import RhythmTarget
-from dancemosaic_core.skeleton import MOTION_FPS
+from dancemosaic_core.motion.skeleton import MOTION_FPS
 
 DecodeFn = Callable[[torch.Tensor], torch.Tensor]         # Z (B, n, d) -> joints (B, T, 22, 3)
 LimitFn = Callable[[torch.Tensor], torch.Tensor]          # joints (..., 22, 3) -> penalty (...)

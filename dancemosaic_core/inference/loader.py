@@ -16,8 +16,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from dancemosaic_core.data.dataset import genre_prompt
-from dancemosaic_core.errors import DanceMosaicError
+from dancemosaic_core.common.errors import DanceMosaicError
 from dancemosaic_core.models.checkpoint import load_checkpoint, load_normalizer
 from dancemosaic_core.models.mask_transformer import T2MModel
 from dancemosaic_core.models.tokenizer import MotionTokenizer
@@ -25,9 +24,12 @@ from dancemosaic_core.models.towers import MultiTowerModel
 from dancemosaic_core.motion.bones import project_bone_lengths
 from dancemosaic_core.motion.normalize import Normalizer
 from dancemosaic_core.motion.representation import features_to_joints
-from dancemosaic_core.skeleton import TOKEN_DOWNSAMPLE
+from dancemosaic_core.motion.skeleton import TOKEN_DOWNSAMPLE
 from dancemosaic_core.text import TextEncoder, build_text_encoder
+from dancemosaic_core.text.prompts import genre_prompt
 
+# the shipped model (scripts/train_default.sh), used when no model directory is given
+DEFAULT_MODEL_DIR = Path(__file__).resolve().parents[1] / "weights" / "default"
 PARTS = ("tokenizer", "t2m", "music", "pose")
 MOMASK_WINDOW_TOKENS = 49     # MoMask's longest training motion: 196 frames, 9.8 s
 

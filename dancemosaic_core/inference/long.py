@@ -21,12 +21,12 @@ import math
 import numpy as np
 import torch
 
-from dancemosaic_core.errors import DanceMosaicError
 from dancemosaic_core.audio.features import beat_times
+from dancemosaic_core.common.errors import DanceMosaicError
 from dancemosaic_core.inference.constraints import PoseConstraints
 from dancemosaic_core.inference.itto import optimize_tokens
-from dancemosaic_core.pipeline import DanceOutput, DancePipeline
-from dancemosaic_core.skeleton import MOTION_FPS, TOKEN_DOWNSAMPLE
+from dancemosaic_core.inference.pipeline import DanceOutput, DancePipeline
+from dancemosaic_core.motion.skeleton import MOTION_FPS, TOKEN_DOWNSAMPLE
 
 
 def segment_bounds(n: int, window: int) -> list[tuple[int, int]]:

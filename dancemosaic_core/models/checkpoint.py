@@ -23,7 +23,7 @@ import torch.nn as nn
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-from dancemosaic_core.errors import DanceMosaicError
+from dancemosaic_core.common.errors import DanceMosaicError
 from dancemosaic_core.models.mask_transformer import T2MModel, TransformerConfig
 from dancemosaic_core.models.tokenizer import MotionTokenizer, TokenizerConfig
 from dancemosaic_core.models.towers import Tower, TowerConfig

@@ -18,9 +18,9 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from dancemosaic_core.errors import DanceMosaicError
+from dancemosaic_core.common.errors import DanceMosaicError
 from dancemosaic_core.models.rvq import ResidualVQ
-from dancemosaic_core.skeleton import FEATURE_DIM, TOKEN_DOWNSAMPLE
+from dancemosaic_core.motion.skeleton import FEATURE_DIM, TOKEN_DOWNSAMPLE
 
 
 @dataclass

@@ -19,11 +19,18 @@ from dataclasses import dataclass
 import torch
 import torch.nn as nn
 
-from dancemosaic_core.errors import DanceMosaicError
+from dancemosaic_core.common.errors import DanceMosaicError
 from dancemosaic_core.models.mask_transformer import (
-    MaskTransformer, TransformerConfig, embed_sequence, key_mask,
+    MaskTransformer,
+    TransformerConfig,
+    embed_sequence,
+    key_mask,
 )
-from dancemosaic_core.skeleton import MUSIC_FEATURE_DIM, NUM_JOINTS, TOKEN_DOWNSAMPLE
+from dancemosaic_core.motion.skeleton import (
+    MUSIC_FEATURE_DIM,
+    NUM_JOINTS,
+    TOKEN_DOWNSAMPLE,
+)
 
 TOWER_KINDS = ("music", "pose")
 # Joint positions enter the pose encoder in units of 0.2 m, the typical excursion of a joint in

@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from dancemosaic_core.skeleton import NUM_JOINTS, PARENTS, bone_lengths
+from dancemosaic_core.motion.skeleton import NUM_JOINTS, PARENTS, bone_lengths
 
 
 def project_bone_lengths(joints: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:

@@ -24,9 +24,9 @@ from pathlib import Path
 
 import numpy as np
 
-from dancemosaic_core.errors import DanceMosaicError
+from dancemosaic_core.common.errors import DanceMosaicError
 from dancemosaic_core.motion.rotations import axis_angle_to_matrix, rot6d_to_matrix
-from dancemosaic_core.skeleton import NUM_JOINTS, PARENTS
+from dancemosaic_core.motion.skeleton import NUM_JOINTS, PARENTS
 
 FINEDANCE_FPS = 30
 AIST_FPS = 60

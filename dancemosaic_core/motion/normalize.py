@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from dancemosaic_core.errors import DanceMosaicError
+from dancemosaic_core.common.errors import DanceMosaicError
 
 MIN_STD = 1e-5
 

@@ -36,12 +36,19 @@ import numpy as np
 import torch
 from scipy.ndimage import gaussian_filter1d
 
-from dancemosaic_core.errors import DanceMosaicError
+from dancemosaic_core.common.errors import DanceMosaicError
 from dancemosaic_core.motion.io import check_joints
 from dancemosaic_core.motion.rotations import qbetween, qinv, qmul, qrot, quat_to_rot6d
-from dancemosaic_core.skeleton import (
-    FACE_JOINTS, FEATURE_DIM, KINEMATIC_CHAINS, LEFT_FOOT_JOINTS, NUM_JOINTS, PARENTS, RAW_OFFSETS,
-    REST_OFFSETS, RIGHT_FOOT_JOINTS,
+from dancemosaic_core.motion.skeleton import (
+    FACE_JOINTS,
+    FEATURE_DIM,
+    KINEMATIC_CHAINS,
+    LEFT_FOOT_JOINTS,
+    NUM_JOINTS,
+    PARENTS,
+    RAW_OFFSETS,
+    REST_OFFSETS,
+    RIGHT_FOOT_JOINTS,
 )
 
 # Recipe constants of the reference `process_file` / `Skeleton.inverse_kinematics_np`.

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from dancemosaic_core.errors import DanceMosaicError
+from dancemosaic_core.common.errors import DanceMosaicError
 
 MIN_BEATS = 2          # a phase needs at least one inter-beat interval
 # The tempo channel is BPM / TEMPO_SCALE so it varies on the unit scale of the other channels.

@@ -6,7 +6,11 @@ as a differentiable penalty for inference-time token optimisation.
 torch is imported only when joint_limit_proxy is used.
 """
 from dancemosaic_core.retarget.layout import robot_joints, robot_rest_joints
-from dancemosaic_core.retarget.retargeter import RetargetOptions, RetargetResult, Retargeter
+from dancemosaic_core.retarget.retargeter import (
+    Retargeter,
+    RetargetOptions,
+    RetargetResult,
+)
 from dancemosaic_core.retarget.robot import RobotConfig, load_robot
 
 __all__ = ["load_robot", "RobotConfig", "Retargeter", "RetargetOptions", "RetargetResult",

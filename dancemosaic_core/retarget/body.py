@@ -12,7 +12,7 @@ import sys
 
 import numpy as np
 
-from dancemosaic_core.skeleton import JOINT_INDEX, REST_OFFSETS, rest_pose
+from dancemosaic_core.motion.skeleton import JOINT_INDEX, REST_OFFSETS, rest_pose
 
 J = JOINT_INDEX
 

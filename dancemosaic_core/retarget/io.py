@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from dancemosaic_core.errors import DanceMosaicError
+from dancemosaic_core.common.errors import DanceMosaicError
 
 
 @dataclass

@@ -9,9 +9,9 @@ from __future__ import annotations
 import numpy as np
 import pinocchio as pin
 
+from dancemosaic_core.motion.skeleton import JOINT_NAMES, NUM_JOINTS, PARENTS
 from dancemosaic_core.retarget.body import UNMAPPED_BODY, rest_offset, to_human_axes
 from dancemosaic_core.retarget.robot import KEYPOINT_FRAME, RobotConfig
-from dancemosaic_core.skeleton import JOINT_NAMES, NUM_JOINTS, PARENTS
 
 
 class RobotSkeleton:

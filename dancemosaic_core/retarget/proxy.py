@@ -21,10 +21,16 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from dancemosaic_core.retarget.body import body_frames, cross, dot, normalize, to_robot_axes
+from dancemosaic_core.motion.skeleton import JOINT_INDEX, PARENTS, rest_pose
+from dancemosaic_core.retarget.body import (
+    body_frames,
+    cross,
+    dot,
+    normalize,
+    to_robot_axes,
+)
 from dancemosaic_core.retarget.layout import RobotSkeleton
 from dancemosaic_core.retarget.robot import RobotConfig
-from dancemosaic_core.skeleton import JOINT_INDEX, PARENTS, rest_pose
 
 J = JOINT_INDEX
 DIRECTIONS = ("left_hip", "right_hip", "left_shoulder", "right_shoulder", "torso_bend")

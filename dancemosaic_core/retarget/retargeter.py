@@ -15,14 +15,14 @@ from dataclasses import dataclass, field
 import numpy as np
 import pinocchio as pin
 
+from dancemosaic_core.common.errors import DanceMosaicError
 from dancemosaic_core.control import LimitFilter
-from dancemosaic_core.errors import DanceMosaicError
 from dancemosaic_core.motion.io import check_joints
+from dancemosaic_core.motion.skeleton import MOTION_FPS, NUM_JOINTS
 from dancemosaic_core.retarget.body import to_robot_axes
 from dancemosaic_core.retarget.ik import IKOptions, IKSolver
 from dancemosaic_core.retarget.robot import KEYPOINT_FRAME, RobotConfig, sole_points
 from dancemosaic_core.retarget.targets import ContactOptions, TargetBuilder
-from dancemosaic_core.skeleton import MOTION_FPS, NUM_JOINTS
 
 
 @dataclass

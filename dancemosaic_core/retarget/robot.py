@@ -16,8 +16,8 @@ import numpy as np
 import pinocchio as pin
 import yaml
 
-from dancemosaic_core.errors import DanceMosaicError
-from dancemosaic_core.skeleton import JOINT_INDEX, JOINT_NAMES
+from dancemosaic_core.common.errors import DanceMosaicError
+from dancemosaic_core.motion.skeleton import JOINT_INDEX, JOINT_NAMES
 
 CONFIG_DIR = Path(__file__).resolve().parents[2] / "config" / "robots"
 ROBOT_DATA_PREFIX = "example-robot-data:"

@@ -8,7 +8,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from dancemosaic_core.skeleton import JOINT_INDEX, MOTION_FPS, NUM_JOINTS, PARENTS, REST_OFFSETS
+from dancemosaic_core.motion.skeleton import (
+    JOINT_INDEX,
+    MOTION_FPS,
+    NUM_JOINTS,
+    PARENTS,
+    REST_OFFSETS,
+)
 
 J = JOINT_INDEX
 

@@ -18,9 +18,14 @@ from dataclasses import dataclass
 import numpy as np
 import pinocchio as pin
 
-from dancemosaic_core.retarget.body import body_frames, normalize, rest_joints_robot_axes, to_robot_axes
+from dancemosaic_core.motion.skeleton import JOINT_INDEX
+from dancemosaic_core.retarget.body import (
+    body_frames,
+    normalize,
+    rest_joints_robot_axes,
+    to_robot_axes,
+)
 from dancemosaic_core.retarget.robot import KEYPOINT_FRAME, RobotConfig
-from dancemosaic_core.skeleton import JOINT_INDEX
 
 FOOT_JOINTS = [JOINT_INDEX[n] for n in ("left_ankle", "right_ankle", "left_foot", "right_foot")]
 SIDES = ("left", "right")

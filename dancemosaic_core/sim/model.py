@@ -16,7 +16,7 @@ os.environ.setdefault("MUJOCO_GL", "egl")   # headless rendering; osmesa also wo
 import mujoco  # noqa: E402
 import numpy as np  # noqa: E402
 
-from dancemosaic_core.errors import DanceMosaicError  # noqa: E402
+from dancemosaic_core.common.errors import DanceMosaicError  # noqa: E402
 from dancemosaic_core.retarget.robot import RobotConfig, robot_data_dir  # noqa: E402
 
 COMPILER = ('<mujoco><compiler strippath="false" discardvisual="false" fusestatic="false" '

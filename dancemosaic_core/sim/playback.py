@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 import mujoco
 import numpy as np
 
-from dancemosaic_core.errors import DanceMosaicError
+from dancemosaic_core.common.errors import DanceMosaicError
 from dancemosaic_core.retarget.robot import RobotConfig
 from dancemosaic_core.sim.model import FLOOR_GROUP, SimModel, build_sim_model
 

@@ -6,7 +6,7 @@ Kinds (a spec dict, stored in every T2M/tower checkpoint so inference uses the s
                              offline (HF_HUB_OFFLINE); the default, works out of the box
     {"kind": "table", "prompts": [...]}  one-hot over a fixed prompt list; the model's text
                              projection (cond_proj) then is a trained embedding table (fallback)
-Genre prompts use data.dataset.GENRE_PROMPT ("person dances on {genre} style", paper 3.1).
+Genre prompts use text.prompts.GENRE_PROMPT ("person dances on {genre} style", paper 3.1).
 """
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from pathlib import Path
 
 import torch
 
-from dancemosaic_core.errors import DanceMosaicError
+from dancemosaic_core.common.errors import DanceMosaicError
 
 TEXT_ENCODER_KINDS = ("minilm", "clip", "table")
 

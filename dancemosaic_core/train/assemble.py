@@ -17,7 +17,7 @@ from typing import Iterable
 
 import torch
 
-from dancemosaic_core.errors import DanceMosaicError
+from dancemosaic_core.common.errors import DanceMosaicError
 from dancemosaic_core.models.checkpoint import read_config, save_checkpoint
 from dancemosaic_core.models.mask_transformer import T2MModel
 from dancemosaic_core.models.tokenizer import MotionTokenizer

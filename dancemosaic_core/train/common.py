@@ -5,13 +5,14 @@ from dataclasses import replace
 
 import torch
 
-from dancemosaic_core.data.dataset import MotionWindowDataset, genre_prompt
+from dancemosaic_core.data.dataset import MotionWindowDataset
+from dancemosaic_core.inference.schedule import num_masked
 from dancemosaic_core.models.checkpoint import load_checkpoint, read_config
 from dancemosaic_core.models.mask_transformer import TransformerConfig, bert_corrupt
 from dancemosaic_core.models.tokenizer import MotionTokenizer
-from dancemosaic_core.sampling.schedule import num_masked
-from dancemosaic_core.skeleton import TOKEN_DOWNSAMPLE
+from dancemosaic_core.motion.skeleton import TOKEN_DOWNSAMPLE
 from dancemosaic_core.text import TextEncoder, build_text_encoder
+from dancemosaic_core.text.prompts import genre_prompt
 from dancemosaic_core.train.config import DataConfig, TextEncoderConfig
 from dancemosaic_core.train.trainer import StepRandom
 

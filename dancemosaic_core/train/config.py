@@ -23,7 +23,7 @@ from typing import Any, Mapping
 
 import yaml
 
-from dancemosaic_core.errors import DanceMosaicError
+from dancemosaic_core.common.errors import DanceMosaicError
 from dancemosaic_core.models.checkpoint import read_config
 from dancemosaic_core.models.mask_transformer import TransformerConfig
 from dancemosaic_core.models.tokenizer import TokenizerConfig

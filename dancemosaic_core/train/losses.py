@@ -15,7 +15,12 @@ from dancemosaic_core.inference.itto import constraint_error
 from dancemosaic_core.models.tokenizer import MotionTokenizer
 from dancemosaic_core.motion.normalize import Normalizer
 from dancemosaic_core.motion.representation import FOOT_CONTACT, features_to_joints
-from dancemosaic_core.skeleton import BODY_PARTS, FOOT_JOINTS, NUM_JOINTS, TOKEN_DOWNSAMPLE
+from dancemosaic_core.motion.skeleton import (
+    BODY_PARTS,
+    FOOT_JOINTS,
+    NUM_JOINTS,
+    TOKEN_DOWNSAMPLE,
+)
 from dancemosaic_core.train.trainer import StepRandom
 
 

@@ -8,7 +8,13 @@ import torch
 
 from dancemosaic_core.models.mask_transformer import T2MModel, masked_cross_entropy
 from dancemosaic_core.train.common import (
-    build_dataset, encode_batch, load_tokenizer, masked_inputs, text_batch, text_encoder_for, transformer_config,
+    build_dataset,
+    encode_batch,
+    load_tokenizer,
+    masked_inputs,
+    text_batch,
+    text_encoder_for,
+    transformer_config,
 )
 from dancemosaic_core.train.config import StageConfig
 from dancemosaic_core.train.losses import frame_mask

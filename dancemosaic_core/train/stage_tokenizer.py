@@ -7,7 +7,11 @@ from dancemosaic_core.data.dataset import MotionWindowDataset
 from dancemosaic_core.models.tokenizer import MotionTokenizer
 from dancemosaic_core.train.common import build_dataset
 from dancemosaic_core.train.config import DataConfig, StageConfig
-from dancemosaic_core.train.losses import frame_mask, joints_from_features, tokenizer_loss
+from dancemosaic_core.train.losses import (
+    frame_mask,
+    joints_from_features,
+    tokenizer_loss,
+)
 from dancemosaic_core.train.trainer import TrainRun
 
 

@@ -14,11 +14,21 @@ from dancemosaic_core.models.checkpoint import load_checkpoint
 from dancemosaic_core.models.mask_transformer import masked_cross_entropy
 from dancemosaic_core.models.towers import MultiTowerModel, Tower
 from dancemosaic_core.train.common import (
-    build_dataset, encode_batch, frozen, load_t2m_text_encoder, load_tokenizer, masked_inputs, text_batch,
+    build_dataset,
+    encode_batch,
+    frozen,
+    load_t2m_text_encoder,
+    load_tokenizer,
+    masked_inputs,
+    text_batch,
 )
 from dancemosaic_core.train.config import StageConfig
 from dancemosaic_core.train.losses import (
-    gumbel_joints, joints_from_features, kinematic_losses, pose_discrepancy, sample_constraints,
+    gumbel_joints,
+    joints_from_features,
+    kinematic_losses,
+    pose_discrepancy,
+    sample_constraints,
 )
 from dancemosaic_core.train.trainer import TrainRun, setup_distributed
 

@@ -25,9 +25,13 @@ import torch.distributed as dist
 import torch.nn as nn
 from torch.utils.data import DataLoader, DistributedSampler
 
+from dancemosaic_core.common.errors import DanceMosaicError
 from dancemosaic_core.data.dataset import collate
-from dancemosaic_core.errors import DanceMosaicError
-from dancemosaic_core.models.checkpoint import load_checkpoint, load_train_state, save_checkpoint
+from dancemosaic_core.models.checkpoint import (
+    load_checkpoint,
+    load_train_state,
+    save_checkpoint,
+)
 from dancemosaic_core.train.config import OptimConfig, StageConfig
 
 

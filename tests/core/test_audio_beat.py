@@ -2,8 +2,14 @@
 import numpy as np
 import pytest
 
-from dancemosaic_core.audio.beat import (ANALYSIS_SR, ONSET_HOP, OnlineBeatTracker, TempoTracker,
-                                         predict_features, track_wave)
+from dancemosaic_core.audio.beat import (
+    ANALYSIS_SR,
+    ONSET_HOP,
+    OnlineBeatTracker,
+    TempoTracker,
+    predict_features,
+    track_wave,
+)
 from dancemosaic_core.audio.features import COL_BEAT, COL_PEAK
 from dancemosaic_core.audio.synth import click_track
 
@@ -61,6 +67,7 @@ def test_tracker_predict_features_uses_its_beat_grid():
 
 def test_midi_beats_from_a_tempo_map(tmp_path):
     import mido
+
     from dancemosaic_core.audio.midi import midi_beats, midi_onsets, tempo_map
     mid = mido.MidiFile(ticks_per_beat=96)
     meta, notes = mido.MidiTrack(), mido.MidiTrack()

@@ -3,13 +3,27 @@ sample rates and channels, silence, bad files, the cache."""
 import numpy as np
 import pytest
 
-from dancemosaic_core.audio import (COLUMN_NAMES, StreamingMusicFeatures, is_silent, load_audio,
-                                    music_features, music_features_cached)
-from dancemosaic_core.audio.features import (COL_BEAT, COL_ONSET, COL_PEAK, COLS_CHROMA, cache_key,
-                                             local_features, n_frames, onset_envelope)
+from dancemosaic_core.audio import (
+    COLUMN_NAMES,
+    StreamingMusicFeatures,
+    is_silent,
+    load_audio,
+    music_features,
+    music_features_cached,
+)
+from dancemosaic_core.audio.features import (
+    COL_BEAT,
+    COL_ONSET,
+    COL_PEAK,
+    COLS_CHROMA,
+    cache_key,
+    local_features,
+    n_frames,
+    onset_envelope,
+)
 from dancemosaic_core.audio.synth import click_track
-from dancemosaic_core.errors import DanceMosaicError
-from dancemosaic_core.skeleton import MUSIC_FEATURE_DIM
+from dancemosaic_core.common.errors import DanceMosaicError
+from dancemosaic_core.motion.skeleton import MUSIC_FEATURE_DIM
 
 
 def _music(seconds, sr, seed=0):

@@ -16,12 +16,12 @@ from dancemosaic_core.choreo import (
     get_style,
 )
 from dancemosaic_core.choreo.music import hear, onset_envelope
-from dancemosaic_core.errors import DanceMosaicError
+from dancemosaic_core.common.errors import DanceMosaicError
 from dancemosaic_core.eval.beats import beat_align_score, motion_beats, truncate_beats
 from dancemosaic_core.eval.foot import foot_skating, foot_skating_ratio
 from dancemosaic_core.eval.protocols import PROTOCOLS, to_protocol_rate
 from dancemosaic_core.motion.io import load_motion, save_motion
-from dancemosaic_core.skeleton import (
+from dancemosaic_core.motion.skeleton import (
     FOOT_JOINTS,
     LEFT_FOOT_JOINTS,
     MOTION_FPS,

@@ -12,10 +12,10 @@ from dancemosaic_core.audio.synth import click_track
 from dancemosaic_core.choreo import bootstrap, songs
 from dancemosaic_core.choreo.songs import Song
 from dancemosaic_core.cli import main
+from dancemosaic_core.common.errors import DanceMosaicError
 from dancemosaic_core.data.items import SkipReport, iter_items
 from dancemosaic_core.data.loaders import JointsDataset
-from dancemosaic_core.errors import DanceMosaicError
-from dancemosaic_core.skeleton import MOTION_FPS
+from dancemosaic_core.motion.skeleton import MOTION_FPS
 
 
 @pytest.fixture

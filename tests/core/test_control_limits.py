@@ -2,10 +2,11 @@
 limit checks and the cosine ramp the filters share."""
 import numpy as np
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from dancemosaic_core.common.errors import DanceMosaicError
 from dancemosaic_core.control import LimitFilter, SafetyFilter, cosine_ramp
-from dancemosaic_core.errors import DanceMosaicError
 
 N = 5
 LOWER, UPPER = -np.linspace(1.0, 2.0, N), np.linspace(0.5, 2.5, N)

@@ -6,13 +6,22 @@ import numpy as np
 import pytest
 
 from dancemosaic_core.audio import music_features_cached
+from dancemosaic_core.common.errors import DanceMosaicError
 from dancemosaic_core.data.cache import FEAT_BIAS, prepare_cache
 from dancemosaic_core.data.loaders import HumanML3D, JointsDataset
-from dancemosaic_core.errors import DanceMosaicError
 from dancemosaic_core.motion.normalize import Normalizer
-from dancemosaic_core.motion.representation import feature_slices, features_to_joints, joints_to_features
-from dancemosaic_core.skeleton import FEATURE_DIM, MUSIC_FEATURE_DIM
-from tests.core.test_data_fixtures import dance_joints, text_lines, write_humanml3d, write_joints_dataset
+from dancemosaic_core.motion.representation import (
+    feature_slices,
+    features_to_joints,
+    joints_to_features,
+)
+from dancemosaic_core.motion.skeleton import FEATURE_DIM, MUSIC_FEATURE_DIM
+from tests.core.test_data_fixtures import (
+    dance_joints,
+    text_lines,
+    write_humanml3d,
+    write_joints_dataset,
+)
 
 
 @pytest.fixture(scope="module")

@@ -7,15 +7,23 @@ import pytest
 import torch
 from torch.utils.data import DataLoader
 
+from dancemosaic_core.common.errors import DanceMosaicError
 from dancemosaic_core.data.cache import prepare_cache
-from dancemosaic_core.data.dataset import (
-    GENRE_PROMPT, MotionWindowDataset, collate, genre_prompt, load_cache_meta,
-)
+from dancemosaic_core.data.dataset import MotionWindowDataset, collate, load_cache_meta
 from dancemosaic_core.data.loaders import HumanML3D, JointsDataset
-from dancemosaic_core.errors import DanceMosaicError
 from dancemosaic_core.motion.normalize import Normalizer
-from dancemosaic_core.skeleton import FEATURE_DIM, MUSIC_FEATURE_DIM, TOKEN_DOWNSAMPLE
-from tests.core.test_data_fixtures import dance_joints, text_lines, write_humanml3d, write_joints_dataset
+from dancemosaic_core.motion.skeleton import (
+    FEATURE_DIM,
+    MUSIC_FEATURE_DIM,
+    TOKEN_DOWNSAMPLE,
+)
+from dancemosaic_core.text.prompts import GENRE_PROMPT, genre_prompt
+from tests.core.test_data_fixtures import (
+    dance_joints,
+    text_lines,
+    write_humanml3d,
+    write_joints_dataset,
+)
 
 
 @pytest.fixture(scope="module")

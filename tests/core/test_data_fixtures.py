@@ -10,7 +10,7 @@ import soundfile as sf
 
 from dancemosaic_core.motion import fk
 from dancemosaic_core.motion.rotations import axis_angle_to_matrix, matrix_to_rot6d
-from dancemosaic_core.skeleton import MOTION_FPS, NUM_JOINTS, rest_pose
+from dancemosaic_core.motion.skeleton import MOTION_FPS, NUM_JOINTS, rest_pose
 
 SR = 22050
 

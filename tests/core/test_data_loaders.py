@@ -6,16 +6,29 @@ import logging
 import numpy as np
 import pytest
 
+from dancemosaic_core.common.errors import DanceMosaicError
 from dancemosaic_core.data.items import SkipReport, iter_items
 from dancemosaic_core.data.loaders import (
-    AISTPP, FINEDANCE_IDS, FINEDANCE_IGNORE, FINEDANCE_TEST, FineDance, HumanML3D, JointsDataset,
+    AISTPP,
+    FINEDANCE_IDS,
+    FINEDANCE_IGNORE,
+    FINEDANCE_TEST,
+    FineDance,
+    HumanML3D,
+    JointsDataset,
     finedance_split,
 )
-from dancemosaic_core.errors import DanceMosaicError
 from dancemosaic_core.motion import fk
 from tests.core.test_data_fixtures import (
-    aist_motion, dance_joints, finedance_motion, smpl_template, text_lines, write_aistpp, write_finedance,
-    write_humanml3d, write_joints_dataset,
+    aist_motion,
+    dance_joints,
+    finedance_motion,
+    smpl_template,
+    text_lines,
+    write_aistpp,
+    write_finedance,
+    write_humanml3d,
+    write_joints_dataset,
 )
 
 

@@ -10,7 +10,12 @@ from dancemosaic_core.audio.synth import click_track
 from dancemosaic_core.cli import main
 from dancemosaic_core.eval.runner import derangement, load_items
 from dancemosaic_core.motion.io import Motion, save_motion
-from dancemosaic_core.skeleton import LEFT_FOOT_JOINTS, MOTION_FPS, RIGHT_FOOT_JOINTS, rest_pose
+from dancemosaic_core.motion.skeleton import (
+    LEFT_FOOT_JOINTS,
+    MOTION_FPS,
+    RIGHT_FOOT_JOINTS,
+    rest_pose,
+)
 
 SR = 22050
 SECONDS = 6.0

@@ -2,14 +2,33 @@
 import numpy as np
 import pytest
 
-from dancemosaic_core.errors import DanceMosaicError
-from dancemosaic_core.eval import (beat_align_score, diversity, fid, foot_skating, foot_skating_ratio,
-                                   geometric_features, get_protocol, joint_limit_violations,
-                                   kinetic_features, motion_beats, motion_features,
-                                   motion_to_music_score, mpjpe, physical_foot_contact,
-                                   truncate_beats, velocity_limit_violations, balance_rate)
+from dancemosaic_core.common.errors import DanceMosaicError
+from dancemosaic_core.eval import (
+    balance_rate,
+    beat_align_score,
+    diversity,
+    fid,
+    foot_skating,
+    foot_skating_ratio,
+    geometric_features,
+    get_protocol,
+    joint_limit_violations,
+    kinetic_features,
+    motion_beats,
+    motion_features,
+    motion_to_music_score,
+    mpjpe,
+    physical_foot_contact,
+    truncate_beats,
+    velocity_limit_violations,
+)
 from dancemosaic_core.eval.geometric import NUM_FEATURES
-from dancemosaic_core.skeleton import LEFT_FOOT_JOINTS, NUM_JOINTS, RIGHT_FOOT_JOINTS, rest_pose
+from dancemosaic_core.motion.skeleton import (
+    LEFT_FOOT_JOINTS,
+    NUM_JOINTS,
+    RIGHT_FOOT_JOINTS,
+    rest_pose,
+)
 
 
 def standing(frames: int) -> np.ndarray:

@@ -4,9 +4,17 @@ import math
 import pytest
 import torch
 
-from dancemosaic_core.inference.decode import masked_decode, remask_count, residual_decode
+from dancemosaic_core.inference.decode import (
+    masked_decode,
+    remask_count,
+    residual_decode,
+)
 from dancemosaic_core.inference.guidance import GuidanceWeights, branch_plan, mix_logits
-from dancemosaic_core.inference.itto import code_logits, constraint_error, optimize_tokens
+from dancemosaic_core.inference.itto import (
+    code_logits,
+    constraint_error,
+    optimize_tokens,
+)
 
 K, MASK = 16, 16
 

@@ -1,5 +1,6 @@
 """dancemosaic_core runs without ROS: no module of it imports rclpy or ROS messages, at import
-time (checked by importing every module in a clean interpreter) or later (checked in the source)."""
+time (checked by importing every module in a clean interpreter) or later (checked in the source),
+and no file of it names the ROS side. Its top level holds only packages."""
 import ast
 import json
 import subprocess
@@ -49,4 +50,20 @@ def test_no_core_source_imports_ros_even_lazily():
                 continue
             offenders += [f"{path.relative_to(ROOT)}:{node.lineno} {n}" for n in names
                           if n.split(".")[0] in ROS_MODULES]
+    assert not offenders, offenders
+
+
+def test_core_top_level_holds_only_packages():
+    modules = sorted(p.name for p in CORE.glob("*.py") if p.name != "__init__.py")
+    assert not modules, f"move {modules} into a package of dancemosaic_core"
+    for directory in CORE.iterdir():
+        if directory.is_dir() and any(directory.glob("*.py")):
+            assert (directory / "__init__.py").is_file(), f"{directory.relative_to(ROOT)} lacks __init__.py"
+
+
+def test_no_core_file_names_the_ros_side():
+    offenders = [f"{path.relative_to(ROOT)}:{number}" for path in sorted(CORE.rglob("*"))
+                 if path.is_file() and path.suffix in (".py", ".md", ".yaml", ".json", ".txt")
+                 for number, line in enumerate(path.read_text().splitlines(), 1)
+                 if "dancemosaic_ros" in line or "rclpy" in line]
     assert not offenders, offenders

@@ -24,7 +24,9 @@ def package_xml() -> ET.Element:
 
 
 def setup_distribution():
-    from distutils.core import run_setup  # setuptools' shim; runs setup.py without building
+    from distutils.core import (
+        run_setup,  # setuptools' shim; runs setup.py without building
+    )
 
     return run_setup(str(ROOT / "setup.py"), stop_after="init")
 
@@ -76,11 +78,9 @@ def test_console_scripts_match_the_cmake_node_executables():
     assert scripts == {f"dancemosaic_{node}": f"dancemosaic_ros.{node}:main" for node in nodes}
     template = (ROOT / "scripts/ros/node_executable.py.in").read_text()
     assert "from dancemosaic_ros.@DANCEMOSAIC_NODE_MODULE@ import main" in template
-    for node in nodes:  # modules written so far must expose main(); the rest are declared ahead
-        module = ROOT / "dancemosaic_ros" / f"{node}.py"
-        if module.exists():
-            tree = ast.parse(module.read_text())
-            assert any(isinstance(n, ast.FunctionDef) and n.name == "main" for n in tree.body), module
+    for node in nodes:
+        tree = ast.parse((ROOT / "dancemosaic_ros" / f"{node}.py").read_text())
+        assert any(isinstance(n, ast.FunctionDef) and n.name == "main" for n in tree.body), node
 
 
 def test_cmake_installs_directories_that_exist():

@@ -4,8 +4,12 @@ import pickle
 import pytest
 import torch
 
-from dancemosaic_core.errors import DanceMosaicError
-from dancemosaic_core.models.checkpoint import load_checkpoint, load_train_state, save_checkpoint
+from dancemosaic_core.common.errors import DanceMosaicError
+from dancemosaic_core.models.checkpoint import (
+    load_checkpoint,
+    load_train_state,
+    save_checkpoint,
+)
 from dancemosaic_core.models.mask_transformer import T2MModel, TransformerConfig
 from dancemosaic_core.models.tokenizer import MotionTokenizer, TokenizerConfig
 from dancemosaic_core.models.towers import Tower, TowerConfig

@@ -6,7 +6,7 @@ import sys
 import pytest
 import torch
 
-from dancemosaic_core.errors import DanceMosaicError
+from dancemosaic_core.common.errors import DanceMosaicError
 from dancemosaic_core.text import PromptTableEncoder, build_text_encoder
 from dancemosaic_core.text.clip import ClipTextTower, load_clip_text_tower, tokenize
 

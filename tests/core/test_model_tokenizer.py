@@ -2,10 +2,10 @@
 import pytest
 import torch
 
-from dancemosaic_core.errors import DanceMosaicError
+from dancemosaic_core.common.errors import DanceMosaicError
 from dancemosaic_core.models.rvq import ResidualVQ
 from dancemosaic_core.models.tokenizer import MotionTokenizer, TokenizerConfig
-from dancemosaic_core.skeleton import FEATURE_DIM
+from dancemosaic_core.motion.skeleton import FEATURE_DIM
 
 TINY = TokenizerConfig(width=32, depth=2, code_dim=16, num_codes=32, num_quantizers=3, ema_decay=0.9)
 

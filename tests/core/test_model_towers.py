@@ -5,8 +5,12 @@ from dancemosaic_core.models.mask_transformer import MaskTransformer, Transforme
 from dancemosaic_core.models.tokenizer import MotionTokenizer, TokenizerConfig
 from dancemosaic_core.models.towers import MultiTowerModel, Tower, TowerConfig
 from dancemosaic_core.motion.normalize import Normalizer
-from dancemosaic_core.skeleton import FEATURE_DIM, MUSIC_FEATURE_DIM, NUM_JOINTS
-from dancemosaic_core.train.losses import gumbel_joints, kinematic_losses, pose_discrepancy
+from dancemosaic_core.motion.skeleton import FEATURE_DIM, MUSIC_FEATURE_DIM, NUM_JOINTS
+from dancemosaic_core.train.losses import (
+    gumbel_joints,
+    kinematic_losses,
+    pose_discrepancy,
+)
 from dancemosaic_core.train.trainer import Dist, StepRandom
 
 CFG = TransformerConfig(num_codes=16, num_quantizers=2, text_dim=6, code_dim=8, dim=16, layers=2, heads=2,

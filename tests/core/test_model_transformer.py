@@ -4,10 +4,18 @@ import math
 import torch
 
 from dancemosaic_core.inference import decode as inference_decode
-from dancemosaic_core.models.mask_transformer import (
-    MaskTransformer, ResidualTransformer, TransformerConfig, bert_corrupt, masked_cross_entropy,
+from dancemosaic_core.inference.schedule import (
+    cosine_schedule,
+    num_masked,
+    remask_count,
 )
-from dancemosaic_core.sampling.schedule import cosine_schedule, num_masked, remask_count
+from dancemosaic_core.models.mask_transformer import (
+    MaskTransformer,
+    ResidualTransformer,
+    TransformerConfig,
+    bert_corrupt,
+    masked_cross_entropy,
+)
 
 CFG = TransformerConfig(num_codes=16, num_quantizers=3, text_dim=6, code_dim=8, dim=16, layers=2, heads=2,
                         ff_dim=32, dropout=0.0, residual_layers=1)

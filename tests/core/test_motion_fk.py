@@ -6,11 +6,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from dancemosaic_core.errors import DanceMosaicError
+from dancemosaic_core.common.errors import DanceMosaicError
 from dancemosaic_core.motion import fk
-from dancemosaic_core.motion.representation import features_to_joints, joints_to_features
+from dancemosaic_core.motion.representation import (
+    features_to_joints,
+    joints_to_features,
+)
 from dancemosaic_core.motion.rotations import axis_angle_to_matrix, matrix_to_rot6d
-from dancemosaic_core.skeleton import NUM_JOINTS, PARENTS, rest_pose
+from dancemosaic_core.motion.skeleton import NUM_JOINTS, PARENTS, rest_pose
 
 IDENTITY_6D_ROWS = np.array([1.0, 0, 0, 0, 1, 0])
 # R_z(-90 deg): in the T-pose the left arm points +x; this turns it to -y (hanging down).

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 import torch
 
-from dancemosaic_core.errors import DanceMosaicError
+from dancemosaic_core.common.errors import DanceMosaicError
 from dancemosaic_core.motion.normalize import Normalizer
 
 

@@ -4,11 +4,24 @@ import numpy as np
 import pytest
 import torch
 
-from dancemosaic_core.errors import DanceMosaicError
+from dancemosaic_core.common.errors import DanceMosaicError
 from dancemosaic_core.motion import representation as rep
-from dancemosaic_core.motion.rotations import axis_angle_to_quat, qinv, qmul, qrot, rot6d_to_matrix
-from dancemosaic_core.skeleton import (
-    FEATURE_DIM, KINEMATIC_CHAINS, MOTION_FPS, NUM_JOINTS, PARENTS, RAW_OFFSETS, REST_OFFSETS, bone_lengths,
+from dancemosaic_core.motion.rotations import (
+    axis_angle_to_quat,
+    qinv,
+    qmul,
+    qrot,
+    rot6d_to_matrix,
+)
+from dancemosaic_core.motion.skeleton import (
+    FEATURE_DIM,
+    KINEMATIC_CHAINS,
+    MOTION_FPS,
+    NUM_JOINTS,
+    PARENTS,
+    RAW_OFFSETS,
+    REST_OFFSETS,
+    bone_lengths,
 )
 
 HOLD = (30, 45)

@@ -7,9 +7,13 @@ from dancemosaic_core.eval.beats import beat_align_score, motion_beats
 from dancemosaic_core.inference.itto import optimize_tokens
 from dancemosaic_core.motion.bones import bone_length_variation, project_bone_lengths
 from dancemosaic_core.motion.rhythm import (
-    RHYTHM_CHANNELS, beat_phase, mean_joint_speed, rhythm_channels, rhythm_target,
+    RHYTHM_CHANNELS,
+    beat_phase,
+    mean_joint_speed,
+    rhythm_channels,
+    rhythm_target,
 )
-from dancemosaic_core.skeleton import bone_lengths, rest_pose
+from dancemosaic_core.motion.skeleton import bone_lengths, rest_pose
 
 FPS = 20
 

@@ -7,11 +7,15 @@ import numpy as np
 import pytest
 import torch
 
-from dancemosaic_core.errors import DanceMosaicError
+from dancemosaic_core.common.errors import DanceMosaicError
 from dancemosaic_core.inference.constraints import PoseConstraints
 from dancemosaic_core.inference.long import generate_long
-from dancemosaic_core.pipeline import DancePipeline
-from dancemosaic_core.streaming import StreamingDancer, YawShift, fit_yaw_shift
+from dancemosaic_core.inference.pipeline import DancePipeline
+from dancemosaic_core.inference.streaming import (
+    StreamingDancer,
+    YawShift,
+    fit_yaw_shift,
+)
 from tests.model_fixture import tiny_model_dir
 
 
@@ -97,6 +101,21 @@ def test_streaming_chunks_are_contiguous_and_continuous(model_dir):
     step = np.abs(np.diff(allj, axis=0)).max(axis=(1, 2))
     seams = np.cumsum([len(c.joints) for c in chunks])[:-1] - 1
     assert step[seams].max() <= 1.5 * np.delete(step, seams).max()
+
+
+def test_streaming_takes_each_stream_at_its_own_sample_rate(model_dir):
+    from dancemosaic_core.audio.synth import click_track
+    dancer = StreamingDancer.from_pretrained(model_dir, device="cpu", genre="Jazz")
+    heard = {}
+    for rate in (44100, 16000):
+        dancer.reset(sample_rate=rate)
+        wave, _ = click_track(120, 2.0, sr=rate)
+        dancer.push_audio(wave, sample_rate=rate)
+        heard[rate] = dancer.seconds_heard
+        with pytest.raises(DanceMosaicError, match="reset\\(sample_rate=48000\\)"):
+            dancer.push_audio(wave, sample_rate=48000)
+    # the streaming resampler holds back a few tens of milliseconds until more audio comes
+    assert heard[44100] == pytest.approx(2.0, abs=0.1) and heard[16000] == pytest.approx(2.0, abs=0.1)
 
 
 def test_streaming_rejects_bad_settings(model_dir):

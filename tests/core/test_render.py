@@ -7,13 +7,19 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from dancemosaic_core import video
 from dancemosaic_core.cli import main
-from dancemosaic_core.errors import DanceMosaicError
+from dancemosaic_core.cli.render import parse_size, resolve_music
+from dancemosaic_core.common.errors import DanceMosaicError
 from dancemosaic_core.motion.io import Motion, save_motion
-from dancemosaic_core.render import (SIDE_COLORS, SkeletonRenderer, _to_plot, parse_size, resolve_music,
-                                     skeleton_frames, smooth_path)
-from dancemosaic_core.skeleton import JOINT_INDEX, MOTION_FPS, rest_pose
+from dancemosaic_core.motion.skeleton import JOINT_INDEX, MOTION_FPS, rest_pose
+from dancemosaic_core.render import video
+from dancemosaic_core.render.skeleton3d import (
+    SIDE_COLORS,
+    SkeletonRenderer,
+    _to_plot,
+    skeleton_frames,
+    smooth_path,
+)
 
 FPS = MOTION_FPS
 

@@ -4,10 +4,15 @@ import numpy as np
 import pinocchio as pin
 import pytest
 
-from dancemosaic_core.retarget import Retargeter, load_robot, robot_joints, robot_rest_joints
+from dancemosaic_core.motion.skeleton import JOINT_NAMES
+from dancemosaic_core.retarget import (
+    Retargeter,
+    load_robot,
+    robot_joints,
+    robot_rest_joints,
+)
 from dancemosaic_core.retarget.ik import IKOptions, IKSolver, solve_box_qp
 from dancemosaic_core.retarget.robot import KEYPOINT_FRAME
-from dancemosaic_core.skeleton import JOINT_NAMES
 
 
 @pytest.fixture(scope="module")

@@ -7,13 +7,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from dancemosaic_core.common.errors import DanceMosaicError
 from dancemosaic_core.control import LimitFilter
-from dancemosaic_core.errors import DanceMosaicError
+from dancemosaic_core.motion.skeleton import JOINT_INDEX, rest_pose
 from dancemosaic_core.retarget import Retargeter, load_robot
 from dancemosaic_core.retarget.layout import RobotSkeleton
 from dancemosaic_core.retarget.robot import sole_points
 from dancemosaic_core.retarget.synthetic import axis_angle, groove, planted_squat, pose
-from dancemosaic_core.skeleton import JOINT_INDEX, rest_pose
 
 ROBOTS = {name: load_robot(name) for name in ("g1", "talos")}
 

@@ -4,11 +4,17 @@ import numpy as np
 import pytest
 import torch
 
-from dancemosaic_core.retarget import (RetargetOptions, Retargeter, joint_limit_proxy, load_robot, robot_joints,
-                                      robot_rest_joints)
+from dancemosaic_core.motion.skeleton import JOINT_INDEX, rest_pose
+from dancemosaic_core.retarget import (
+    Retargeter,
+    RetargetOptions,
+    joint_limit_proxy,
+    load_robot,
+    robot_joints,
+    robot_rest_joints,
+)
 from dancemosaic_core.retarget.proxy import descend, rotate_bones
 from dancemosaic_core.retarget.synthetic import axis_angle, pose
-from dancemosaic_core.skeleton import JOINT_INDEX, rest_pose
 
 
 @pytest.fixture(scope="module")
@@ -73,7 +79,7 @@ def test_batch_shape_and_finite_gradients(proxy):
 def test_rotate_bones_keeps_lengths():
     joints = torch.as_tensor(rest_pose())
     turned = rotate_bones(joints, torch.randn(22, 3, dtype=torch.float64) * 0.5)
-    from dancemosaic_core.skeleton import bone_lengths
+    from dancemosaic_core.motion.skeleton import bone_lengths
     assert np.allclose(bone_lengths(turned.numpy()), bone_lengths(rest_pose()), atol=1e-6)
     assert torch.allclose(rotate_bones(joints, torch.zeros(22, 3, dtype=torch.float64)), joints, atol=1e-6)
 

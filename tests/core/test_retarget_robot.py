@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import yaml
 
-from dancemosaic_core.errors import DanceMosaicError
+from dancemosaic_core.common.errors import DanceMosaicError
 from dancemosaic_core.retarget import load_robot
 from dancemosaic_core.retarget.robot import CONFIG_DIR
 

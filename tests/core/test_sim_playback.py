@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from dancemosaic_core.cli import main
-from dancemosaic_core.errors import DanceMosaicError
+from dancemosaic_core.common.errors import DanceMosaicError
 from dancemosaic_core.motion.io import Motion, save_motion
 from dancemosaic_core.retarget import Retargeter, load_robot
 from dancemosaic_core.retarget.io import load_trajectory, save_trajectory

@@ -9,15 +9,25 @@ import pytest
 import torch
 
 from dancemosaic_core.cli import main as cli_main
-from dancemosaic_core.errors import DanceMosaicError
+from dancemosaic_core.cli.train import run_stage
+from dancemosaic_core.common.errors import DanceMosaicError
 from dancemosaic_core.inference.loader import DanceModel
 from dancemosaic_core.motion.normalize import Normalizer
-from dancemosaic_core.skeleton import FEATURE_DIM
+from dancemosaic_core.motion.skeleton import FEATURE_DIM
 from dancemosaic_core.text import PromptTableEncoder
-from dancemosaic_core.train.assemble import build_model_dir, save_untrained_stages, stage_checkpoint
-from dancemosaic_core.train.commands import run_stage
+from dancemosaic_core.train.assemble import (
+    build_model_dir,
+    save_untrained_stages,
+    stage_checkpoint,
+)
 from dancemosaic_core.train.config import (
-    STAGES, DataConfig, MusicLoss, OptimConfig, StageConfig, load_config, load_model_sizes,
+    STAGES,
+    DataConfig,
+    MusicLoss,
+    OptimConfig,
+    StageConfig,
+    load_config,
+    load_model_sizes,
 )
 from tests.core.test_train_fixtures import REPO, TINY_MODEL, make_cache, stage_config
 

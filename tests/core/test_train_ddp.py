@@ -6,8 +6,8 @@ import sys
 import torch
 import yaml
 
+from dancemosaic_core.cli.train import run_stage
 from dancemosaic_core.models.checkpoint import load_checkpoint
-from dancemosaic_core.train.commands import run_stage
 from tests.core.test_train_fixtures import REPO, make_cache, stage_config
 
 

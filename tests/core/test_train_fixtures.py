@@ -9,7 +9,12 @@ from dancemosaic_core.data.cache import CACHE_FORMAT, CACHE_VERSION
 from dancemosaic_core.data.dataset import MotionWindowDataset
 from dancemosaic_core.motion.normalize import Normalizer
 from dancemosaic_core.motion.representation import feature_slices, joints_to_features
-from dancemosaic_core.skeleton import FEATURE_DIM, MOTION_FPS, MUSIC_FEATURE_DIM, rest_pose
+from dancemosaic_core.motion.skeleton import (
+    FEATURE_DIM,
+    MOTION_FPS,
+    MUSIC_FEATURE_DIM,
+    rest_pose,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 TINY_MODEL = str(REPO / "config" / "model" / "tiny.yaml")

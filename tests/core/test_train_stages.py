@@ -6,8 +6,8 @@ import pytest
 import torch
 
 from dancemosaic_core.cli import main as cli_main
+from dancemosaic_core.cli.train import run_stage
 from dancemosaic_core.models.checkpoint import load_checkpoint
-from dancemosaic_core.train.commands import run_stage
 from dancemosaic_core.train.trainer import TrainRun
 from tests.core.test_train_fixtures import TINY_MODEL, make_cache, stage_config
 

@@ -91,8 +91,8 @@ def call_service(node, srv_type, name: str, timeout: float = 5.0):
 def audio_messages(wave, sample_rate: int, block: int, origin: float = 1000.0, first: int = 0):
     """AudioChunk messages of a mono wave, stamped on a music clock starting at `origin` s."""
     import numpy as np
-
     from dancemosaic.msg import AudioChunk
+
     from dancemosaic_ros.convert import to_time
     out = []
     for start in range(0, len(wave), block):

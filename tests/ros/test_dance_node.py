@@ -11,7 +11,7 @@ except ImportError as exc:
 
 from rclpy.parameter import Parameter  # noqa: E402
 
-from dancemosaic_core.errors import DanceMosaicError  # noqa: E402
+from dancemosaic_core.common.errors import DanceMosaicError  # noqa: E402
 from dancemosaic_ros.dance_node import DanceNode  # noqa: E402
 from dancemosaic_ros.params import Param, integer, one_of, positive  # noqa: E402
 from tests.ros.ros_helpers import ros_session, wait_for  # noqa: E402

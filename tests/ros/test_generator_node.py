@@ -14,7 +14,7 @@ from geometry_msgs.msg import Point  # noqa: E402
 from rclpy.parameter import Parameter  # noqa: E402
 
 from dancemosaic_core.audio.synth import click_track  # noqa: E402
-from dancemosaic_core.skeleton import NUM_JOINTS  # noqa: E402
+from dancemosaic_core.motion.skeleton import NUM_JOINTS  # noqa: E402
 from dancemosaic_ros.convert import to_seconds  # noqa: E402
 from dancemosaic_ros.generator_node import GeneratorNode  # noqa: E402
 from tests.model_fixture import tiny_model_dir  # noqa: E402

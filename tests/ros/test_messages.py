@@ -104,7 +104,7 @@ def test_dance_status_crosses_processes_over_fast_dds():
 
 
 def test_motion_chunk_round_trips_and_converts_back_to_joints():
-    from dancemosaic_core.streaming import DanceChunk
+    from dancemosaic_core.inference.streaming import DanceChunk
     from dancemosaic_ros.convert import motion_chunk_msg, motion_joints, to_seconds
     rng = np.random.default_rng(0)
     joints = rng.normal(size=(40, 22, 3)).astype(np.float32)

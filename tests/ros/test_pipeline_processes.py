@@ -18,15 +18,13 @@ try:
     from dancemosaic.msg import DanceStatus
 except ImportError as exc:
     pytest.skip(f"dancemosaic.msg is not generated ({exc}); run `make install`", allow_module_level=True)
-if not hasattr(pytest.importorskip("dancemosaic_core.retarget"), "Retargeter"):
-    pytest.skip("dancemosaic_core.retarget has no Retargeter yet", allow_module_level=True)
 
 from trajectory_msgs.msg import JointTrajectory  # noqa: E402
 
 from dancemosaic_core.audio.synth import click_track  # noqa: E402
+from dancemosaic_core.motion.skeleton import MOTION_FPS  # noqa: E402
 from dancemosaic_core.retarget import load_robot  # noqa: E402
-from dancemosaic_core.rosrun import stop_processes  # noqa: E402
-from dancemosaic_core.skeleton import MOTION_FPS  # noqa: E402
+from dancemosaic_ros.apps.processes import stop_processes  # noqa: E402
 from tests.model_fixture import tiny_model_dir  # noqa: E402
 from tests.ros.ros_helpers import ros_session, wait_for  # noqa: E402
 from tests.ros.test_retarget_node import MARGIN, points  # noqa: E402

@@ -10,14 +10,12 @@ try:
 except ImportError as exc:
     pytest.skip(f"dancemosaic.msg is not generated ({exc}); run `make install`", allow_module_level=True)
 
-if not hasattr(pytest.importorskip("dancemosaic_core.retarget"), "Retargeter"):
-    pytest.skip("dancemosaic_core.retarget has no Retargeter yet", allow_module_level=True)
 
 from rclpy.parameter import Parameter  # noqa: E402
 from std_srvs.srv import Trigger  # noqa: E402
 from trajectory_msgs.msg import JointTrajectory  # noqa: E402
 
-from dancemosaic_core.skeleton import MOTION_FPS  # noqa: E402
+from dancemosaic_core.motion.skeleton import MOTION_FPS  # noqa: E402
 from tests.core.test_train_fixtures import synthetic_joints  # noqa: E402
 from tests.ros.ros_helpers import call_service, ros_session, wait_for  # noqa: E402
 from tests.ros.trajectory_checks import check_message, check_timeline, executed_timeline  # noqa: E402

@@ -8,7 +8,11 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from dancemosaic_core.demo import chunk_motion, executed_trajectory, published_violations
+from dancemosaic_ros.apps.demo import (
+    chunk_motion,
+    executed_trajectory,
+    published_violations,
+)
 
 
 def chunk(index, start, frames, value, fps=20.0, song_start=100.0):
@@ -43,7 +47,7 @@ def test_published_violations_count_positions_and_speeds():
 
 @pytest.mark.slow
 @pytest.mark.ros
-def test_demo_end_to_end_on_a_tiny_model(tmp_path):
+def test_demo_end_to_end_on_a_tiny_model(tmp_path, setup_py_entry_points):
     from dancemosaic_core.cli import main
     from tests.model_fixture import tiny_model_dir
     os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")

@@ -10,10 +10,15 @@ from pathlib import Path
 
 import numpy as np
 
-from dancemosaic_core.errors import DanceMosaicError
-from dancemosaic_core.skeleton import JOINT_NAMES, MOTION_FPS, TOKEN_DOWNSAMPLE, joint_ids
+from dancemosaic_core.common.errors import DanceMosaicError
+from dancemosaic_core.inference.loader import DEFAULT_MODEL_DIR
+from dancemosaic_core.motion.skeleton import (
+    JOINT_NAMES,
+    MOTION_FPS,
+    TOKEN_DOWNSAMPLE,
+    joint_ids,
+)
 
-DEFAULT_MODEL_DIR = Path(__file__).resolve().parent / "weights" / "default"
 LONGEST_SONG_SECONDS = 2 * 60 * 60
 
 
@@ -60,7 +65,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def _load_music(path: str | None, seconds: float | None):
     from dancemosaic_core.audio.io import is_silent, load_audio
-    from dancemosaic_core.pipeline import music_features_for
+    from dancemosaic_core.inference.pipeline import music_features_for
     if path is None:
         return None, seconds or 8.0
     wave, sr = load_audio(path)
@@ -122,8 +127,8 @@ def _inpaint_mask(span: str, n: int):
 def run(args) -> int:
     from dancemosaic_core.inference.constraints import PoseConstraints
     from dancemosaic_core.inference.long import generate_long
+    from dancemosaic_core.inference.pipeline import DancePipeline
     from dancemosaic_core.motion.io import Motion, save_motion
-    from dancemosaic_core.pipeline import DancePipeline
 
     pipe = DancePipeline.from_pretrained(args.model, device=args.device)
     if args.dataset:
@@ -209,8 +214,8 @@ def run_dataset(args, pipe) -> int:
     from dancemosaic_core.data.loaders import JointsDataset
     from dancemosaic_core.eval.runner import derangement
     from dancemosaic_core.inference.long import generate_long
+    from dancemosaic_core.inference.pipeline import music_features_for
     from dancemosaic_core.motion.io import Motion, save_motion
-    from dancemosaic_core.pipeline import music_features_for
 
     ds = JointsDataset(args.dataset)
     genres = ds.genres()

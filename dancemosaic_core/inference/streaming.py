@@ -1,6 +1,8 @@
 """Streaming continuation for live music (DESIGN.md section 2, "Streaming").
 
 Audio arrives in blocks (`push_audio`); `next_chunk()` returns the next `chunk_seconds` of dance.
+Blocks come at any sample rate (`reset(sample_rate=...)` starts a stream at one); they are
+resampled to the feature rate inside StreamingMusicFeatures.
 Chunk k covers music time [start_seconds + k * chunk_seconds, ...). It is generated up to
 `lead_seconds` before it plays, so part or all of its music is not heard yet: those frames'
 features are predicted from the beat grid (the features one bar earlier, phase-aligned by the
@@ -22,11 +24,11 @@ import numpy as np
 
 from dancemosaic_core.audio.features import feature_sr
 from dancemosaic_core.audio.streaming import StreamingMusicFeatures
-from dancemosaic_core.errors import DanceMosaicError
+from dancemosaic_core.common.errors import DanceMosaicError
 from dancemosaic_core.inference.constraints import PoseConstraints
 from dancemosaic_core.inference.guidance import GuidanceWeights
-from dancemosaic_core.pipeline import DancePipeline
-from dancemosaic_core.skeleton import MOTION_FPS, TOKEN_DOWNSAMPLE
+from dancemosaic_core.inference.pipeline import DancePipeline
+from dancemosaic_core.motion.skeleton import MOTION_FPS, TOKEN_DOWNSAMPLE
 
 
 @dataclass
@@ -128,14 +130,22 @@ class StreamingDancer:
         return time.perf_counter() - t0
 
     # --- inputs ---------------------------------------------------------------------------------
-    def reset(self) -> None:
+    def reset(self, sample_rate: int | None = None) -> None:
+        """Start a new stream whose audio arrives at `sample_rate` Hz (default: the current
+        stream's rate); blocks at any rate are resampled to the feature rate."""
         with self._lock:
+            if sample_rate is not None:
+                self.sample_rate = int(sample_rate)
             self.features = StreamingMusicFeatures(self.sample_rate, self.fps)
             self.index = 0
             self._ids = None               # (context_tokens, Q) tokens of the last chunk's tail
             self._tail = None              # (context frames, 22, 3) emitted joints, world frame
 
-    def push_audio(self, samples: np.ndarray) -> None:
+    def push_audio(self, samples: np.ndarray, sample_rate: int | None = None) -> None:
+        """Append mono samples of the stream; `sample_rate` (when given) must be the stream's."""
+        if sample_rate is not None and int(sample_rate) != self.sample_rate:
+            raise DanceMosaicError(f"audio at {sample_rate} Hz pushed into a stream at {self.sample_rate} Hz; "
+                                   f"call reset(sample_rate={sample_rate}) to start a stream at that rate")
         with self._lock:
             self.features.push(np.asarray(samples, dtype=np.float32))
 

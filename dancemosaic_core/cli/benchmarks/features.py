@@ -133,6 +133,7 @@ def _speed(args, tmp: Path) -> dict:
 
 def _chromium(args) -> list:
     import librosa
+
     from dancemosaic_core.audio.beat import track_wave
     from dancemosaic_core.audio.io import load_audio
     rows = []

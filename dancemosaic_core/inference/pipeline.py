@@ -28,14 +28,22 @@ import numpy as np
 import torch
 
 from dancemosaic_core.audio.features import beat_times
-from dancemosaic_core.errors import DanceMosaicError
+from dancemosaic_core.common.errors import DanceMosaicError
 from dancemosaic_core.inference.constraints import PoseConstraints
 from dancemosaic_core.inference.decode import masked_decode, residual_decode
 from dancemosaic_core.inference.guidance import GuidanceWeights, branch_plan, mix_logits
-from dancemosaic_core.inference.itto import code_logits, constraint_error, optimize_tokens
+from dancemosaic_core.inference.itto import (
+    code_logits,
+    constraint_error,
+    optimize_tokens,
+)
 from dancemosaic_core.inference.loader import DanceModel
 from dancemosaic_core.motion.rhythm import mean_joint_speed, rhythm_target
-from dancemosaic_core.skeleton import MOTION_FPS, MUSIC_FEATURE_DIM, TOKEN_DOWNSAMPLE
+from dancemosaic_core.motion.skeleton import (
+    MOTION_FPS,
+    MUSIC_FEATURE_DIM,
+    TOKEN_DOWNSAMPLE,
+)
 
 
 @dataclass

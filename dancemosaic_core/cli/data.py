@@ -1,9 +1,8 @@
 """`dancemosaic data prepare` (datasets -> training cache) and `dancemosaic data bootstrap`
-(the procedural corpus, defined by dancemosaic_core.choreo.bootstrap when present)."""
+(the procedural corpus of dancemosaic_core.choreo.bootstrap)."""
 from __future__ import annotations
 
 import argparse
-import importlib
 import logging
 import sys
 from pathlib import Path
@@ -35,19 +34,19 @@ def register(subparsers) -> None:
     prep.add_argument("--no-progress", action="store_true", help="no progress bar")
     prep.set_defaults(func=run_prepare)
 
-    try:
-        bootstrap = importlib.import_module("dancemosaic_core.choreo.bootstrap")
-    except ModuleNotFoundError as exc:
-        if not (exc.name and "dancemosaic_core.choreo.bootstrap".startswith(exc.name)):
-            raise
-        return  # the choreographer's module is not there: no bootstrap command
+    from dancemosaic_core.choreo import bootstrap
     boot = sub.add_parser("bootstrap", help="build the procedural bootstrap corpus (a joints dataset)")
     bootstrap.add_arguments(boot)
     boot.set_defaults(func=bootstrap.run)
 
 
 def build_sources(args: argparse.Namespace) -> list:
-    from dancemosaic_core.data.loaders import AISTPP, FineDance, HumanML3D, JointsDataset
+    from dancemosaic_core.data.loaders import (
+        AISTPP,
+        FineDance,
+        HumanML3D,
+        JointsDataset,
+    )
     sources = []
     if args.humanml3d:
         sources.append(HumanML3D(args.humanml3d, min_frames=args.min_frames))

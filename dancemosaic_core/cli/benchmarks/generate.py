@@ -11,11 +11,11 @@ import time
 
 import numpy as np
 
-from dancemosaic_core.skeleton import MOTION_FPS
+from dancemosaic_core.motion.skeleton import MOTION_FPS
 
 
 def add_arguments(parser) -> None:
-    from dancemosaic_core.commands_generate import DEFAULT_MODEL_DIR
+    from dancemosaic_core.inference.loader import DEFAULT_MODEL_DIR
     parser.add_argument("--model", default=str(DEFAULT_MODEL_DIR), help="model directory")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--runs", type=int, default=5)
@@ -44,8 +44,8 @@ def run(args) -> dict:
     from dancemosaic_core.audio.synth import click_track
     from dancemosaic_core.inference.constraints import PoseConstraints
     from dancemosaic_core.inference.long import generate_long
-    from dancemosaic_core.pipeline import DancePipeline, music_features_for
-    from dancemosaic_core.streaming import StreamingDancer
+    from dancemosaic_core.inference.pipeline import DancePipeline, music_features_for
+    from dancemosaic_core.inference.streaming import StreamingDancer
 
     pipe = DancePipeline.from_pretrained(args.model, device=args.device)
     dev = pipe.model.device

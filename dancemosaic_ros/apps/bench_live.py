@@ -19,15 +19,15 @@ from pathlib import Path
 
 import numpy as np
 
-from dancemosaic_core.errors import DanceMosaicError
-from dancemosaic_core.rosrun import ROOT, run_pipeline
+from dancemosaic_core.common.errors import DanceMosaicError
+from dancemosaic_ros.apps.processes import ROOT, run_pipeline
 
 SONG = "/usr/share/games/chromium-bsu/wav/music_game.wav"   # Debian chromium-bsu-data
 TARGET_LATENCY_MS = 150.0
 
 
 def add_arguments(parser) -> None:
-    from dancemosaic_core.commands_generate import DEFAULT_MODEL_DIR
+    from dancemosaic_core.inference.loader import DEFAULT_MODEL_DIR
     parser.add_argument("--model", default=str(DEFAULT_MODEL_DIR), help="model directory")
     parser.add_argument("--random-model", default=None, metavar="SIZE",
                         help="time a randomly initialised model of config/model/SIZE.yaml (e.g. default, "
@@ -80,10 +80,10 @@ def _params(args, song: Path, out: Path) -> None:
 
 def random_model(size: str, out: Path) -> Path:
     """A model directory of config/model/<size>.yaml with random weights (timing only)."""
-    from dancemosaic_core.data.dataset import genre_prompt
     from dancemosaic_core.motion.normalize import Normalizer
-    from dancemosaic_core.skeleton import FEATURE_DIM
+    from dancemosaic_core.motion.skeleton import FEATURE_DIM
     from dancemosaic_core.text import PromptTableEncoder
+    from dancemosaic_core.text.prompts import genre_prompt
     from dancemosaic_core.train.assemble import build_model_dir, save_untrained_stages
     from dancemosaic_core.train.config import load_model_sizes
 

@@ -37,8 +37,16 @@ def _synthetic_cache(root: Path, clips: int) -> Path:
 
     from dancemosaic_core.data.cache import CACHE_FORMAT, CACHE_VERSION
     from dancemosaic_core.motion.normalize import Normalizer
-    from dancemosaic_core.motion.representation import feature_slices, joints_to_features
-    from dancemosaic_core.skeleton import FEATURE_DIM, MOTION_FPS, MUSIC_FEATURE_DIM, rest_pose
+    from dancemosaic_core.motion.representation import (
+        feature_slices,
+        joints_to_features,
+    )
+    from dancemosaic_core.motion.skeleton import (
+        FEATURE_DIM,
+        MOTION_FPS,
+        MUSIC_FEATURE_DIM,
+        rest_pose,
+    )
     rng = np.random.default_rng(0)
     (root / "clips").mkdir(parents=True, exist_ok=True)
     (root / "splits").mkdir(exist_ok=True)
@@ -69,7 +77,7 @@ def _synthetic_cache(root: Path, clips: int) -> Path:
 def _stage_child(cfg, threads: int, queue) -> None:
     import torch
 
-    from dancemosaic_core.train.commands import run_stage
+    from dancemosaic_core.cli.train import run_stage
     from dancemosaic_core.train.trainer import TrainRun
     torch.set_num_threads(threads)
     stamps = []

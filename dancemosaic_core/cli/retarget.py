@@ -33,9 +33,9 @@ def summary_table(summary: dict, seconds: float) -> str:
 
 
 def run(args) -> int:
-    from dancemosaic_core.errors import DanceMosaicError
+    from dancemosaic_core.common.errors import DanceMosaicError
     from dancemosaic_core.motion.io import load_motion
-    from dancemosaic_core.retarget import RetargetOptions, Retargeter, load_robot
+    from dancemosaic_core.retarget import Retargeter, RetargetOptions, load_robot
     from dancemosaic_core.retarget.io import save_trajectory
 
     robot = load_robot(args.robot)

@@ -1,8 +1,9 @@
 """Run the ROS 2 dance pipeline in subprocesses and record what it publishes.
 
-`dancemosaic_core` never imports rclpy: the nodes (`dancemosaic_ros.bringup`, or one process per
-node) and the recorder (`dancemosaic_ros.live_probe`) run as child processes on Fast DDS over
-loopback, in a private ROS domain. Used by `dancemosaic bench live` and `dancemosaic demo`.
+The nodes (`dancemosaic_ros.bringup`, or one process per node) and the recorder
+(`dancemosaic_ros.live_probe`) run as child processes on Fast DDS over loopback, in a private ROS
+domain, as they would on a robot; the calling application itself never spins rclpy. Used by
+`dancemosaic bench live` and `dancemosaic demo`.
 """
 from __future__ import annotations
 
@@ -16,9 +17,9 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from dancemosaic_core.errors import DanceMosaicError
+from dancemosaic_core.common.errors import DanceMosaicError
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]   # the repository: config/, the nodes' cwd
 
 
 @dataclass

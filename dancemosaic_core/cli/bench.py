@@ -1,7 +1,8 @@
 """`dancemosaic bench NAME`: every benchmark of the project, results to JSON.
 
-Each benchmark lives next to the code it measures, in a module named in BENCHMARKS that
-exposes `add_arguments(parser)` and `run(args) -> dict`. Results go to
+Each benchmark is a module that exposes `add_arguments(parser)` and `run(args) -> dict`: the
+core's are named in BENCHMARKS (dancemosaic_core/cli/benchmarks/); applications add theirs
+through the `dancemosaic.benchmarks` entry-point group (name = module). Results go to
 `bench/results/<name>.json` with the machine and package versions; `all` runs every one.
 """
 from __future__ import annotations
@@ -14,49 +15,38 @@ import platform
 import time
 from pathlib import Path
 
-from dancemosaic_core.errors import DanceMosaicError
+from dancemosaic_core.cli import with_entry_points
+from dancemosaic_core.common.errors import DanceMosaicError
 
+BENCHMARK_GROUP = "dancemosaic.benchmarks"
 BENCHMARKS: dict[str, str] = {
-    "generate": "dancemosaic_core.benchmarks.generate",
-    "retarget": "dancemosaic_core.benchmarks.retarget",
-    "live": "dancemosaic_core.benchmarks.live",
-    "train": "dancemosaic_core.benchmarks.train",
-    "features": "dancemosaic_core.benchmarks.features",
+    "generate": "dancemosaic_core.cli.benchmarks.generate",
+    "retarget": "dancemosaic_core.cli.benchmarks.retarget",
+    "train": "dancemosaic_core.cli.benchmarks.train",
+    "features": "dancemosaic_core.cli.benchmarks.features",
 }
 
 
 def machine_info() -> dict:
     import numpy
-    info = {"platform": platform.platform(), "python": platform.python_version(),
+    import torch
+    return {"platform": platform.platform(), "python": platform.python_version(),
             "cpu_count": os.cpu_count(), "processor": platform.processor() or platform.machine(),
-            "numpy": numpy.__version__, "time": time.strftime("%Y-%m-%dT%H:%M:%S")}
-    try:
-        import torch
-        info["torch"] = torch.__version__
-        info["threads"] = torch.get_num_threads()
-        info["cuda"] = torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
-    except ImportError:
-        pass
-    return info
+            "numpy": numpy.__version__, "time": time.strftime("%Y-%m-%dT%H:%M:%S"),
+            "torch": torch.__version__, "threads": torch.get_num_threads(),
+            "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None}
 
 
-def _available() -> dict:
-    """name -> imported module, for the benchmarks whose module exists."""
-    out = {}
-    for name, module in BENCHMARKS.items():
-        try:
-            out[name] = importlib.import_module(module)
-        except ModuleNotFoundError as exc:
-            if exc.name and module.startswith(exc.name):
-                continue
-            raise
-    return out
+def benchmarks() -> dict:
+    """name -> imported module of every benchmark: the core's and the declared ones."""
+    return {name: importlib.import_module(module)
+            for name, module in with_entry_points(BENCHMARKS, BENCHMARK_GROUP).items()}
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser("bench", help="run benchmarks and write JSON results")
     sub_names = parser.add_subparsers(dest="bench", metavar="NAME", required=True)
-    for name, mod in _available().items():
+    for name, mod in benchmarks().items():
         p = sub_names.add_parser(name, help=(mod.__doc__ or name).splitlines()[0])
         p.add_argument("--out", default=f"bench/results/{name}.json", help="result JSON path")
         mod.add_arguments(p)
@@ -119,13 +109,13 @@ def markdown_table(runs: dict, machine: dict) -> str:
 
 
 def run_all(args) -> int:
-    """Run every available benchmark with its default arguments, one after the other; a
-    failing benchmark is recorded with its error and the others still run."""
-    available = _available()
+    """Run every benchmark with its default arguments, one after the other; a failing
+    benchmark is recorded with its error and the others still run."""
+    available = benchmarks()
     unknown = sorted(set(args.only or []) | set(args.skip))
-    unknown = [n for n in unknown if n not in BENCHMARKS]
+    unknown = [n for n in unknown if n not in available]
     if unknown:
-        raise DanceMosaicError(f"unknown benchmark(s) {', '.join(unknown)}; known: {', '.join(BENCHMARKS)}")
+        raise DanceMosaicError(f"unknown benchmark(s) {', '.join(unknown)}; known: {', '.join(available)}")
     names = [n for n in available if (args.only is None or n in args.only) and n not in args.skip]
     out_dir = Path(args.out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -147,9 +137,8 @@ def run_all(args) -> int:
         except Exception as exc:  # one broken benchmark must not hide the others' numbers
             run = {"error": f"{type(exc).__name__}: {exc}", "wall_seconds": time.perf_counter() - start}
         runs[name] = run
-    missing = [n for n in BENCHMARKS if n not in available]
     (out_dir / "all.json").write_text(json.dumps(
-        {"machine": machine, "benchmarks": runs, "not_available": missing}, indent=2, default=float) + "\n")
+        {"machine": machine, "benchmarks": runs}, indent=2, default=float) + "\n")
     (out_dir / "README.md").write_text(markdown_table(runs, machine))
     print(f"wrote {out_dir / 'all.json'} and {out_dir / 'README.md'}")
     return 1 if any(r.get("error") for r in runs.values()) else 0

@@ -21,9 +21,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args) -> int:
-    from dancemosaic_core import video
-    from dancemosaic_core.errors import DanceMosaicError
-    from dancemosaic_core.render import parse_size
+    from dancemosaic_core.cli.render import parse_size
+    from dancemosaic_core.common.errors import DanceMosaicError
+    from dancemosaic_core.render import video
     from dancemosaic_core.retarget import load_robot
     from dancemosaic_core.retarget.io import load_trajectory
     from dancemosaic_core.sim.playback import Playback

@@ -24,9 +24,9 @@ from pathlib import Path
 
 import numpy as np
 
-from dancemosaic_core.errors import DanceMosaicError
-from dancemosaic_core.rosrun import ROOT, run_pipeline
-from dancemosaic_core.skeleton import MOTION_FPS, NUM_JOINTS
+from dancemosaic_core.common.errors import DanceMosaicError
+from dancemosaic_core.motion.skeleton import MOTION_FPS, NUM_JOINTS
+from dancemosaic_ros.apps.processes import ROOT, run_pipeline
 
 DEMO_SONG = "/usr/share/games/frozen-bubble/snd/frozen-mainzik-1p.ogg"
 SONG_PACKAGE = "frozen-bubble-data"
@@ -34,7 +34,7 @@ SONG_RATE = 22050    # the generator analyses at 10.24 kHz: a 44.1 kHz stream on
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    from dancemosaic_core.commands_generate import DEFAULT_MODEL_DIR
+    from dancemosaic_core.inference.loader import DEFAULT_MODEL_DIR
     p = sub.add_parser("demo", help="the G1 dancing to real music through the ROS pipeline, into MuJoCo")
     p.add_argument("--music", default=DEMO_SONG, help="audio file (default: Frozen Bubble's theme)")
     p.add_argument("--seconds", type=float, default=60.0, help="seconds of the song to dance")
@@ -145,7 +145,12 @@ def published_violations(record: dict, robot) -> dict:
 
 # --- 6. report --------------------------------------------------------------------------------------
 def motion_metrics(joints: np.ndarray, wave: np.ndarray, sr: int, offset: float) -> dict:
-    from dancemosaic_core.eval.beats import beat_align_score, motion_beats, music_beats, truncate_beats
+    from dancemosaic_core.eval.beats import (
+        beat_align_score,
+        motion_beats,
+        music_beats,
+        truncate_beats,
+    )
     from dancemosaic_core.eval.foot import foot_skating, foot_skating_ratio
     from dancemosaic_core.eval.protocols import get_protocol
     proto = get_protocol("finedance")
@@ -201,10 +206,10 @@ def write_report(path: Path, facts: dict) -> None:
 # --- the demo ---------------------------------------------------------------------------------------
 def run(args) -> int:
     from dancemosaic_core.audio.io import load_audio
-    from dancemosaic_core.benchmarks.live import analyse
     from dancemosaic_core.retarget import load_robot
     from dancemosaic_core.retarget.io import RobotTrajectory
     from dancemosaic_core.sim.playback import Playback, play
+    from dancemosaic_ros.apps.bench_live import analyse
 
     t0 = time.monotonic()
     out = Path(args.out)
@@ -240,8 +245,8 @@ def run(args) -> int:
             else f"fixed pelvis (the floating-base robot fell at {floating.fall_time:.1f} s)")
     shown = Playback(traj, robot, fixed_base=floating.fell, render_size=size)
     # 5. video, streamed: robot render | skeleton render, music muxed
-    from dancemosaic_core.render import skeleton_frames
-    from dancemosaic_core.video import caption, side_by_side, write_video
+    from dancemosaic_core.render.skeleton3d import skeleton_frames
+    from dancemosaic_core.render.video import caption, side_by_side, write_video
     print("demo: rendering")
     tempo = live_stats.get("tempo_bpm") or 0.0
     robot_frames = (caption(f, [f"{robot.name}: {mode.split(' (')[0]}"]) for f in shown.frames())

@@ -81,9 +81,10 @@ def _ik(robot, motions) -> dict:
 
 def _proxy(robot, motions, frames: int) -> dict:
     import torch
-    from dancemosaic_core.retarget import RetargetOptions, Retargeter, joint_limit_proxy
+
+    from dancemosaic_core.motion.skeleton import JOINT_INDEX
+    from dancemosaic_core.retarget import Retargeter, RetargetOptions, joint_limit_proxy
     from dancemosaic_core.retarget.proxy import descend, rotate_bones
-    from dancemosaic_core.skeleton import JOINT_INDEX
 
     start = time.perf_counter()
     proxy = joint_limit_proxy(robot)

@@ -1,1 +1,0 @@
-"""Benchmarks, one module per `dancemosaic bench NAME` (see dancemosaic_core/bench.py)."""

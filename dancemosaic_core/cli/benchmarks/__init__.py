@@ -1,0 +1,1 @@
+"""Benchmarks, one module per `dancemosaic bench NAME` (see dancemosaic_core/cli/bench.py)."""

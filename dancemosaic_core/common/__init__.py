@@ -1,0 +1,1 @@
+"""What every package of the core shares: the user-facing error type (errors)."""

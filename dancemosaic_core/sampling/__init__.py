@@ -1,1 +1,0 @@
-"""Sampling pieces shared by training and inference (the masking schedule)."""
