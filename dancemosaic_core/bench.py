@@ -22,6 +22,7 @@ BENCHMARKS: dict[str, str] = {
     "live": "dancemosaic_core.benchmarks.live",
     "train": "dancemosaic_core.benchmarks.train",
     "features": "dancemosaic_core.benchmarks.features",
+    "rhythm": "dancemosaic_core.benchmarks.rhythm",
 }
 
 
