@@ -163,6 +163,7 @@ def run(args) -> dict:
     from dancemosaic_core.eval.rhythm import median_beat_period
     from dancemosaic_core.motion.io import Motion, save_motion
     from dancemosaic_core.pipeline import DancePipeline
+    from tqdm import tqdm
 
     if not isinstance(args.pipeline_kwargs, dict):
         raise DanceMosaicError(f"--pipeline-kwargs must be a JSON object, got {args.pipeline_kwargs!r}")
@@ -175,7 +176,7 @@ def run(args) -> dict:
         audio = [load_audio(p.wav) for p in pieces]
     other = other_tempo_pairing([p.bpm for p in pieces], args.seed)
     per_piece = []
-    for i, piece in enumerate(pieces):
+    for i, piece in enumerate(tqdm(pieces, desc="bench rhythm", dynamic_ncols=True)):
         wave, sr = audio[i]
         genre = args.genre or (pipe.m.genres[i % len(pipe.m.genres)] if pipe.m.genres else None)
         delay = 0.5 * median_beat_period(piece.beats)
@@ -186,7 +187,7 @@ def run(args) -> dict:
         motions = {"model": (dance(wave, sr), MOTION_FPS),
                    "model_half_beat_music": (dance(delay_audio(wave, sr, delay), sr), MOTION_FPS),
                    "model_other_music": (dance(*audio[other[i]]), MOTION_FPS)}
-        chor = choreograph(wave[:int(round(args.seconds * sr))], sr, genre or "Hiphop", args.seed + i)
+        chor = choreograph(wave[:int(round(args.seconds * sr))], sr, _choreographer_genre(genre), args.seed + i)
         motions["choreographer"] = (chor.joints, chor.fps)
         row = {"piece": piece.name, "bpm": piece.bpm, "beats_per_bar": piece.beats_per_bar, "genre": genre,
                "other_piece": pieces[other[i]].name, "half_beat_delay_s": delay}
@@ -201,6 +202,16 @@ def run(args) -> dict:
     return {"model": args.model, "device": str(pipe.m.device), "protocol": protocol.name, "seconds": args.seconds,
             "pieces": len(pieces), "pipeline_kwargs": args.pipeline_kwargs, "overall": overall,
             "per_piece": per_piece}
+
+
+def _choreographer_genre(genre: str | None) -> str:
+    """The model's genre where the choreographer knows it, else its default genre ("")."""
+    from dancemosaic_core.choreo.genres import get_style
+    try:
+        get_style(genre or "")
+    except DanceMosaicError:
+        return ""
+    return genre or ""
 
 
 def summarise(per_piece: list[dict]) -> dict:
