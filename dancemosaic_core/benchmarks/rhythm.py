@@ -156,6 +156,8 @@ def add_arguments(parser) -> None:
 
 
 def run(args) -> dict:
+    from tqdm import tqdm
+
     from dancemosaic_core.audio.io import load_audio
     from dancemosaic_core.choreo import choreograph
     from dancemosaic_core.eval.controls import delay_audio, other_tempo_pairing
@@ -163,7 +165,6 @@ def run(args) -> dict:
     from dancemosaic_core.eval.rhythm import median_beat_period
     from dancemosaic_core.motion.io import Motion, save_motion
     from dancemosaic_core.pipeline import DancePipeline
-    from tqdm import tqdm
 
     if not isinstance(args.pipeline_kwargs, dict):
         raise DanceMosaicError(f"--pipeline-kwargs must be a JSON object, got {args.pipeline_kwargs!r}")

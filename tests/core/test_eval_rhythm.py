@@ -4,8 +4,7 @@ import pytest
 
 from dancemosaic_core.errors import DanceMosaicError
 from dancemosaic_core.eval.controls import delay_audio, half_beat_delayed, other_tempo_pairing, song_of
-from dancemosaic_core.eval.rhythm import (is_locked, movement_period, rhythm_metrics, shifted_grid,
-                                          summarise_rhythm)
+from dancemosaic_core.eval.rhythm import is_locked, movement_period, rhythm_metrics, shifted_grid, summarise_rhythm
 
 FPS = 30.0
 SIGMA, SMOOTH = 0.1, 1 / 6            # the finedance protocol's BAS constants
