@@ -2,9 +2,13 @@
 # Evaluate the shipped default model on the bootstrap corpus's held-out songs (test split) and
 # write the report checked into docs/eval_report (issue: evaluation of the default model).
 #   1. one dance per test item on its own music and genre (the generated set)
-#   2. the same model conditioned on another test item's music (shuffled-music control)
-#   3. `dancemosaic eval` for both, FineDance protocol; the first run also scores the baselines
-#      (ground truth, ground truth with shuffled music, the procedural choreographer)
+#   2. the same model on controlled music, each dance still scored on its own song's beats
+#      (dancemosaic generate --music-control): half-beat-delayed (its own music half a beat
+#      later), other-tempo (another song more than 10 % away in tempo), shuffled (another item's)
+#   3. `dancemosaic eval` of all of them side by side, FineDance protocol, with the baselines
+#      (ground truth, ground truth with shuffled music, the procedural choreographer); every
+#      set's rhythm columns (BAS vs half-beat-late beats, random-phase chance, period lock,
+#      joint speed) are in the report's Rhythm table
 # Usage: scripts/eval_default.sh [CORPUS] [MODEL] [REPORT_DIR]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -13,10 +17,14 @@ MODEL=${2:-dancemosaic_core/weights/default}
 REPORT=${3:-docs/eval_report}
 DM=${DANCEMOSAIC:-.venv/bin/dancemosaic}
 WORK=out/eval
-rm -rf "$WORK/generated" "$WORK/shuffled"
+CONTROLS=(half-beat-delay other-tempo shuffled)
+rm -rf "$WORK/generated" "${CONTROLS[@]/#/$WORK/}" "$REPORT/model_shuffled_music"
 $DM generate --dataset "$CORPUS" --split test --model "$MODEL" --out "$WORK/generated" --seed 0
-$DM generate --dataset "$CORPUS" --split test --model "$MODEL" --out "$WORK/shuffled" --seed 0 --shuffle-music
+CONTROL_ARGS=()
+for control in "${CONTROLS[@]}"; do
+    $DM generate --dataset "$CORPUS" --split test --model "$MODEL" --out "$WORK/$control" --seed 0 \
+        --music-control "$control"
+    CONTROL_ARGS+=(--control "model_${control//-/_}_music=$WORK/$control")
+done
 $DM eval --generated "$WORK/generated" --gt "$CORPUS" --gt-split test --music "$CORPUS/music" \
-    --protocol finedance --out "$REPORT" --quiet
-$DM eval --generated "$WORK/shuffled" --gt "$CORPUS" --gt-split test --music "$CORPUS/music" \
-    --protocol finedance --out "$REPORT/model_shuffled_music" --no-baselines --quiet
+    --protocol finedance --out "$REPORT" "${CONTROL_ARGS[@]}" --quiet

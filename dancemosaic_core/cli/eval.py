@@ -6,6 +6,7 @@ import argparse
 import shlex
 import sys
 
+from dancemosaic_core.common.errors import DanceMosaicError
 from dancemosaic_core.eval.protocols import PROTOCOLS
 
 
@@ -21,6 +22,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", default="eval_out", help="output directory (eval.json, README.md, plots/)")
     p.add_argument("--seed", type=int, default=0, help="seed of the shuffled-music control and choreographer")
     p.add_argument("--no-baselines", action="store_true", help="skip the baseline sets")
+    p.add_argument("--control", action="append", default=[], metavar="NAME=DIR",
+                   help="a further generated set shown beside the model, e.g. the model on half-beat-delayed "
+                        "music (dancemosaic generate --music-control); repeatable")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=run)
 
@@ -33,8 +37,9 @@ def run(args) -> int:
     protocol = get_protocol(args.protocol)
     generated = load_items(args.generated, music_dir=args.music)
     gt = load_items(args.gt, music_dir=args.music, split=args.gt_split, limit=args.limit_gt)
+    controls = {name: load_items(directory, music_dir=args.music) for name, directory in _controls(args.control)}
     result, sets = evaluate(generated, gt, protocol, baselines=not args.no_baselines,
-                            seed=args.seed, progress=not args.quiet)
+                            seed=args.seed, progress=not args.quiet, controls=controls)
     command = "dancemosaic " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv[1:2] == ["eval"] else ""
     paths = write_report(result, sets, args.out, command=command)
     metrics = result["metrics"]["generated"]
@@ -42,3 +47,16 @@ def run(args) -> int:
     print(f"{args.protocol}: {summary}")
     print(f"wrote {paths['json']} and {paths['markdown']}")
     return 0
+
+
+def _controls(specs: list[str]) -> list[tuple[str, str]]:
+    out = []
+    for spec in specs:
+        name, sep, directory = spec.partition("=")
+        if not sep or not name or not directory:
+            raise DanceMosaicError(f"--control {spec!r}: give NAME=DIR, e.g. "
+                                   "model_half_beat_music=out/eval/half_beat")
+        if name in dict(out):
+            raise DanceMosaicError(f"--control name {name!r} given twice; names label the report's rows")
+        out.append((name, directory))
+    return out

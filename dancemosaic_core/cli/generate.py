@@ -18,6 +18,7 @@ from dancemosaic_core.motion.skeleton import (
     TOKEN_DOWNSAMPLE,
     joint_ids,
 )
+from dancemosaic_core.eval.controls import MUSIC_CONTROLS
 
 LONGEST_SONG_SECONDS = 2 * 60 * 60
 
@@ -33,9 +34,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--dataset", help="joints dataset (e.g. the bootstrap corpus): one dance per item of --split, "
                                      "on the item's music and genre, written to the --out directory")
     p.add_argument("--split", default="test", help="with --dataset: the split (default test)")
-    p.add_argument("--shuffle-music", action="store_true",
-                   help="with --dataset: condition each dance on another item's music (seeded derangement) "
-                        "but record its own music: the shuffled-music control of the beat-alignment gate")
+    p.add_argument("--music-control", choices=MUSIC_CONTROLS, default="none",
+                   help="with --dataset: condition each dance on controlled music but record its own music "
+                        "(the truth it is scored on): shuffled = another item's music, half-beat-delay = its "
+                        "own music half a beat later, other-tempo = another song at a tempo >10%% away")
+    p.add_argument("--shuffle-music", dest="music_control", action="store_const", const="shuffled",
+                   help="the same as --music-control shuffled")
     p.add_argument("--model", default=str(DEFAULT_MODEL_DIR), help="model directory (tokenizer/ t2m/ music/ pose/)")
     p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N (bf16 on GPU)")
     p.add_argument("--constraints", help="pose constraints JSON (see inference/constraints.py)")
@@ -212,7 +216,7 @@ def run_dataset(args, pipe) -> int:
 
     from dancemosaic_core.audio.io import load_audio
     from dancemosaic_core.data.loaders import JointsDataset
-    from dancemosaic_core.eval.runner import derangement
+    from dancemosaic_core.eval.controls import MusicControl, song_of
     from dancemosaic_core.inference.long import generate_long
     from dancemosaic_core.inference.pipeline import music_features_for
     from dancemosaic_core.motion.io import Motion, save_motion
@@ -220,24 +224,27 @@ def run_dataset(args, pipe) -> int:
     ds = JointsDataset(args.dataset)
     genres = ds.genres()
     items = [e.id for e in ds.entries() if e.split == args.split and (ds.root / "music" / f"{e.id}.wav").is_file()]
-    if len(items) < (2 if args.shuffle_music else 1):
+    if len(items) < (2 if args.music_control in ("shuffled", "other-tempo") else 1):
         raise DanceMosaicError(f"{args.dataset} has {len(items)} items with music in split {args.split!r}; "
                                "check the split name and the music/ folder")
-    source = derangement(len(items), args.seed) if args.shuffle_music else np.arange(len(items))
+    control = MusicControl(args.music_control, [ds.root / "music" / f"{item}.wav" for item in items],
+                           seed=args.seed, groups=[song_of(item) for item in items])
     out_dir = Path(args.out)
     out_dir.mkdir(parents=True, exist_ok=True)
     for i, item in enumerate(tqdm(items, desc="generate", dynamic_ncols=True)):
         own = ds.root / "music" / f"{item}.wav"
         wave, sr = load_audio(own)
         frames = int(len(wave) / sr * MOTION_FPS)
-        cond_wave, cond_sr = (wave, sr) if source[i] == i else load_audio(ds.root / "music" / f"{items[source[i]]}.wav")
-        music = music_features_for(cond_wave, cond_sr, frames)
+        heard = control.music(i)
+        music = music_features_for(heard.wave, heard.sr, frames)
         genre = args.genre or genres.get(item) or None
         out = generate_long(pipe, frames=frames, music=music, genre=genre, text=args.text, seed=args.seed + i,
                             **_guidance_kwargs(args))
         save_motion(out_dir / f"{item}.npz", Motion(joints=out.joints, fps=MOTION_FPS, music=str(own.resolve()),
                                                     genre=genre or "", text=pipe.model.prompt(genre, args.text),
                                                     extra={"tokens": out.ids.cpu().numpy(),
-                                                           "music_source": np.str_(items[source[i]])}))
-    print(f"wrote {len(items)} dances to {out_dir}" + (" (shuffled music)" if args.shuffle_music else ""))
+                                                           "music_source": np.str_(items[heard.source]),
+                                                           "music_delay_s": np.float32(heard.delay_s)}))
+    control_note = "" if args.music_control == "none" else f" ({args.music_control} music)"
+    print(f"wrote {len(items)} dances to {out_dir}{control_note}")
     return 0

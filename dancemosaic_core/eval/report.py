@@ -14,22 +14,29 @@ METRIC_COLUMNS = (("n", "N"), ("fid_k", "FID_k"), ("fid_g", "FID_g"), ("div_k", 
                   ("div_g", "Div_g"), ("bas", "BAS"), ("bas_motion_to_music", "BAS m->m"),
                   ("fsr", "FSR"), ("pfc", "PFC"))
 
+RHYTHM_COLUMNS = (("bas", "BAS"), ("bas_half_beat", "BAS half-beat-late beats"),
+                  ("bas_chance", "BAS random phase"), ("bas_minus_chance", "BAS - random phase"),
+                  ("bas_minus_half_beat", "BAS - half-beat-late"), ("period_ratio_median", "period / beat"),
+                  ("locked_share", "locked"), ("joint_speed", "joint speed m/s"))
+
 
 def _fmt(value, key: str) -> str:
     if value is None:
         return "-"
     if key == "n":
         return str(int(value))
-    if key == "fsr":
-        return f"{100 * value:.2f} %"
+    if key in ("fsr", "locked_share"):
+        return f"{100 * value:.{0 if key == 'locked_share' else 2}f} %"
+    if key == "joint_speed":
+        return f"{value:.3f}"
     return f"{value:.4f}" if key.startswith("bas") else f"{value:.2f}"
 
 
-def _table(rows: dict[str, dict], first: str) -> list[str]:
-    lines = ["| " + first + " | " + " | ".join(h for _, h in METRIC_COLUMNS) + " |",
-             "|" + "---|" * (len(METRIC_COLUMNS) + 1)]
+def _table(rows: dict[str, dict], first: str, columns=METRIC_COLUMNS) -> list[str]:
+    lines = ["| " + first + " | " + " | ".join(h for _, h in columns) + " |",
+             "|" + "---|" * (len(columns) + 1)]
     for name, m in rows.items():
-        lines.append(f"| {name} | " + " | ".join(_fmt(m.get(k), k) for k, _ in METRIC_COLUMNS) + " |")
+        lines.append(f"| {name} | " + " | ".join(_fmt(m.get(k), k) for k, _ in columns) + " |")
     return lines
 
 
@@ -112,6 +119,13 @@ def write_report(result: dict, sets, out_dir, *, command: str = "") -> dict[str,
               "ground truth against itself is 0 by construction; the shuffled-music control keeps the "
               "ground-truth motions (same FID/Div) and pairs each with another motion's music, so its BAS "
               "is the chance level.", ""]
+    lines += ["## Rhythm", ""] + _table(result["metrics"], "set", RHYTHM_COLUMNS)
+    lines += ["", "Each set against its own recorded music's beats (controls generated on other audio keep "
+              "their own song's beats as the truth). Half-beat-late: the same beats delayed by half the "
+              "local inter-beat interval; random phase: the beat grid shifted by a uniformly random "
+              "fraction of a beat (mean of 20 seeded draws), the chance level. Period / beat: median over "
+              "motions of the dominant period of the smoothed mean joint speed (autocorrelation) over "
+              "the median beat period; locked: share of motions within 8 % of 0.5, 1 or 2.", ""]
     for note in result.get("notes", []):
         lines.append(f"- {note}")
     for name, genres in result.get("per_genre", {}).items():

@@ -23,6 +23,7 @@ from dancemosaic_core.eval.protocols import (
     subtract_first_root,
     to_protocol_rate,
 )
+from dancemosaic_core.eval.rhythm import rhythm_metrics, summarise_rhythm
 from dancemosaic_core.motion.io import check_joints, load_motion
 from dancemosaic_core.motion.skeleton import MOTION_FPS
 
@@ -148,13 +149,13 @@ def evaluate_motion(joints: np.ndarray, protocol: Protocol, music_beats: np.ndar
     p = subtract_first_root(joints)
     mb = beat_metrics.motion_beats(p, fps, smooth_s=protocol.bas_smooth_s)
     mb_m2m = beat_metrics.motion_beats(p, fps, order_s=protocol.m2m_order_s)
-    music = None
-    if music_beats is not None:
-        music = beat_metrics.truncate_beats(np.asarray(music_beats) - music_offset, len(p) / fps)
+    song_beats = None if music_beats is None else np.asarray(music_beats) - music_offset
+    music = None if song_beats is None else beat_metrics.truncate_beats(song_beats, len(p) / fps)
+    rhythm = rhythm_metrics(p, fps, song_beats, sigma_s=protocol.bas_sigma_s, smooth_s=protocol.bas_smooth_s)
     row = {
         "frames": int(len(p)), "seconds": len(p) / fps, "motion_beats": int(len(mb)),
         "music_beats": None if music is None else int(len(music)),
-        "bas": None if music is None else beat_metrics.beat_align_score(music, mb, protocol.bas_sigma_s),
+        **rhythm,
         "bas_motion_to_music": (None if music is None else
                                 beat_metrics.motion_to_music_score(music, mb_m2m, protocol.m2m_sigma_s)),
         "pfc": physical_foot_contact(joints, fps),
@@ -206,6 +207,7 @@ def summarise(rows: list[dict], kin, geo, gt_kin, gt_geo, *, with_fid: bool = Tr
            "fsr": foot_skating_ratio([{"left": r["fsr_left"], "right": r["fsr_right"]} for r in rows]),
            "pfc": _mean(r["pfc"] for r in rows),
            "with_music": sum(r["music_beats"] is not None for r in rows)}
+    out.update(summarise_rhythm(rows))
     return out
 
 
@@ -243,11 +245,17 @@ def choreographer_items(items, seed: int) -> tuple[list[EvalItem], str | None]:
 
 
 def evaluate(generated, gt, protocol: Protocol, *, baselines: bool = True, seed: int = 0,
-             progress: bool = True) -> tuple[dict, dict[str, SetResult]]:
-    """All metrics for generated vs ground-truth items (lists of EvalItem).
+             progress: bool = True, controls: dict | None = None) -> tuple[dict, dict[str, SetResult]]:
+    """All metrics for generated vs ground-truth items (lists of EvalItem). controls: name ->
+    items of further generated sets (the model on controlled music, e.g. half-beat-delayed),
+    scored against their own recorded music like the generated set.
     Returns (JSON-ready results, per-set raw results for plots)."""
     beats = BeatCache(protocol.fps)
     sets = {"generated": evaluate_set("generated", generated, protocol, beats, progress=progress)}
+    for name, items in (controls or {}).items():
+        if name in ("generated", "ground_truth", "ground_truth_shuffled_music", "choreographer"):
+            raise DanceMosaicError(f"control set name {name!r} is taken by a built-in set; choose another")
+        sets[name] = evaluate_set(name, items, protocol, beats, progress=progress)
     gt_set = evaluate_set("ground_truth", gt, protocol, beats, progress=progress)
     gt_kin, gt_geo = np.stack(gt_set.kinetic), np.stack(gt_set.geometric)
     notes = []

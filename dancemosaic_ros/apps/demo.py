@@ -145,28 +145,18 @@ def published_violations(record: dict, robot) -> dict:
 
 # --- 6. report --------------------------------------------------------------------------------------
 def motion_metrics(joints: np.ndarray, wave: np.ndarray, sr: int, offset: float) -> dict:
-    from dancemosaic_core.eval.beats import (
-        beat_align_score,
-        motion_beats,
-        music_beats,
-        truncate_beats,
-    )
+    from dancemosaic_core.eval.beats import music_beats, truncate_beats
     from dancemosaic_core.eval.foot import foot_skating, foot_skating_ratio
     from dancemosaic_core.eval.protocols import get_protocol
+    from dancemosaic_core.eval.rhythm import median_beat_period, rhythm_metrics
     proto = get_protocol("finedance")
-    beats = truncate_beats(music_beats(wave, sr, MOTION_FPS) - offset, len(joints) / MOTION_FPS)
-    mb = motion_beats(joints, MOTION_FPS, smooth_s=proto.bas_smooth_s)
-    rng = np.random.default_rng(0)
-    shifted = [beat_align_score(truncate_beats(beats + rng.uniform(0.2, 0.8) * 60 / max(1e-6, _tempo(beats)),
-                                               len(joints) / MOTION_FPS), mb, proto.bas_sigma_s) or 0.0
-               for _ in range(20)]
-    return {"bas": beat_align_score(beats, mb, proto.bas_sigma_s), "bas_random_phase": float(np.mean(shifted)),
+    song_beats = music_beats(wave, sr, MOTION_FPS) - offset
+    inside = truncate_beats(song_beats, len(joints) / MOTION_FPS)
+    rhythm = rhythm_metrics(joints, MOTION_FPS, song_beats, sigma_s=proto.bas_sigma_s, smooth_s=proto.bas_smooth_s)
+    period = median_beat_period(inside)
+    return {**rhythm, "bas_random_phase": rhythm["bas_chance"],
             "fsr": foot_skating_ratio([foot_skating(joints, MOTION_FPS)]),
-            "music_beats": int(len(beats)), "music_tempo_bpm": _tempo(beats)}
-
-
-def _tempo(beats: np.ndarray) -> float:
-    return float(60.0 / np.median(np.diff(beats))) if len(beats) > 2 else 0.0
+            "music_beats": int(len(inside)), "music_tempo_bpm": 60.0 / period if period else 0.0}
 
 
 def write_report(path: Path, facts: dict) -> None:
@@ -181,6 +171,10 @@ def write_report(path: Path, facts: dict) -> None:
         f"| tempo, offline beats of the song | {fmt(m['music_tempo_bpm'], '.1f')} BPM |",
         f"| beat align score, music->motion (FineDance protocol sigma, 20 fps) | {fmt(m['bas'])} |",
         f"| same, music beats at a random phase (chance level) | {fmt(m['bas_random_phase'])} |",
+        f"| same, music beats half a beat late | {fmt(m['bas_half_beat'])} |",
+        f"| movement period / beat period (locked: within 8 % of 0.5, 1, 2) | {fmt(m['period_ratio'], '.2f')} "
+        f"({'locked' if m['locked'] else 'not locked'}) |",
+        f"| mean joint speed | {fmt(m['joint_speed'])} m/s |",
         f"| foot skating ratio (LODGE) of the generated motion | {fmt(m['fsr'])} |",
         f"| published trajectory points | {v['points']} |",
         f"| points outside position limits | {v['position_violations']} |",

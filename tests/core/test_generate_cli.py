@@ -101,3 +101,30 @@ def test_dataset_mode_and_shuffled_music_control(setup, tmp_path):
         m = load_motion(out / f"c{i}.npz")
         assert m.joints.shape[0] == 20 * (i + 1) and m.music.endswith(f"c{i}.wav")
         assert str(m.extra["music_source"]) != f"c{i}"
+
+
+@pytest.mark.parametrize("control", ["half-beat-delay", "other-tempo"])
+def test_dataset_music_controls(setup, tmp_path, control):
+    """half-beat-delay: own music, shifted half a beat; other-tempo: another song >10 % away."""
+    root, model = setup
+    ds = tmp_path / "ds"
+    (ds / "new_joints").mkdir(parents=True)
+    (ds / "music").mkdir()
+    from tests.core.test_train_fixtures import synthetic_joints
+    bpms = {"slow_c0_d0": 80, "slow_c0_d1": 80, "mid_c0_d0": 120, "fast_c0_d0": 150}
+    for i, (item, bpm) in enumerate(bpms.items()):
+        wave, _ = click_track(bpm, 4.0, sr=22050)
+        np.save(ds / "new_joints" / f"{item}.npy", synthetic_joints(80, i))
+        sf.write(ds / "music" / f"{item}.wav", wave, 22050)
+    (ds / "test.txt").write_text("\n".join(bpms) + "\n")
+    out = tmp_path / "gen"
+    assert gen(model, "--dataset", ds, "--split", "test", "--genre", "Jazz", "--music-control", control,
+               "--out", out) == 0
+    for item, bpm in bpms.items():
+        m = load_motion(out / f"{item}.npz")
+        source = str(m.extra["music_source"])
+        assert m.music.endswith(f"{item}.wav")
+        if control == "half-beat-delay":
+            assert source == item and float(m.extra["music_delay_s"]) == pytest.approx(30 / bpm, rel=0.1)
+        else:
+            assert source.split("_c")[0] != item.split("_c")[0] and abs(bpms[source] / bpm - 1) > 0.1

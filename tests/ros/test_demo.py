@@ -55,3 +55,14 @@ def test_demo_end_to_end_on_a_tiny_model(tmp_path, setup_py_entry_points):
     assert main(["demo", "--model", str(model), "--seconds", "6", "--out", str(tmp_path / "out"), "--size", "96"]) == 0
     assert (tmp_path / "out" / "demo.mp4").stat().st_size > 0
     assert "points outside position limits | 0" in (tmp_path / "out" / "demo_report.md").read_text()
+
+
+def test_motion_metrics_report_the_rhythm_controls():
+    from dancemosaic_core.audio.synth import click_track
+    from dancemosaic_ros.apps.demo import motion_metrics
+    from tests.core.test_eval_rhythm import pulsing_motion
+    wave, _ = click_track(120, 12.0, sr=22050)
+    m = motion_metrics(pulsing_motion(0.5, seconds=10.0, fps=20.0), wave, 22050, 0.0)
+    assert m["music_tempo_bpm"] == pytest.approx(120, rel=0.05)
+    assert m["bas"] > m["bas_random_phase"] + 0.15 and m["bas"] > m["bas_half_beat"] + 0.3
+    assert m["locked"] and m["joint_speed"] > 0
