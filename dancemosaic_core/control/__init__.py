@@ -6,7 +6,7 @@ limits.py: `JointLimits` (the position clamp, velocity cap and their checks), `S
 last gate: position and velocity limits across chunks, ease, hold, deadline-miss extension),
 `LimitFilter` (velocity and acceleration smoothing after the retargeting IK). streamer.py:
 `TrajectoryStreamer`, the plan a joint_trajectory_controller was sent, changed without a jump.
-No rclpy here.
+Plain Python, no middleware.
 """
 from dancemosaic_core.control.limits import (
            FilterReport,

@@ -10,7 +10,7 @@ Every new point passes the SafetyFilter (limits.py), continuing from the point i
 time, so the sent timeline never leaves the position limits and never steps faster than the
 velocity limits, whatever the generator produced, across chunk joins, deadline-miss extensions,
 eases and holds; the filter also makes those fallback motions. Points are `dt` apart or more.
-No rclpy here: the retarget node converts a Segment to a JointTrajectory (tests run it without DDS).
+No middleware here: the retarget node converts a Segment to a JointTrajectory (tests run it without DDS).
 """
 from __future__ import annotations
 
