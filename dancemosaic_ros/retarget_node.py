@@ -1,7 +1,7 @@
 """Retarget node: MotionChunk -> robot joints (Retargeter.step) -> SafetyFilter -> JointTrajectory.
 
 Publishes `/<controller>/joint_trajectory` (trajectory_msgs/JointTrajectory) under the
-joint_trajectory_controller contract (DESIGN.md section 5): every controller joint in the
+joint_trajectory_controller contract (docs/ros.md, of the same name): every controller joint in the
 robot's order, positions and velocities, `time_from_start` strictly increasing from a stamp on
 the music clock, each message the whole remaining future (the controller replaces its
 trajectory with every message; dancemosaic_core.control.streamer). Also `dance/joint_states`

@@ -11,6 +11,7 @@ the four stage checkpoints of a run directory into one model directory for infer
 from __future__ import annotations
 
 import argparse
+import difflib
 import json
 import types
 import typing
@@ -51,6 +52,46 @@ def _metavar(tp) -> str:
     return (typing.get_origin(tp) or tp).__name__.upper()
 
 
+def _keys_under(section: str, keys) -> list[str]:
+    """The names directly under a dotted section: leaf keys as they are, sub-sections as `name.*`."""
+    prefix = f"{section}." if section else ""
+    out: dict[str, None] = {}
+    for key in keys:
+        if key.startswith(prefix):
+            head, dot, _ = key[len(prefix):].partition(".")
+            out[head + (".*" if dot else "")] = None
+    return list(out)
+
+
+def unknown_override_message(option: str, keys) -> str:
+    """What to tell the user for an option that is no override key: the key, the keys allowed in
+    the nearest section that exists, and the closest key."""
+    key = option[2:].partition("=")[0]
+    section = key.rpartition(".")[0]
+    while section and not _keys_under(section, keys):
+        section = section.rpartition(".")[0]
+    allowed = ", ".join(_keys_under(section, keys))
+    where = f"`{section}`" if section else "the stage config"
+    message = f"unknown key `{key}`; the keys of {where} are: {allowed}"
+    close = difflib.get_close_matches(key, list(keys), n=1)
+    return message + (f" (did you mean --{close[0]}?)" if close else "")
+
+
+class TrainParser(argparse.ArgumentParser):
+    """A `dancemosaic train` parser: an option that is no override key of its stage is an error
+    that names the key and the allowed keys (argparse alone says only "unrecognized arguments")."""
+
+    override_keys: dict[str, type] = {}
+
+    def parse_known_args(self, args=None, namespace=None):
+        namespace, extras = super().parse_known_args(args, namespace)
+        options = [a for a in extras if a.startswith("--")]
+        if options and self.override_keys:
+            self.error(f"unrecognized arguments: {' '.join(extras)}: "
+                       f"{unknown_override_message(options[0], self.override_keys)}")
+        return namespace, extras
+
+
 def _add_stage_parser(sub, stage: str) -> None:
     parser = sub.add_parser(stage, help=f"train the {stage} stage", allow_abbrev=False,
                             usage=f"dancemosaic train {stage} [-h] [--config YAML] [--resume] [--dotted.key=VALUE ...]",
@@ -58,8 +99,9 @@ def _add_stage_parser(sub, stage: str) -> None:
                                         f"overrides the YAML, e.g. --optim.lr=1e-4 --data.cache=DIR.")
     parser.add_argument("--config", help=f"stage YAML (default {DEFAULT_CONFIGS[stage]})")
     parser.add_argument("--resume", action="store_true", help="continue from <out_dir>/checkpoint")
+    parser.override_keys = override_keys(stage)
     groups: dict[str, argparse._ArgumentGroup] = {}
-    for key, tp in override_keys(stage).items():
+    for key, tp in parser.override_keys.items():
         section = key.rpartition(".")[0] or "run"
         group = groups.setdefault(section, parser.add_argument_group(f"{section} overrides"))
         metavar = "FILE" if key == "model" else _metavar(tp)
@@ -71,7 +113,7 @@ def _add_stage_parser(sub, stage: str) -> None:
 def register(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser("train", help="train a stage (tokenizer, t2m, music, pose) or assemble a model",
                             description=__doc__.splitlines()[0])
-    stages = parser.add_subparsers(dest="stage", metavar="STAGE", required=True)
+    stages = parser.add_subparsers(dest="stage", metavar="STAGE", required=True, parser_class=TrainParser)
     for stage in STAGES:
         _add_stage_parser(stages, stage)
     assemble = stages.add_parser("assemble", help="gather RUNS/{tokenizer,t2m,music,pose}/checkpoint into a "

@@ -1,4 +1,4 @@
-"""Streaming continuation for live music (DESIGN.md section 2, "Streaming").
+"""Streaming continuation for live music (docs/inference.md, "Streaming (live music)").
 
 Audio arrives in blocks (`push_audio`); `next_chunk()` returns the next `chunk_seconds` of dance.
 Blocks come at any sample rate (`reset(sample_rate=...)` starts a stream at one); they are

@@ -89,6 +89,20 @@ def test_cli_rejects_unknown_keys_and_wrong_types(capsys):
     assert "--loss.residual" in capsys.readouterr().out
 
 
+def test_cli_unknown_override_names_the_key_and_the_allowed_keys(capsys):
+    with pytest.raises(SystemExit):
+        cli_main(["train", "t2m", "--data.cahce=x"])
+    err = capsys.readouterr().err
+    assert "unknown key `data.cahce`; the keys of `data` are: cache, window_frames, split" in err
+    assert "did you mean --data.cache?" in err
+    with pytest.raises(SystemExit):
+        cli_main(["train", "tokenizer", "--dta.cache", "x"])     # no such section: the stage's keys
+    assert "unknown key `dta.cache`; the keys of the stage config are: out_dir, data.*, optim.*" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        cli_main(["train", "music", "--model.transformer.depth=3"])
+    assert "the keys of `model.transformer` are: code_dim, dim, layers, heads" in capsys.readouterr().err
+
+
 def test_shipped_checkpoints_configs_read_as_stage_configs():
     for stage in STAGES:
         cfg = StageConfig.from_checkpoint(REPO / "dancemosaic_core" / "weights" / "default" / stage)

@@ -1,7 +1,7 @@
-"""A real capture device (DESIGN.md section 6): a private PulseAudio server with a null sink;
-`paplay` plays into the sink, the audio node (its own process) records the sink's monitor
-through sounddevice, and reports the tempo. The server is also killed under the node and
-started again: the node reports the loss and reconnects."""
+"""A real capture device (docs/audio.md, "A capture device without a sound card"): a private
+PulseAudio server with a null sink; `paplay` plays into the sink, the audio node (its own
+process) records the sink's monitor through sounddevice, and reports the tempo. The server is
+also killed under the node and started again: the node reports the loss and reconnects."""
 import os
 import shutil
 import signal

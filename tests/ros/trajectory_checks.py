@@ -1,5 +1,6 @@
 """What a joint_trajectory_controller would execute from a stream of trajectory messages, and
-the checks every stream must pass (DESIGN.md section 5 and the safety rules)."""
+the checks every stream must pass (docs/ros.md: "ROS 2 facts this package relies on", "The
+joint_trajectory_controller contract" and "Safety")."""
 from __future__ import annotations
 
 import numpy as np
