@@ -50,6 +50,8 @@ PARAMS = {
                    integer(1), read_only=True),
     "itto_steps": Param(20, "ITTO gradient steps per chunk when constraints or a robot are set", integer(0),
                         read_only=True),
+    "rhythm_weight": Param(1.0, "beat-aware ITTO: weight of the term that puts the motion's speed dips on the "
+                                "tracked beats (0 = off, the paper's method alone)", non_negative, read_only=True),
     "robot": Param("", "robot whose joint-limit proxy joins ITTO (config/robots/<robot>.yaml; '' = none)",
                    read_only=True),
     "max_gap_seconds": Param(2.0, "lost audio up to this long is filled with silence; longer restarts the stream",
@@ -94,7 +96,7 @@ class GeneratorNode(DanceNode):
         dancer = StreamingDancer.from_pretrained(
             model_dir, device=p["device"], genre=p["genre"] or None, text=p["text"] or None,
             chunk_seconds=p["chunk_seconds"], lead_seconds=p["lead_seconds"], seed=p["seed"],
-            steps=p["steps"], itto_steps=p["itto_steps"],
+            steps=p["steps"], itto_steps=p["itto_steps"], rhythm_weight=p["rhythm_weight"],
             weights=GuidanceWeights(text=p["w_text"], music=p["w_music"], pose=p["w_pose"]),
             joint_limit_fn=joint_limit_fn)
         self.get_logger().info(f"model {model_dir} on {dancer.pipe.model.device}; chunks of "
