@@ -12,8 +12,11 @@ from dancemosaic_core.eval.protocols import PROTOCOLS
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("eval", help="FID_k/FID_g/Div/BAS/FSR/PFC of generated motions, report with plots")
-    p.add_argument("--generated", required=True, help="directory of generated motion .npz files")
-    p.add_argument("--gt", required=True, help="ground truth: motion .npz directory or joints dataset")
+    p.add_argument("--generated", required=True, help="directory of generated motions: dancemosaic .npz, "
+                   "(T, 22, 3) .npy joint arrays (with --fps), Bailando or EDGE result files")
+    p.add_argument("--gt", required=True, help="ground truth: a directory as --generated or a joints dataset")
+    p.add_argument("--fps", type=float, default=None, help="frame rate of plain .npy joint arrays "
+                   "(overrides Bailando's 60 and EDGE's 30 for their result files)")
     p.add_argument("--music", default=None, help="directory of the music files (<name>.wav)")
     p.add_argument("--protocol", default="finedance", choices=sorted(PROTOCOLS))
     p.add_argument("--gt-split", default=None, help="joints dataset split for the ground truth "
@@ -35,9 +38,10 @@ def run(args) -> int:
     from dancemosaic_core.eval.runner import evaluate, load_items
 
     protocol = get_protocol(args.protocol)
-    generated = load_items(args.generated, music_dir=args.music)
-    gt = load_items(args.gt, music_dir=args.music, split=args.gt_split, limit=args.limit_gt)
-    controls = {name: load_items(directory, music_dir=args.music) for name, directory in _controls(args.control)}
+    generated = load_items(args.generated, music_dir=args.music, fps=args.fps)
+    gt = load_items(args.gt, music_dir=args.music, split=args.gt_split, limit=args.limit_gt, fps=args.fps)
+    controls = {name: load_items(directory, music_dir=args.music, fps=args.fps)
+                for name, directory in _controls(args.control)}
     result, sets = evaluate(generated, gt, protocol, baselines=not args.no_baselines,
                             seed=args.seed, progress=not args.quiet, controls=controls)
     command = "dancemosaic " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv[1:2] == ["eval"] else ""

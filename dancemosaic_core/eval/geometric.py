@@ -1,14 +1,18 @@
 """Geometric ("manual") features (FID_g, Div_g): 32 boolean Mueller-style relational
 features per frame, averaged over frames 1..T-1 -> (32,).
 
-Reference: Bailando `utils/features/manual_new.py` (fairmotion, modified by Ruilong Li) and
-its helpers in `utils/features/utils.py`, used unchanged by LODGE. Thresholds are multiples
-of three fixed SMPL body dimensions (humerus length, shoulder width, hip width) computed from
-the reference's hard-coded SMPL rest joints; velocities are per-frame displacements divided by
-a frame time that the reference fixes at 1/120 s whatever the data's rate (the published
-numbers depend on it; kept as the default). Quirks kept because they define the metric:
-`f_move` ignores its fourth joint, and "y_min" is the lowest joint height in the frame.
-The reference's joint names map one to one onto our 22 joints (same SMPL order).
+Reference: lisiyao21/Bailando `utils/features/manual_new.py` (fairmotion, modified by Ruilong
+Li) and its helpers in `utils/features/utils.py`; li-ronghui/LODGE `metric/features/` holds
+the same files. Thresholds are multiples of three fixed SMPL body dimensions (humerus length,
+shoulder width, hip width) computed from the reference's hard-coded SMPL rest joints;
+velocities are per-frame displacements divided by a frame time that the reference fixes at
+1/120 s whatever the data's rate (the published numbers depend on it; kept as the default).
+Quirks kept because they define the metric: `f_move` ignores its fourth joint, "y_min" is
+the lowest joint height in the frame, `angle_within_range` is an open interval and a NaN
+(zero-length vector) compares False. The reference averages the booleans in float32
+(`np.array(features, dtype=np.float32).mean(axis=0)`); the protocols apply that rounding,
+this function returns float64. The reference's joint names map one to one onto our 22 joints
+(same SMPL order).
 """
 from __future__ import annotations
 

@@ -11,11 +11,18 @@ ground truth = all dataset motions; BAS sigma 3 frames at 30 fps = 0.1 s, speed 
 the first 1200 frames (20 s), the first frame's root subtracted only; BAS sigma 3 frames at
 60 fps = 0.05 s, smoothing 5 frames = 1/12 s.
 Both: kinetic frame time 1/60 s and geometric 1/120 s, the values the reference hard-codes;
-AIST++ motion->music score (mint) sigma 0.05 s and minimum spacing 1/6 s.
+the reference's energy-expenditure term with its operator-precedence quirk (`eval/kinetic.py`);
+per-motion features rounded to float32 as the reference stores them (np.save of float32
+arrays) and normalised, FID'd and Div'd in float32 as its `normalize` / `calc_fid` /
+`calculate_avg_distance` do on those arrays; AIST++ motion->music score (mint) sigma 0.05 s
+and minimum spacing 1/6 s.
+`finedance_physical`, `aistpp_physical`: the same with the physically correct expenditure
+(second difference) in float64; their FID_k / Div_k are NOT comparable with published tables
+and the report says so.
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 import numpy as np
 
@@ -39,6 +46,9 @@ class Protocol:
     m2m_order_s: float              # motion->music minimum search half-window
     fsr_slide_speed: float          # m/s
     reference: str
+    kinetic_energy: str = "reference"   # expenditure term: "reference" (quirk) or "physical"
+    feature_dtype: str = "float32"      # per-motion features as the reference stores them
+    comparable: bool = True             # FID/Div comparable with the published tables
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -60,6 +70,10 @@ PROTOCOLS: dict[str, Protocol] = {
         fsr_slide_speed=SLIDE_SPEED,
         reference="Bailando utils/{metrics_new,beat_align_score}.py; mint tools/calculate_beat_scores.py"),
 }
+for _name in ("finedance", "aistpp"):
+    PROTOCOLS[f"{_name}_physical"] = replace(
+        PROTOCOLS[_name], name=f"{_name}_physical", kinetic_energy="physical", feature_dtype="float64",
+        comparable=False)
 
 
 def get_protocol(name: str) -> Protocol:
@@ -89,7 +103,9 @@ def feature_input(joints: np.ndarray, protocol: Protocol) -> np.ndarray:
 
 
 def motion_features(joints: np.ndarray, protocol: Protocol) -> tuple[np.ndarray, np.ndarray]:
-    """(kinetic 66-d, geometric 32-d) of joints at the protocol rate."""
+    """(kinetic 66-d, geometric 32-d) of joints at the protocol rate, in the protocol's
+    feature dtype."""
     p = feature_input(joints, protocol)
-    return (kinetic.kinetic_features(p, protocol.kinetic_frame_time),
-            geometric.geometric_features(p, protocol.geometric_frame_time))
+    kin = kinetic.kinetic_features(p, protocol.kinetic_frame_time, energy=protocol.kinetic_energy)
+    geo = geometric.geometric_features(p, protocol.geometric_frame_time)
+    return kin.astype(protocol.feature_dtype), geo.astype(protocol.feature_dtype)

@@ -40,6 +40,29 @@ def _table(rows: dict[str, dict], first: str, columns=METRIC_COLUMNS) -> list[st
     return lines
 
 
+def _diagnostics(diag: dict | None) -> list[str]:
+    """How many GT feature dimensions are (near-)constant, beside FID, and FID without them."""
+    if not diag:
+        return []
+    lines = ["### Near-constant ground-truth feature dimensions", ""]
+    for kind, d in diag.items():
+        const = d["near_constant"]
+        lines.append(f"- {kind}: {len(const)} of {d['dims']} dimensions have a ground-truth std below "
+                     f"{d['threshold']:g} x max(1, |mean|)" + (f" (indices {', '.join(map(str, const))})" if const else ""))
+    lines += ["", "The reference normalisation divides each dimension by the ground-truth std + 1e-10, so a "
+              "generated deviation in a near-constant dimension is multiplied by up to 1e10 and can alone make "
+              "FID reach 1e17: then the FID says that the ground truth never varies there, not how far the "
+              "motion is. The table's FID is the reference number, unchanged; FID over the other dimensions "
+              "only, as a diagnostic:", ""]
+    names = sorted({n for d in diag.values() for n in d["fid_without_near_constant"]})
+    lines += ["| set | " + " | ".join(f"FID_{k[0]} without near-constant" for k in diag) + " |",
+              "|" + "---|" * (len(diag) + 1)]
+    for name in names:
+        lines.append(f"| {name} | " + " | ".join(_fmt(d["fid_without_near_constant"].get(name), "fid")
+                                                for d in diag.values()) + " |")
+    return lines + [""]
+
+
 def plot_features(sets, out: Path) -> Path:
     """2-D PCA (fitted on the normalised ground truth) of kinetic and geometric features."""
     import matplotlib
@@ -111,7 +134,16 @@ def write_report(result: dict, sets, out_dir, *, command: str = "") -> dict[str,
               f"{'joints 1..21 root-relative per frame' if proto['root_relative_per_frame'] else 'first-frame root subtracted'}; "
               f"BAS sigma {proto['bas_sigma_s']:.3f} s, speed smoothing {proto['bas_smooth_s']:.3f} s; "
               f"motion->music sigma {proto['m2m_sigma_s']:.3f} s; FSR slide speed {proto['fsr_slide_speed']:g} m/s. "
-              "Numbers at another protocol or frame rate are not comparable.", "",
+              "Numbers at another protocol or frame rate are not comparable.", ""]
+    if proto.get("comparable", True):
+        lines += [f"Kinetic energy expenditure: the reference's term (`{proto.get('kinetic_energy', 'reference')}`, "
+                  "operator-precedence quirk kept), features rounded to float32 as the reference stores them: "
+                  "FID/Div are comparable with published tables.", ""]
+    else:
+        lines += [f"**Variant `{proto['name']}`: physically correct energy expenditure "
+                  f"(`{proto.get('kinetic_energy')}`); FID_k / Div_k are NOT comparable with published "
+                  "tables.**", ""]
+    lines += [
               f"{result['n_generated']} generated motions, {result['n_ground_truth']} ground-truth motions.", "",
               "## Metrics", ""]
     lines += _table(result["metrics"], "set")
@@ -119,6 +151,7 @@ def write_report(result: dict, sets, out_dir, *, command: str = "") -> dict[str,
               "ground truth against itself is 0 by construction; the shuffled-music control keeps the "
               "ground-truth motions (same FID/Div) and pairs each with another motion's music, so its BAS "
               "is the chance level.", ""]
+    lines += _diagnostics(result.get("feature_diagnostics"))
     lines += ["## Rhythm", ""] + _table(result["metrics"], "set", RHYTHM_COLUMNS)
     lines += ["", "Each set against its own recorded music's beats (controls generated on other audio keep "
               "their own song's beats as the truth). Half-beat-late: the same beats delayed by half the "

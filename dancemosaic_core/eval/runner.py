@@ -11,7 +11,7 @@ import numpy as np
 
 from dancemosaic_core.common.errors import DanceMosaicError
 from dancemosaic_core.eval import beats as beat_metrics
-from dancemosaic_core.eval.distribution import diversity, fid
+from dancemosaic_core.eval.distribution import NEAR_CONSTANT_STD, diversity, fid, near_constant_dims
 from dancemosaic_core.eval.foot import (
     foot_skating,
     foot_skating_ratio,
@@ -24,7 +24,8 @@ from dancemosaic_core.eval.protocols import (
     to_protocol_rate,
 )
 from dancemosaic_core.eval.rhythm import rhythm_metrics, summarise_rhythm
-from dancemosaic_core.motion.io import check_joints, load_motion
+from dancemosaic_core.eval.formats import load_any, motion_files, motion_stem
+from dancemosaic_core.motion.io import check_joints
 from dancemosaic_core.motion.skeleton import MOTION_FPS
 
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3")
@@ -71,9 +72,10 @@ def _music_candidates(name: str, music_ref: str, dirs) -> list:
 
 
 def load_items(directory, *, music_dir=None, split: str | None = None,
-               limit: int | None = None) -> list[EvalItem]:
-    """Motions of a directory: dancemosaic motion files (*.npz, music from each file's `music`
-    field or <music_dir>/<stem>.wav) or a joints dataset (new_joints/<id>.npy at 20 fps,
+               limit: int | None = None, fps: float | None = None) -> list[EvalItem]:
+    """Motions of a directory: motion files (dancemosaic *.npz, music from each file's `music`
+    field or <music_dir>/<stem>.wav; (T, 22, 3) *.npy joint arrays at `fps`; Bailando and
+    EDGE result files, see eval/formats.py) or a joints dataset (new_joints/<id>.npy at 20 fps,
     optional genres.txt, music/<id>.wav, <split>.txt)."""
     root = Path(directory)
     if not root.is_dir():
@@ -85,15 +87,17 @@ def load_items(directory, *, music_dir=None, split: str | None = None,
             raise DanceMosaicError(f"--split needs a joints dataset (new_joints/ and {split}.txt) but "
                                    f"{root} holds motion files")
         items = []
-        for path in sorted(root.glob("*.npz")):
-            motion = load_motion(path)
-            music = _find_audio(_music_candidates(path.stem, motion.music, [music_dir, root]))
-            items.append(EvalItem(path.stem, motion.joints, motion.fps, motion.genre, music, motion.music_offset))
+        for path in motion_files(root):
+            joints, rate, music_ref, genre, offset = load_any(path, fps)
+            name = motion_stem(path)
+            music = _find_audio(_music_candidates(name, music_ref, [music_dir, root]))
+            items.append(EvalItem(name, joints, rate, genre, music, offset))
     if limit:
         items = items[:limit]
     if not items:
         raise DanceMosaicError(f"no motions in {root}: expected *.npz motion files (dancemosaic "
-                               "generate) or a joints dataset with new_joints/*.npy")
+                               "generate), (T, 22, 3) *.npy joint arrays with --fps, Bailando/EDGE "
+                               "result files, or a joints dataset with new_joints/*.npy")
     return items
 
 
@@ -211,6 +215,15 @@ def summarise(rows: list[dict], kin, geo, gt_kin, gt_geo, *, with_fid: bool = Tr
     return out
 
 
+def feature_diagnostics(gt_feats: np.ndarray) -> dict:
+    """Ground-truth dimensions the reference normalisation divides by a (near-)zero std."""
+    const = near_constant_dims(gt_feats) if len(gt_feats) >= 2 else np.array([], dtype=int)
+    dims = gt_feats.shape[1]
+    return {"dims": int(dims), "near_constant": [int(i) for i in const], "threshold": NEAR_CONSTANT_STD,
+            "varying_dims": [i for i in range(dims) if i not in set(const.tolist())],
+            "fid_without_near_constant": {}}
+
+
 def per_genre(result: SetResult, gt_kin, gt_geo) -> dict:
     groups: dict[str, list[int]] = {}
     for i, r in enumerate(result.per_motion):
@@ -274,15 +287,23 @@ def evaluate(generated, gt, protocol: Protocol, *, baselines: bool = True, seed:
             sets["choreographer"] = evaluate_set("choreographer", choreo, protocol, beats, progress=progress)
         else:
             notes.append(f"choreographer baseline skipped: {why}")
+    diagnostics = {kind: feature_diagnostics(gt_feats) for kind, gt_feats in
+                   (("kinetic", gt_kin), ("geometric", gt_geo))}
     metrics = {}
     for name, s in sets.items():
         # shuffled music changes only the beat scores; its FID/Div equal the ground truth's
         metrics[name] = summarise(s.per_motion, s.kinetic, s.geometric, gt_kin, gt_geo,
                                   with_fid=name != "ground_truth_shuffled_music")
+        if metrics[name]["fid_k"] is not None:
+            for kind, feats, gt_feats in (("kinetic", s.kinetic, gt_kin), ("geometric", s.geometric, gt_geo)):
+                varying = diagnostics[kind]["varying_dims"]
+                diagnostics[kind]["fid_without_near_constant"][name] = (
+                    fid(feats, gt_feats, dims=varying) if varying else None)
     result = {
         "protocol": protocol.as_dict(),
         "n_generated": len(generated), "n_ground_truth": len(gt),
         "metrics": metrics,
+        "feature_diagnostics": diagnostics,
         "per_genre": {name: per_genre(s, gt_kin, gt_geo) for name, s in sets.items()
                       if name in ("generated", "choreographer")},
         "per_motion": {name: s.per_motion for name, s in sets.items()},

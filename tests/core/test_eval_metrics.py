@@ -48,7 +48,7 @@ def test_constant_velocity_gives_squared_speeds_and_no_expenditure():
     fps, v = 30.0, np.array([0.6, -0.4, 0.8])          # m/s, y up
     t = np.arange(40)[:, None, None] / fps
     joints = standing(40) + t * v
-    feats = kinetic_features(joints, frame_time=1 / fps).reshape(NUM_JOINTS, 3)
+    feats = kinetic_features(joints, frame_time=1 / fps, energy="physical").reshape(NUM_JOINTS, 3)
     np.testing.assert_allclose(feats[:, 0], v[0] ** 2 + v[2] ** 2, rtol=1e-9)
     np.testing.assert_allclose(feats[:, 1], v[1] ** 2, rtol=1e-9)
     np.testing.assert_allclose(feats[:, 2], 0.0, atol=1e-9)
@@ -65,7 +65,7 @@ def test_constant_acceleration_gives_its_magnitude_as_expenditure():
     fps, a = 60.0, np.array([0.0, -9.81, 2.0])
     t = np.arange(30)[:, None, None] / fps
     joints = standing(30) + 0.5 * t ** 2 * a
-    feats = kinetic_features(joints, frame_time=1 / fps).reshape(NUM_JOINTS, 3)
+    feats = kinetic_features(joints, frame_time=1 / fps, energy="physical").reshape(NUM_JOINTS, 3)
     np.testing.assert_allclose(feats[:, 2], np.linalg.norm(a), rtol=1e-6)
 
 
