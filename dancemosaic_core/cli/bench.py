@@ -24,6 +24,7 @@ BENCHMARKS: dict[str, str] = {
     "retarget": "dancemosaic_core.cli.benchmarks.retarget",
     "train": "dancemosaic_core.cli.benchmarks.train",
     "features": "dancemosaic_core.cli.benchmarks.features",
+    "beats": "dancemosaic_core.cli.benchmarks.beats",
 }
 
 
