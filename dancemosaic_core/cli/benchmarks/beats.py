@@ -7,9 +7,11 @@ Sets, every one with exact truth:
            rendered with fluidsynth + FluidR3_GM (truth: the MIDI tempo map, midi.midi_beats);
   openmsx  the first --openmsx Debian openttd-openmsx pieces (truth: their tempo maps; the
            quarter note is not always the danced beat, so this set is reported apart).
-Offline: beat F-measure at +-70 ms (one-to-one matching), mean signed lag (ms) of estimated
-beats within a quarter period of a true beat, tempo class against the truth (1x within 4 %;
-0.5x and 2x reported apart). Online (track_wave, 50 ms blocks): share of tempo estimates after
+Offline: the beat column of music_features (and, for comparison, eval.beats.music_beats, the
+EDGE/LODGE reference at 30 fps): beat F-measure at +-70 ms (one-to-one matching), mean signed
+lag (ms) of estimated beats within a quarter period of a true beat; the tempo and confidence of
+tempo.dance_beats (what the column is made from) against the truth (1x within 4 %; 0.5x and 2x
+reported apart). Online (track_wave, 50 ms blocks): share of tempo estimates after
 `settle` s within 4 % (and at 0.5x / 2x), and the phase-lock time: the first emitted beat from
 which every later emitted beat is within 70 ms of a true beat and 90 % of the later true beats
 are hit (None: never locked).
@@ -93,7 +95,9 @@ def lock_time(emitted: np.ndarray, truth: np.ndarray, tol: float = TOLERANCE_S) 
 def measure(name: str, wave: np.ndarray, sr: int, truth: np.ndarray, args) -> dict:
     """Offline and online numbers of one piece."""
     from dancemosaic_core.audio.beat import track_wave
-    from dancemosaic_core.audio.features import beat_times, music_features
+    from dancemosaic_core.audio.features import HOP_LENGTH, beat_times, feature_sr, music_features
+    from dancemosaic_core.audio.io import resample
+    from dancemosaic_core.audio.tempo import dance_beats
     from dancemosaic_core.eval.beats import music_beats
 
     seconds = len(wave) / sr
@@ -101,19 +105,22 @@ def measure(name: str, wave: np.ndarray, sr: int, truth: np.ndarray, args) -> di
     true_bpm = float(60.0 / np.median(np.diff(truth)))
     feats = music_features(wave, sr, args.fps)
     column = beat_times(feats, args.fps)
-    column_bpm = float(60.0 / np.median(np.diff(column))) if len(column) > 2 else None
+    fsr = feature_sr(args.fps)
+    offline = dance_beats(resample(wave, sr, fsr), fsr, HOP_LENGTH // 4)
     reference = music_beats(wave, sr, 30.0)
     times, tempos, tracker = track_wave(wave, sr)
     late = [x for t, x in zip(times, tempos) if t >= args.settle]
     classes = [tempo_class(x, true_bpm) for x in late]
     return {"piece": name, "true_bpm": round(true_bpm, 2),
             "column_f": round(f_measure(column, truth), 3), "column_lag_ms": signed_lag_ms(column, truth),
-            "column_bpm": column_bpm, "column_tempo": tempo_class(column_bpm, true_bpm),
+            "offline_bpm": offline.bpm, "offline_tempo": tempo_class(offline.bpm, true_bpm),
+            "offline_confidence": round(offline.confidence, 3),
             "eval_f": round(f_measure(reference, truth), 3), "eval_lag_ms": signed_lag_ms(reference, truth),
             "online_1x": float(np.mean([c == "1x" for c in classes])),
             "online_2x": float(np.mean([c == "2x" for c in classes])),
             "online_half": float(np.mean([c == "0.5x" for c in classes])),
-            "online_final_bpm": tempos[-1], "online_lag_ms": signed_lag_ms(np.array(tracker.beats), truth),
+            "online_final_bpm": tempos[-1], "online_confidence": round(tracker.confidence, 3),
+            "online_lag_ms": signed_lag_ms(np.array(tracker.beats), truth),
             "lock_s": lock_time(np.array(tracker.beats), truth)}
 
 
@@ -139,9 +146,10 @@ def summary(rows: list) -> dict:
         return round(float(np.mean(vals)), 3) if vals else None
     locks = [r["lock_s"] for r in rows]
     return {"pieces": len(rows), "column_f": mean("column_f"), "column_lag_ms": mean("column_lag_ms"),
-            "column_tempo_1x": mean_of(rows, "column_tempo", "1x"),
-            "column_tempo_2x": mean_of(rows, "column_tempo", "2x"),
-            "column_tempo_half": mean_of(rows, "column_tempo", "0.5x"),
+            "offline_tempo_1x": mean_of(rows, "offline_tempo", "1x"),
+            "offline_tempo_2x": mean_of(rows, "offline_tempo", "2x"),
+            "offline_tempo_half": mean_of(rows, "offline_tempo", "0.5x"),
+            "offline_confidence": mean("offline_confidence"),
             "eval_f": mean("eval_f"), "eval_lag_ms": mean("eval_lag_ms"),
             "online_1x": mean("online_1x"), "online_2x": mean("online_2x"), "online_half": mean("online_half"),
             "online_lag_ms": mean("online_lag_ms"),
