@@ -21,7 +21,7 @@ import numpy as np
 
 from dancemosaic_core.audio.features import COL_BEAT, COL_PEAK, HOP_LENGTH, feature_sr
 from dancemosaic_core.audio.io import check_sr, resample
-from dancemosaic_core.audio.tempo import StreamingOnset, comb_scores, dance_level
+from dancemosaic_core.audio.tempo import StreamingOnset, comb_scores, dance_level, log_tempo_prior
 from dancemosaic_core.motion.skeleton import MOTION_FPS
 
 ANALYSIS_SR = feature_sr(MOTION_FPS)   # 10240 Hz, the features' rate at 20 fps
@@ -47,7 +47,7 @@ class OnlineBeatTracker:
                  third_penalty: float = 0.25):
         self.env_fps = float(env_fps)
         self.bpm_grid = np.arange(min_bpm, max_bpm + 1e-9, 0.05)
-        self.log_prior = -0.5 * (np.log2(self.bpm_grid / prior_bpm) / prior_octaves) ** 2
+        self.log_prior = log_tempo_prior(self.bpm_grid, prior_bpm, prior_octaves)
         self.window = int(round(window_seconds * env_fps))
         self.min_frames = int(round(min_seconds * env_fps))
         self.min_confidence = min_confidence

@@ -82,6 +82,11 @@ def bpm_grid(min_bpm: float = 60.0, max_bpm: float = 200.0, step: float = 0.05) 
     return np.arange(min_bpm, max_bpm + 1e-9, step)
 
 
+def log_tempo_prior(bpms: np.ndarray, center_bpm: float = 120.0, octaves: float = 1.0) -> np.ndarray:
+    """librosa's log-normal tempo prior: centred on 120 BPM, one octave wide."""
+    return -0.5 * (np.log2(np.asarray(bpms) / center_bpm) / octaves) ** 2
+
+
 def comb_scores(env: np.ndarray, env_fps: float, bpms: np.ndarray,
                 offbeat_penalty: float = OFFBEAT_PENALTY, third_penalty: float = THIRD_PENALTY) -> np.ndarray:
     """Comb score of every tempo in `bpms` (module doc); zeros for a flat envelope."""
@@ -134,10 +139,11 @@ class Tempo:
 
 def dance_tempo(env: np.ndarray, env_fps: float, bpms: np.ndarray | None = None,
                 log_prior: np.ndarray | None = None, min_confidence: float = 0.1) -> Tempo:
-    """Tempo of a whole envelope at the dance level, with its confidence."""
+    """Tempo of a whole envelope at the dance level, with its confidence; `log_prior` defaults
+    to log_tempo_prior (as the online tracker's)."""
     bpms = bpm_grid() if bpms is None else bpms
     score = comb_scores(env, env_fps, bpms)
-    total = np.log(np.maximum(score, 1e-6)) + (0.0 if log_prior is None else log_prior)
+    total = np.log(np.maximum(score, 1e-6)) + (log_tempo_prior(bpms) if log_prior is None else log_prior)
     i = dance_level(bpms, score, int(np.argmax(total)))
     conf = float(max(score[i], 0.0))
     return Tempo(round(float(bpms[i]), 2) if conf >= min_confidence else None, conf)
@@ -167,4 +173,12 @@ def dance_beats(y: np.ndarray, sr: int, hop: int, tightness: float = 100.0) -> B
         return Beats(np.zeros(0), None, tempo.confidence)
     _, frames = librosa.beat.beat_track(onset_envelope=env, sr=sr, hop_length=hop, bpm=tempo.bpm,
                                         tightness=tightness)
-    return Beats(np.asarray(frames, dtype=np.float64) / fps, tempo.bpm, tempo.confidence)
+    times = np.asarray(frames, dtype=np.float64) / fps
+    # librosa's backtracking can start from a weak frame at the end of the file and keep its
+    # off-grid predecessor once trimmed: drop edge beats whose gap is off the period by > 10 %
+    period = 60.0 / tempo.bpm
+    while len(times) > 2 and abs(times[-1] - times[-2] - period) > 0.1 * period:
+        times = times[:-1]
+    while len(times) > 2 and abs(times[1] - times[0] - period) > 0.1 * period:
+        times = times[1:]
+    return Beats(times, tempo.bpm, tempo.confidence)
