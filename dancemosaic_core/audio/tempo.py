@@ -12,7 +12,7 @@ Tempo evidence (comb_scores): for every candidate tempo, the mean unbiased autoc
 the envelope at 1..4 beat periods (fractional lags, linear interpolation), normalised by the
 lag-0 value, minus a share of the autocorrelation half-way and a third of the way between (a
 pulse there means the candidate is a slower metrical level). The best score is the confidence:
-about 0.6-0.9 on a click track, under 0.1 on noise.
+about 0.6-0.9 on click tracks and rendered grooves, 0.03 on white noise.
 
 Dance level (dance_level): the octave a dancer steps to. The strongest candidate is folded to
 half when it is at FOLD_BPM or above and half of it has HALF_SUPPORT of its score; a candidate
