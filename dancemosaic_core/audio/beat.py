@@ -21,7 +21,12 @@ import numpy as np
 
 from dancemosaic_core.audio.features import COL_BEAT, COL_PEAK, HOP_LENGTH, feature_sr
 from dancemosaic_core.audio.io import check_sr, resample
-from dancemosaic_core.audio.tempo import StreamingOnset, comb_scores, dance_level, log_tempo_prior
+from dancemosaic_core.audio.tempo import (
+    StreamingOnset,
+    comb_scores,
+    dance_level,
+    log_tempo_prior,
+)
 from dancemosaic_core.motion.skeleton import MOTION_FPS
 
 ANALYSIS_SR = feature_sr(MOTION_FPS)   # 10240 Hz, the features' rate at 20 fps

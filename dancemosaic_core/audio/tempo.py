@@ -91,9 +91,11 @@ def comb_scores(env: np.ndarray, env_fps: float, bpms: np.ndarray,
                 offbeat_penalty: float = OFFBEAT_PENALTY, third_penalty: float = THIRD_PENALTY) -> np.ndarray:
     """Comb score of every tempo in `bpms` (module doc); zeros for a flat envelope."""
     x = np.asarray(env, dtype=np.float64)
-    x = x - x.mean()
     n = len(x)
-    if n < 2 or not np.any(x):
+    if n < 2:
+        return np.zeros(len(bpms))
+    x = x - x.mean()
+    if not np.any(x):
         return np.zeros(len(bpms))
     spec = np.fft.rfft(x, 2 * n)
     acf = np.fft.irfft(np.abs(spec) ** 2)[:n] / np.arange(n, 0, -1)   # unbiased

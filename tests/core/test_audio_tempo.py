@@ -8,11 +8,11 @@ from dancemosaic_core.audio.features import beat_times, music_features
 from dancemosaic_core.audio.synth import click_track, groove_midi
 from dancemosaic_core.audio.tempo import (
     StreamingOnset,
+    bpm_grid,
     comb_scores,
     dance_beats,
     dance_level,
     dance_tempo,
-    bpm_grid,
 )
 from dancemosaic_core.cli.benchmarks.beats import f_measure, lock_time, signed_lag_ms
 

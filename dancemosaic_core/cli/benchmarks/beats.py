@@ -95,7 +95,12 @@ def lock_time(emitted: np.ndarray, truth: np.ndarray, tol: float = TOLERANCE_S) 
 def measure(name: str, wave: np.ndarray, sr: int, truth: np.ndarray, args) -> dict:
     """Offline and online numbers of one piece."""
     from dancemosaic_core.audio.beat import track_wave
-    from dancemosaic_core.audio.features import HOP_LENGTH, beat_times, feature_sr, music_features
+    from dancemosaic_core.audio.features import (
+        HOP_LENGTH,
+        beat_times,
+        feature_sr,
+        music_features,
+    )
     from dancemosaic_core.audio.io import resample
     from dancemosaic_core.audio.tempo import dance_beats
     from dancemosaic_core.eval.beats import music_beats
