@@ -21,21 +21,6 @@ from dancemosaic_core.audio.io import is_silent, load_audio
 from dancemosaic_core.audio.streaming import StreamingMusicFeatures
 from dancemosaic_core.audio.tempo import Beats, StreamingOnset, Tempo, dance_beats
 
-__all__ = [
-                                         "COLUMN_NAMES",
-                                         "RECIPE_VERSION",
-                                         "BeatState",
-                                         "Beats",
-                                         "OnlineBeatTracker",
-                                         "StreamingMusicFeatures",
-                                         "StreamingOnset",
-                                         "Tempo",
-                                         "TempoTracker",
-                                         "dance_beats",
-                                         "feature_sr",
-                                         "is_silent",
-                                         "load_audio",
-                                         "music_features",
-                                         "music_features_cached",
-                                         "predict_features",
-]
+__all__ = ["COLUMN_NAMES", "RECIPE_VERSION", "BeatState", "Beats", "OnlineBeatTracker",
+           "StreamingMusicFeatures", "StreamingOnset", "Tempo", "TempoTracker", "dance_beats", "feature_sr",
+           "is_silent", "load_audio", "music_features", "music_features_cached", "predict_features"]
