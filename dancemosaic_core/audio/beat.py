@@ -1,17 +1,12 @@
 """Causal online beat tracking, and predicting the music features of frames not heard yet.
 
-StreamingOnset turns audio blocks into an onset envelope (mean positive log-mel flux, the
-quantity librosa.onset.onset_strength computes) with librosa's time convention: envelope
-frame i at time i*hop/sr responds to the analysis window that ends at that time, so it needs
-no look-ahead. OnlineBeatTracker reads that envelope:
-  tempo  comb-filtered autocorrelation of the last `window_seconds` of envelope: for every
-         candidate tempo on a 0.05 BPM grid, the unbiased autocorrelation at 1..4 beat periods
-         (fractional lags, linear interpolation) minus a share of the autocorrelation half-way
-         and a third of the way between them (periodicity there means the candidate is a
-         slower metrical level: halves, 2/3), times a log-normal tempo prior (librosa's:
-         centred on 120 BPM, one octave wide) and a small bonus for staying near the current
-         tempo (hysteresis against flipping); no tempo while the envelope is flat (silence) or
-         the best comb score is weak (noise).
+StreamingOnset (tempo.py) turns audio blocks into an onset envelope stamped at the onsets'
+times. OnlineBeatTracker reads that envelope:
+  tempo  comb-filtered autocorrelation of the last `window_seconds` of envelope (tempo.py:
+         comb_scores) times a log-normal tempo prior (librosa's: centred on 120 BPM, one octave
+         wide) and a small bonus for staying near the current tempo (hysteresis against
+         flipping), then the dance-level octave choice (tempo.py: dance_level); no tempo while
+         the envelope is flat (silence) or the comb score, the reported confidence, is weak (noise).
   phase  phase locking: the beat grid offset maximising the decaying sum of envelope values on
          the grid over the window; a beat is emitted when the grid's latest beat is more than
          0.6 period after the previous one, so each beat is reported once, as soon as heard.
@@ -26,49 +21,16 @@ import numpy as np
 
 from dancemosaic_core.audio.features import COL_BEAT, COL_PEAK, HOP_LENGTH, feature_sr
 from dancemosaic_core.audio.io import check_sr, resample
+from dancemosaic_core.audio.tempo import (
+    StreamingOnset,
+    comb_scores,
+    dance_level,
+    log_tempo_prior,
+)
 from dancemosaic_core.motion.skeleton import MOTION_FPS
 
 ANALYSIS_SR = feature_sr(MOTION_FPS)   # 10240 Hz, the features' rate at 20 fps
 ONSET_HOP = HOP_LENGTH // 4            # envelope at 4x the feature frame rate (80 Hz at ANALYSIS_SR)
-
-
-class StreamingOnset:
-    """Audio blocks at `sr` -> onset envelope frames at sr/hop, causal, no latency."""
-
-    def __init__(self, sr: int, hop: int, n_fft: int = 1024, n_mels: int = 64):
-        import librosa
-        self.sr, self.hop, self.n_fft = int(sr), int(hop), int(n_fft)
-        self._mel = librosa.filters.mel(sr=sr, n_fft=n_fft, n_mels=n_mels).astype(np.float64)
-        self._win = np.hanning(n_fft + 1)[:-1]
-        self._buf = np.zeros(n_fft // 2)             # centred framing: n_fft/2 zeros before t=0
-        self._buf_start = 0                          # padded index of self._buf[0]
-        self._next_frame = 0                         # next mel frame k to compute
-        self._prev = None                            # log-mel of frame k-1
-        self.shift = n_fft // (2 * hop)              # envelope index i = k + shift
-
-    def push(self, y: np.ndarray) -> np.ndarray:
-        """Append samples; return the envelope frames that became available (maybe none)."""
-        self._buf = np.concatenate([self._buf, np.asarray(y, dtype=np.float64)])
-        end = self._buf_start + len(self._buf)
-        n_new = (end - self.n_fft) // self.hop + 1 - self._next_frame
-        if n_new <= 0:
-            return np.zeros(0)
-        k0 = self._next_frame
-        a = k0 * self.hop - self._buf_start
-        frames = np.lib.stride_tricks.sliding_window_view(self._buf[a:], self.n_fft)[::self.hop][:n_new]
-        spec = np.abs(np.fft.rfft(frames * self._win, axis=1)) ** 2
-        logmel = 10.0 * np.log10(np.maximum(spec @ self._mel.T, 1e-10))
-        prev = logmel[:1] if self._prev is None else self._prev[None]
-        flux = np.maximum(0.0, np.diff(np.concatenate([prev, logmel]), axis=0)).mean(axis=1)
-        out = flux
-        if k0 == 0:
-            out = np.concatenate([np.zeros(self.shift), flux])   # frames before the first window
-        self._prev = logmel[-1]
-        self._next_frame += n_new
-        keep = self._next_frame * self.hop - self._buf_start
-        self._buf = self._buf[keep:]
-        self._buf_start += keep
-        return out
 
 
 @dataclass
@@ -90,7 +52,7 @@ class OnlineBeatTracker:
                  third_penalty: float = 0.25):
         self.env_fps = float(env_fps)
         self.bpm_grid = np.arange(min_bpm, max_bpm + 1e-9, 0.05)
-        self.log_prior = -0.5 * (np.log2(self.bpm_grid / prior_bpm) / prior_octaves) ** 2
+        self.log_prior = log_tempo_prior(self.bpm_grid, prior_bpm, prior_octaves)
         self.window = int(round(window_seconds * env_fps))
         self.min_frames = int(round(min_seconds * env_fps))
         self.min_confidence = min_confidence
@@ -124,28 +86,11 @@ class OnlineBeatTracker:
         if self._n < self.min_frames or len(x) < self.min_frames or np.var(x) < 1e-8:
             self.tempo_bpm, self.confidence = None, 0.0
             return
-        x = x - x.mean()
-        n = len(x)
-        spec = np.fft.rfft(x, 2 * n)
-        acf = np.fft.irfft(np.abs(spec) ** 2)[:n] / np.arange(n, 0, -1)   # unbiased
-        acf = acf / acf[0]
-        lags = 60.0 * self.env_fps / self.bpm_grid
-        score = np.zeros_like(lags)
-        count = np.zeros_like(lags)
-        grid = np.arange(n)
-        for k in range(1, 5):
-            ok = k * lags < n // 2                      # keep lags with enough overlap
-            on = np.interp(k * lags[ok], grid, acf)
-            # periodicity half-way between candidate beats means the true beat is faster
-            off = np.interp((k - 0.5) * lags[ok], grid, acf)
-            thirds = 0.5 * (np.interp((k - 1 / 3) * lags[ok], grid, acf) + np.interp((k - 2 / 3) * lags[ok], grid, acf))
-            score[ok] += on - self.offbeat_penalty * np.maximum(off, 0) - self.third_penalty * np.maximum(thirds, 0)
-            count[ok] += 1
-        score = np.where(count > 0, score / np.maximum(count, 1), 0.0)
+        score = comb_scores(x, self.env_fps, self.bpm_grid, self.offbeat_penalty, self.third_penalty)
         total = np.log(np.maximum(score, 1e-6)) + self.log_prior
         if self.tempo_bpm is not None:
             total += self.stickiness * np.exp(-0.5 * (np.log2(self.bpm_grid / self.tempo_bpm) / 0.02) ** 2)
-        best = int(np.argmax(total))
+        best = dance_level(self.bpm_grid, score, int(np.argmax(total)))
         self.confidence = float(score[best])
         self.tempo_bpm = float(self.bpm_grid[best]) if self.confidence >= self.min_confidence else None
 

@@ -25,6 +25,7 @@ BENCHMARKS: dict[str, str] = {
     "train": "dancemosaic_core.cli.benchmarks.train",
     "features": "dancemosaic_core.cli.benchmarks.features",
     "rhythm": "dancemosaic_core.cli.benchmarks.rhythm",
+    "beats": "dancemosaic_core.cli.benchmarks.beats",
 }
 
 

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from dancemosaic_core.audio import music_features
-from dancemosaic_core.audio.features import COL_BEAT, COL_ONSET, offline_beats
+from dancemosaic_core.audio.features import COL_BEAT, COL_ONSET
 from dancemosaic_core.audio.synth import click_track
 from dancemosaic_core.choreo import (
     DEFAULT_GENRE,
@@ -160,7 +160,9 @@ def test_heard_envelope_and_beats_are_the_music_features_columns():
     feats = music_features(wave, 44100)
     env = onset_envelope(wave, 44100)
     np.testing.assert_allclose(env, feats[:, COL_ONSET], atol=1e-5)
-    frames = offline_beats(env, 10240)
+    beats, heard_env = hear(wave, 44100)
+    np.testing.assert_array_equal(heard_env, env)
+    frames = np.round(beats * 20).astype(int)
     np.testing.assert_array_equal(frames[frames < len(env)], np.flatnonzero(feats[:, COL_BEAT]))
 
 
