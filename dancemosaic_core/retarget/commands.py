@@ -52,5 +52,8 @@ def run(args) -> int:
     out = Path(args.out) if args.out else Path(args.motion).with_name(f"{Path(args.motion).stem}_{robot.name}.npz")
     save_trajectory(out, result, motion=str(args.motion))
     print(summary_table(result.summary(), seconds))
+    if result.base is not None:
+        from dancemosaic_core.retarget.balance import zmp_margin
+        print(zmp_margin(robot, result.q, result.base, result.fps).table())
     print(f"wrote {out}")
     return 0

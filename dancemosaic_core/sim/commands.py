@@ -46,9 +46,15 @@ def run(args) -> int:
             pass
     report = run.report()
     print(report.table())
+    summary = report.summary()
+    if trajectory.base is not None:
+        from dancemosaic_core.retarget.balance import zmp_margin
+        balance = zmp_margin(robot, trajectory.q, trajectory.base, trajectory.fps)
+        print(balance.table(prefix="reference "))
+        summary["reference_balance"] = balance.summary()
     if args.render:
         print(f"wrote {args.render}")
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json).write_text(json.dumps(report.summary(), indent=2) + "\n")
+        Path(args.json).write_text(json.dumps(summary, indent=2) + "\n")
     return 0

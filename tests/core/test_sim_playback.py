@@ -1,5 +1,6 @@
 """MuJoCo playback: the G1 stands on its neutral pose, the fixed-base display cannot fall,
 reports are consistent, frames render offscreen, and the retarget -> sim CLI works end to end."""
+import json
 from types import SimpleNamespace
 
 import numpy as np
@@ -88,8 +89,11 @@ def test_cli_retarget_then_sim(tmp_path, capsys):
     assert main(["retarget", str(dance), "--robot", "g1", "--out", str(out)]) == 0
     printed = capsys.readouterr().out
     assert "residual" in printed and "frames/s" in printed and out.is_file()
+    assert "ZMP margin (0.25 s)" in printed
     assert main(["sim", str(out), "--fixed-base", "--json", str(tmp_path / "sim.json")]) == 0
     printed = capsys.readouterr().out
     assert "fell" in printed and "tracking error" in printed and (tmp_path / "sim.json").is_file()
+    assert "reference ZMP margin" in printed
+    assert "zmp_margin_window_min_m" in json.loads((tmp_path / "sim.json").read_text())["reference_balance"]
     assert main(["sim", str(out), "--robot", "talos"]) == 2          # joints of another robot
     assert "retarget again" in capsys.readouterr().err
