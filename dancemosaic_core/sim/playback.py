@@ -156,12 +156,16 @@ class Playback:
         start = time.perf_counter()
         for s in range(steps):
             t = (f - 1 + (s + 1) / steps) / self.fps
-            data.ctrl[sim.actuators] = _interpolate(self.q, t, self.fps)
+            target = _interpolate(self.q, t, self.fps)
             if self.stabilizer is not None:
-                data.ctrl[sim.actuators] += self.stabilizer.correction(t, *self._state())
+                # the feedback stays clear of the limits the reference itself keeps away from
+                lower = np.minimum(target, self.robot.lower + 2 * LIMIT_MARGIN)
+                upper = np.maximum(target, self.robot.upper - 2 * LIMIT_MARGIN)
+                target = np.clip(target + self.stabilizer.correction(t, *self._state()), lower, upper)
+            data.ctrl[sim.actuators] = target
             if self.push is not None:
-                start, duration, force = self.push
-                data.xfrc_applied[sim.root_body, :3] = force if start <= t < start + duration else 0.0
+                begin, duration, force = self.push
+                data.xfrc_applied[sim.root_body, :3] = force if begin <= t < begin + duration else 0.0
             if self.fixed_base and self.base is not None:
                 model.body_pos[sim.root_body], model.body_quat[sim.root_body] = _base_pose(self.base, t, self.fps)
             mujoco.mj_step(model, data)
