@@ -50,7 +50,8 @@ def _margins(report) -> dict:
 
 
 def _standing(report) -> dict:
-    return {"fell": report.fell, "seconds_standing": report.fall_time if report.fell else report.seconds}
+    return {"fell": report.fell, "seconds_standing": report.fall_time if report.fell else report.seconds,
+            "limit_hits": report.limit_hits}
 
 
 def run(args) -> dict:
