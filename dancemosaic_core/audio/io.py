@@ -16,6 +16,11 @@ import numpy as np
 
 from dancemosaic_core.common.errors import DanceMosaicError
 
+# The demo song: Frozen Bubble's theme (GPL-2), installed from Debian's frozen-bubble-data by
+# scripts/install.sh; the demo, and benchmarks that want a real song, dance to it.
+DEMO_SONG = "/usr/share/games/frozen-bubble/snd/frozen-mainzik-1p.ogg"
+DEMO_SONG_PACKAGE = "frozen-bubble-data"
+
 MIN_SR = 8000     # telephone audio; below this the 35-d recipe's chroma bins alias
 MAX_SR = 192000
 SILENCE_RMS = 1e-4  # about -80 dBFS: below it a wave carries no usable music

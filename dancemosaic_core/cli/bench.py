@@ -26,6 +26,7 @@ BENCHMARKS: dict[str, str] = {
     "features": "dancemosaic_core.cli.benchmarks.features",
     "rhythm": "dancemosaic_core.cli.benchmarks.rhythm",
     "beats": "dancemosaic_core.cli.benchmarks.beats",
+    "balance": "dancemosaic_core.cli.benchmarks.balance",
 }
 
 

@@ -14,6 +14,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", default=None, help="trajectory .npz (default: <motion>_<robot>.npz)")
     p.add_argument("--fixed-base", action="store_true",
                    help="pin the pelvis (display mode): targets relative to the human pelvis, no base output")
+    p.add_argument("--balance", action="store_true",
+                   help="balance-aware: plan the CoM by ZMP preview control on the contact schedule and track it")
     p.add_argument("--iterations", type=int, default=None, help="IK iterations per frame after the first (default 2)")
     p.set_defaults(func=run)
 
@@ -47,10 +49,19 @@ def run(args) -> int:
         options.iterations = args.iterations
     retargeter = Retargeter(robot=robot, floating_base=not args.fixed_base, options=options)
     start = time.perf_counter()
-    result = retargeter.retarget(motion.joints, fps=motion.fps)
+    if args.balance:
+        from dancemosaic_core.retarget.com_plan import balanced_retarget
+        result, plan = balanced_retarget(retargeter, motion.joints, motion.fps)
+    else:
+        result = retargeter.retarget(motion.joints, fps=motion.fps)
     seconds = time.perf_counter() - start
     out = Path(args.out) if args.out else Path(args.motion).with_name(f"{Path(args.motion).stem}_{robot.name}.npz")
     save_trajectory(out, result, motion=str(args.motion))
     print(summary_table(result.summary(), seconds))
+    if result.base is not None:
+        from dancemosaic_core.retarget.balance import zmp_margin
+        print(zmp_margin(robot, result.q, result.base, result.fps).table())
+    if args.balance:
+        print(plan.table())
     print(f"wrote {out}")
     return 0

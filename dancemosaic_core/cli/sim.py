@@ -13,6 +13,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--robot", default=None, help="robot name or YAML path (default: the trajectory's robot)")
     p.add_argument("--fixed-base", action="store_true",
                    help="pin the pelvis to the trajectory's base path (display mode, cannot fall)")
+    p.add_argument("--stabilize", action="store_true",
+                   help="close the balance loop: CoM and base-tilt feedback to the leg targets (free-standing only)")
+    p.add_argument("--push", type=float, nargs=3, default=None, metavar=("TIME", "SECONDS", "NEWTONS_X"),
+                   help="push the pelvis forward with NEWTONS_X (negative: backward) for SECONDS from TIME")
     p.add_argument("--render", default=None, help="write a video (.mp4/.mov/.mkv) or .gif of the playback")
     p.add_argument("--size", default="480", help="video frame size: N or WxH pixels (default 480)")
     p.add_argument("--music", default=None, help="audio file to mux into the video")
@@ -34,7 +38,9 @@ def run(args) -> int:
         raise DanceMosaicError(f"{args.trajectory} was retargeted to {trajectory.robot!r} with other joints than "
                                f"robot {robot.name!r}; pass --robot {trajectory.robot} or retarget again")
     size = parse_size(args.size) if args.render else None
-    run = Playback(trajectory, robot, fixed_base=args.fixed_base, render_size=size)
+    push = None if args.push is None else (args.push[0], args.push[1], [args.push[2], 0.0, 0.0])
+    run = Playback(trajectory, robot, fixed_base=args.fixed_base, render_size=size, stabilize=args.stabilize,
+                   push=push)
     if args.render:
         out = Path(args.render)
         if out.suffix.lower() == ".gif":
@@ -46,9 +52,15 @@ def run(args) -> int:
             pass
     report = run.report()
     print(report.table())
+    summary = report.summary()
+    if trajectory.base is not None:
+        from dancemosaic_core.retarget.balance import zmp_margin
+        balance = zmp_margin(robot, trajectory.q, trajectory.base, trajectory.fps)
+        print(balance.table(prefix="reference "))
+        summary["reference_balance"] = balance.summary()
     if args.render:
         print(f"wrote {args.render}")
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json).write_text(json.dumps(report.summary(), indent=2) + "\n")
+        Path(args.json).write_text(json.dumps(summary, indent=2) + "\n")
     return 0

@@ -69,7 +69,10 @@ class IKSolver:
 
     def __init__(self, *, model: pin.Model, position_frames: list[int], orientation_frames: list[int],
                  joint_v: np.ndarray, joint_q: np.ndarray, neutral: np.ndarray,
-                 sole_frames: list[int], soles: list[np.ndarray], ground_z: float, options: IKOptions):
+                 sole_frames: list[int], soles: list[np.ndarray], ground_z: float, options: IKOptions,
+                 com_dofs: np.ndarray | None = None):
+        """com_dofs: velocity indices the centre-of-mass task may move (default all); the
+        retargeter passes the base and the legs, so balancing never swings the arms."""
         self.model = model
         self.data = model.createData()
         self.position_frames = position_frames
@@ -81,6 +84,8 @@ class IKSolver:
         self.soles = soles
         self.ground_z = ground_z
         self.options = options
+        self.com_frozen = np.ones(model.nv, bool)
+        self.com_frozen[np.arange(model.nv) if com_dofs is None else com_dofs] = False
         self.lower = model.lowerPositionLimit[joint_q]
         self.upper = model.upperPositionLimit[joint_q]
         rows = 3 * (len(position_frames) + len(orientation_frames))
@@ -95,8 +100,9 @@ class IKSolver:
         extra_J, extra_e, extra_w = [], [], []
         if com is not None:
             target, weight = com
-            Jc = pin.jacobianCenterOfMass(model, data, q)
-            extra_J.append(Jc[:2])
+            Jc = pin.jacobianCenterOfMass(model, data, q)[:2]
+            Jc[:, self.com_frozen] = 0.0
+            extra_J.append(Jc)
             extra_e.append(target - data.com[0][:2])
             extra_w.append(np.full(2, weight))
         r = 0
@@ -128,9 +134,13 @@ class IKSolver:
         return self.J, self.e, self.w
 
     def solve(self, q: np.ndarray, pos_targets, pos_weights, ori_targets, ori_weights,
-              iterations: int, com: tuple[np.ndarray, float] | None = None) -> tuple[np.ndarray, np.ndarray]:
+              iterations: int, com: tuple[np.ndarray, float] | None = None,
+              posture: tuple[np.ndarray, float] | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Warm-started solve from the full configuration q; `com` = (xy target, weight) for the
-        centre of mass. Returns q and the (n,) mask of controller joints held at a limit."""
+        centre of mass; `posture` = ((n,) rest pose, weight) in place of the neutral pose and
+        options.posture (a second pass stays on the first pass's solution branch). Returns q and
+        the (n,) mask of controller joints held at a limit."""
+        rest, posture_weight = (self.neutral, self.options.posture) if posture is None else posture
         opt = self.options
         nv = self.model.nv
         lo = np.full(nv, -opt.max_step)
@@ -147,9 +157,9 @@ class IKSolver:
             H = Jw.T @ J
             g = Jw.T @ e
             H[np.diag_indices(nv)] += opt.damping
-            H[self.joint_v, self.joint_v] += opt.posture
+            H[self.joint_v, self.joint_v] += posture_weight
             qj = q[self.joint_q]
-            g[self.joint_v] += opt.posture * (self.neutral - qj)
+            g[self.joint_v] += posture_weight * (rest - qj)
             if opt.limits:
                 lo[self.joint_v] = np.maximum(self.lower - qj, -opt.max_step)
                 hi[self.joint_v] = np.minimum(self.upper - qj, opt.max_step)

@@ -31,6 +31,8 @@ class RetargetOptions:
     first_iterations: int = 60      # IK iterations for the first frame (from the neutral pose)
     max_residual: float = 0.10      # m: a frame whose residual is above this fails
     balance: float = 1.0            # weight of the centre of mass over the planted soles (0: off)
+    planned_com_weight: float = 50.0     # weight of a planned CoM path (retarget(com=...)), instead
+    guide_posture_weight: float = 0.1    # pull toward a guide posture (retarget(posture=...))
     ik: IKOptions = field(default_factory=IKOptions)   # ik.limits=False: no limits, no filter (diagnostic)
     contact: ContactOptions = field(default_factory=ContactOptions)
 
@@ -79,10 +81,17 @@ class Retargeter:
             orientation_frames=[self.model.getFrameId(robot.orientations[n].frame) for n in self.targets.rotation_tasks],
             joint_v=robot.joint_v_index(self.model), joint_q=self.joint_q, neutral=robot.neutral_q,
             sole_frames=sole_frames, soles=[robot.feet[s].sole for s in ("left", "right")],
-            ground_z=0.0 if self.floating else -robot.standing_height, options=self.options.ik)
+            ground_z=0.0 if self.floating else -robot.standing_height, options=self.options.ik,
+            com_dofs=self._leg_dofs(sole_frames))
         self.fixed_base_pose = np.array([0, 0, robot.standing_height, 0, 0, 0, 1.0])
         self.fps = float(fps)
         self.reset()
+
+    def _leg_dofs(self, sole_frames: list[int]) -> np.ndarray:
+        """Velocity indices of the base and of the joints between the root and the feet."""
+        joints = {j for f in sole_frames for j in self.model.supports[self.model.frames[f].parentJoint] if j > 0}
+        return np.array(sorted(i for j in joints for i in range(self.model.joints[j].idx_v,
+                                                                 self.model.joints[j].idx_v + self.model.joints[j].nv)))
 
     def reset(self, fps: float | None = None) -> None:
         """Forget the stream: the next frame is solved from the neutral pose."""
@@ -108,9 +117,12 @@ class Retargeter:
                 q[3:7] = pin.Quaternion(R).coeffs()
         return q
 
-    def step(self, joints_frame: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
+    def step(self, joints_frame: np.ndarray, com: np.ndarray | None = None,
+             posture: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, float]:
         """One human frame (22, 3) y-up metres -> (q (n,), base (7,), residual m), warm-started
-        from the previous frame. A fixed base returns its pinned pose."""
+        from the previous frame. A fixed base returns its pinned pose. `com`: planned horizontal
+        centre of mass (2,) tracked instead of the pull over the planted soles; `posture` (n,):
+        the joints' rest pose for this frame instead of the neutral pose (weights in the options)."""
         frame = np.asarray(joints_frame, dtype=np.float64)
         if frame.shape != (NUM_JOINTS, 3):
             raise DanceMosaicError(f"retarget step got joints of shape {frame.shape}; expected ({NUM_JOINTS}, 3) "
@@ -122,11 +134,15 @@ class Retargeter:
         first = self.q_ik is None
         q = self._initial(targets) if first else self.q_ik
         iterations = self.options.first_iterations if first else self.options.iterations
-        com = None
-        if targets.support is not None and self.options.balance > 0:
+        if com is not None and self.floating:
+            com = (np.asarray(com, np.float64), self.options.planned_com_weight)
+        elif targets.support is not None and self.options.balance > 0:
             com = (targets.support, self.options.balance)
+        else:
+            com = None
         q, self.last_clamped = self.solver.solve(q, targets.positions, targets.position_weights,
-                                                 targets.rotations, targets.rotation_weights, iterations, com)
+                                                 targets.rotations, targets.rotation_weights, iterations, com,
+                                                 None if posture is None else (posture, self.options.guide_posture_weight))
         self.q_ik = q
         out = q.copy()
         if self.options.ik.limits:
@@ -147,10 +163,19 @@ class Retargeter:
                   for i, fid in enumerate(self.solver.position_frames)]
         return float(np.sqrt(np.mean(np.sum(np.square(errors), axis=-1)))) if errors else 0.0
 
-    def retarget(self, joints: np.ndarray, fps: float = MOTION_FPS) -> RetargetResult:
+    def retarget(self, joints: np.ndarray, fps: float = MOTION_FPS, com: np.ndarray | None = None,
+                 posture: np.ndarray | None = None) -> RetargetResult:
         """A whole motion (T, 22, 3) y-up metres at `fps` -> RetargetResult. The ground, scale
-        and origin are estimated from the whole clip; frames are then solved in order."""
+        and origin are estimated from the whole clip; frames are then solved in order. `com`
+        (T, 2): a planned horizontal CoM path to track, `posture` (T, n): per-frame rest poses
+        (com_plan.balanced_retarget passes the unbalanced solution)."""
         joints = check_joints(joints, "motion to retarget").astype(np.float64)
+        if com is not None and np.shape(com) != (len(joints), 2):
+            raise DanceMosaicError(f"planned CoM path has shape {np.shape(com)}; expected ({len(joints)}, 2), "
+                                   "one xy point per frame")
+        if posture is not None and np.shape(posture) != (len(joints), self.robot.num_joints):
+            raise DanceMosaicError(f"guide posture has shape {np.shape(posture)}; expected ({len(joints)}, "
+                                   f"{self.robot.num_joints}), one pose per frame in the robot's joint order")
         self.reset(fps)
         self.targets.calibrate(to_robot_axes(joints))
         T, n = len(joints), self.robot.num_joints
@@ -160,7 +185,8 @@ class Retargeter:
         clamped = np.empty((T, n), bool)
         contacts = np.empty((T, 2), bool)
         for t in range(T):
-            q[t], base[t], residual[t] = self.step(joints[t])
+            q[t], base[t], residual[t] = self.step(joints[t], None if com is None else com[t],
+                                                   None if posture is None else posture[t])
             clamped[t], contacts[t] = self.last_clamped, self.last_contacts
         return RetargetResult(
             q=q, base=base if self.floating else None, residual=residual,

@@ -21,6 +21,7 @@ import numpy as np
 from dancemosaic_core.common.errors import DanceMosaicError
 from dancemosaic_core.retarget.robot import RobotConfig
 from dancemosaic_core.sim.model import FLOOR_GROUP, SimModel, build_sim_model
+from dancemosaic_core.sim.stabilizer import Stabilizer
 
 LIMIT_MARGIN = 0.01     # rad: a joint this close to a limit counts as a limit hit
 
@@ -105,7 +106,11 @@ class Playback:
 
     def __init__(self, trajectory, robot: RobotConfig, *, fixed_base: bool = False,
                  render_size: tuple[int, int] | None = None, camera_distance: float = 3.0,
-                 timestep: float = 0.002):
+                 timestep: float = 0.002, stabilize: bool = False,
+                 push: tuple[float, float, np.ndarray] | None = None):
+        """stabilize: close the balance loop (sim/stabilizer.py) on the simulated state at every
+        physics step; needs a free-standing robot and a trajectory with a base path.
+        push: (start s, duration s, world force (3,) N) applied to the root link."""
         q = np.asarray(trajectory.q, dtype=np.float64)
         base = None if trajectory.base is None else np.asarray(trajectory.base, dtype=np.float64)
         if q.ndim != 2 or q.shape[1] != robot.num_joints or len(q) == 0:
@@ -120,6 +125,11 @@ class Playback:
         self.sim = build_sim_model(robot, fixed_base=fixed_base, timestep=timestep)
         self.data = mujoco.MjData(self.sim.model)
         self.render_size, self.camera_distance = render_size, camera_distance
+        if stabilize and (fixed_base or base is None):
+            raise DanceMosaicError("the stabilizer needs a free-standing robot and a floating-base trajectory; "
+                                   "drop --fixed-base or retarget without --fixed-base")
+        self.stabilizer = Stabilizer(robot, trajectory) if stabilize else None
+        self.push = None if push is None else (float(push[0]), float(push[1]), np.asarray(push[2], np.float64))
         self.log = {"height": [], "contacts": [], "q": [], "feet": []}
         self.physics_seconds = 0.0
         self.done = False
@@ -146,11 +156,35 @@ class Playback:
         start = time.perf_counter()
         for s in range(steps):
             t = (f - 1 + (s + 1) / steps) / self.fps
-            data.ctrl[sim.actuators] = _interpolate(self.q, t, self.fps)
+            target = _interpolate(self.q, t, self.fps)
+            if self.stabilizer is not None:
+                # the feedback stays clear of the limits the reference itself keeps away from
+                lower = np.minimum(target, self.robot.lower + 2 * LIMIT_MARGIN)
+                upper = np.maximum(target, self.robot.upper - 2 * LIMIT_MARGIN)
+                target = np.clip(target + self.stabilizer.correction(t, *self._state()), lower, upper)
+            data.ctrl[sim.actuators] = target
+            if self.push is not None:
+                begin, duration, force = self.push
+                data.xfrc_applied[sim.root_body, :3] = force if begin <= t < begin + duration else 0.0
             if self.fixed_base and self.base is not None:
                 model.body_pos[sim.root_body], model.body_quat[sim.root_body] = _base_pose(self.base, t, self.fps)
             mujoco.mj_step(model, data)
         self.physics_seconds += time.perf_counter() - start
+
+    def _state(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Simulated joints, base pose (x y z qx qy qz qw) and Pinocchio velocity (base twist in
+        the base frame, then the joints in the order of the stabilizer's model)."""
+        sim, model, data = self.sim, self.sim.model, self.data
+        joint = model.body_jntadr[sim.root_body]
+        qa, va = model.jnt_qposadr[joint], model.jnt_dofadr[joint]
+        w, x, y, z = data.qpos[qa + 3:qa + 7]
+        base = np.array([*data.qpos[qa:qa + 3], x, y, z, w])
+        R = data.xmat[sim.root_body].reshape(3, 3)
+        v = np.zeros(self.stabilizer.model.nv)
+        v[:3] = R.T @ data.qvel[va:va + 3]       # MuJoCo: world linear, body angular velocity
+        v[3:6] = data.qvel[va + 3:va + 6]
+        v[self.stabilizer.jv] = data.qvel[sim.joint_dof]
+        return data.qpos[sim.joint_qpos].copy(), base, v
 
     def _measure(self) -> None:
         sim, model, data = self.sim, self.sim.model, self.data
@@ -201,11 +235,12 @@ class Playback:
 
 
 def play(trajectory, robot: RobotConfig, *, fixed_base: bool = False, render_size: tuple[int, int] | None = None,
-         camera_distance: float = 3.0, timestep: float = 0.002) -> SimReport:
+         camera_distance: float = 3.0, timestep: float = 0.002, stabilize: bool = False,
+         push: tuple[float, float, np.ndarray] | None = None) -> SimReport:
     """Simulate `trajectory` (anything with q (T, n) in robot.joint_names order, base (T, 7) or
     None, and fps: a RetargetResult or a loaded trajectory file) and report; with `render_size`
     (width, height) the report holds the rendered frames (N, H, W, 3) uint8."""
     run = Playback(trajectory, robot, fixed_base=fixed_base, render_size=render_size,
-                   camera_distance=camera_distance, timestep=timestep)
+                   camera_distance=camera_distance, timestep=timestep, stabilize=stabilize, push=push)
     frames = [f for f in run.frames() if f is not None]
     return run.report(np.stack(frames) if frames else None)

@@ -24,12 +24,11 @@ from pathlib import Path
 
 import numpy as np
 
+from dancemosaic_core.audio.io import DEMO_SONG, DEMO_SONG_PACKAGE
 from dancemosaic_core.common.errors import DanceMosaicError
 from dancemosaic_core.motion.skeleton import MOTION_FPS, NUM_JOINTS
 from dancemosaic_ros.apps.processes import ROOT, run_pipeline
 
-DEMO_SONG = "/usr/share/games/frozen-bubble/snd/frozen-mainzik-1p.ogg"
-SONG_PACKAGE = "frozen-bubble-data"
 SONG_RATE = 22050    # the generator analyses at 10.24 kHz: a 44.1 kHz stream only doubles message traffic
 
 
@@ -59,7 +58,7 @@ def prepare_song(path: str, seconds: float, out: Path) -> tuple[Path, float]:
 
     from dancemosaic_core.audio.io import load_audio
     if not Path(path).is_file():
-        hint = f" (install Debian's {SONG_PACKAGE}: `make install`)" if path == DEMO_SONG else ""
+        hint = f" (install Debian's {DEMO_SONG_PACKAGE}: `make install`)" if path == DEMO_SONG else ""
         raise DanceMosaicError(f"music file {path} not found{hint}; pass --music your_song.wav")
     wave, sr = load_audio(path, SONG_RATE)
     wave = wave[: int(seconds * sr)]

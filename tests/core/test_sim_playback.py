@@ -1,5 +1,6 @@
 """MuJoCo playback: the G1 stands on its neutral pose, the fixed-base display cannot fall,
 reports are consistent, frames render offscreen, and the retarget -> sim CLI works end to end."""
+import json
 from types import SimpleNamespace
 
 import numpy as np
@@ -88,8 +89,47 @@ def test_cli_retarget_then_sim(tmp_path, capsys):
     assert main(["retarget", str(dance), "--robot", "g1", "--out", str(out)]) == 0
     printed = capsys.readouterr().out
     assert "residual" in printed and "frames/s" in printed and out.is_file()
+    assert "ZMP margin (0.25 s)" in printed
     assert main(["sim", str(out), "--fixed-base", "--json", str(tmp_path / "sim.json")]) == 0
     printed = capsys.readouterr().out
     assert "fell" in printed and "tracking error" in printed and (tmp_path / "sim.json").is_file()
+    assert "reference ZMP margin" in printed
+    assert "zmp_margin_window_min_m" in json.loads((tmp_path / "sim.json").read_text())["reference_balance"]
     assert main(["sim", str(out), "--robot", "talos"]) == 2          # joints of another robot
     assert "retarget again" in capsys.readouterr().err
+
+
+def test_stabilizer_survives_a_push_that_topples_the_open_loop_robot(g1):
+    push = (0.5, 0.2, [-40.0, 0.0, 0.0])          # 40 N x 0.2 s backward at 0.5 s
+    open_loop = play(standing_with_base(g1, 2.5), g1, push=push)
+    stabilized = play(standing_with_base(g1, 2.5), g1, push=push, stabilize=True)
+    assert open_loop.fell and not stabilized.fell
+    assert stabilized.pelvis_height.min() > 0.95 * g1.standing_height
+
+
+def test_stabilizer_leaves_a_standing_robot_standing_and_needs_a_base(g1):
+    report = play(standing_with_base(g1, 1.0), g1, stabilize=True)
+    assert not report.fell and report.tracking_error < 0.03 and report.limit_hits == 0
+    with pytest.raises(DanceMosaicError, match="floating-base trajectory"):
+        play(standing(g1, 1.0), g1, stabilize=True)
+
+
+def standing_with_base(robot, seconds: float):
+    trajectory = standing(robot, seconds)
+    trajectory.base = np.tile([0, 0, robot.standing_height, 0, 0, 0, 1.0], (len(trajectory.q), 1))
+    return trajectory
+
+
+def test_stabilizer_corrects_tilt_not_position(g1):
+    from dancemosaic_core.sim.stabilizer import Stabilizer
+    stabilizer = Stabilizer(g1, standing_with_base(g1, 1.0))
+    nv = stabilizer.model.nv
+    shifted = np.array([0.05, -0.03, g1.standing_height, 0, 0, 0, 1.0])     # the whole robot moved
+    assert np.allclose(stabilizer.correction(0.2, g1.neutral_q, shifted, np.zeros(nv)), 0, atol=1e-9)
+    s = np.sin(0.05 / 2)
+    pitched = np.array([0.0, 0.0, g1.standing_height, 0, s, 0, np.cos(0.05 / 2)])   # leaning forward
+    offsets = stabilizer.correction(0.2, g1.neutral_q, pitched, np.zeros(nv))
+    ankles = [i for i, n in enumerate(g1.joint_names) if "ankle_pitch" in n]
+    hips = [i for i, n in enumerate(g1.joint_names) if "hip_pitch" in n]
+    assert np.abs(offsets).max() > 0.01 and np.all(offsets[ankles] != 0)
+    assert np.all(np.sign(offsets[hips]) == np.sign(offsets[hips[0]]))      # both legs act alike
