@@ -9,7 +9,7 @@
 #      (ground truth, ground truth with shuffled music, the procedural choreographer); every
 #      set's rhythm columns (BAS vs half-beat-late beats, random-phase chance, period lock,
 #      joint speed) are in the report's Rhythm table
-# Usage: scripts/eval_default.sh [CORPUS] [MODEL] [REPORT_DIR]
+# Usage: scripts/eval_default.sh [CORPUS] [MODEL] [REPORT_DIR]   (env: EVERY=N keeps every N-th test item)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 CORPUS=${1:-out/demo/corpus}
@@ -17,12 +17,13 @@ MODEL=${2:-dancemosaic_core/weights/default}
 REPORT=${3:-docs/eval_report}
 DM=${DANCEMOSAIC:-.venv/bin/dancemosaic}
 WORK=out/eval
+EVERY=${EVERY:-1}
 CONTROLS=(half-beat-delay other-tempo shuffled)
 rm -rf "$WORK/generated" "${CONTROLS[@]/#/$WORK/}" "$REPORT/model_shuffled_music"
-$DM generate --dataset "$CORPUS" --split test --model "$MODEL" --out "$WORK/generated" --seed 0
+$DM generate --dataset "$CORPUS" --split test --model "$MODEL" --out "$WORK/generated" --seed 0 --every "$EVERY"
 CONTROL_ARGS=()
 for control in "${CONTROLS[@]}"; do
-    $DM generate --dataset "$CORPUS" --split test --model "$MODEL" --out "$WORK/$control" --seed 0 \
+    $DM generate --dataset "$CORPUS" --split test --model "$MODEL" --out "$WORK/$control" --seed 0 --every "$EVERY" \
         --music-control "$control"
     CONTROL_ARGS+=(--control "model_${control//-/_}_music=$WORK/$control")
 done

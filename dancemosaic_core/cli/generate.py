@@ -34,6 +34,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--dataset", help="joints dataset (e.g. the bootstrap corpus): one dance per item of --split, "
                                      "on the item's music and genre, written to the --out directory")
     p.add_argument("--split", default="test", help="with --dataset: the split (default test)")
+    p.add_argument("--every", type=int, default=1,
+                   help="with --dataset: every N-th item of the split (a smaller set on a slow machine)")
     p.add_argument("--music-control", choices=MUSIC_CONTROLS, default="none",
                    help="with --dataset: condition each dance on controlled music but record its own music "
                         "(the truth it is scored on): shuffled = another item's music, half-beat-delay = its "
@@ -224,6 +226,9 @@ def run_dataset(args, pipe) -> int:
     ds = JointsDataset(args.dataset)
     genres = ds.genres()
     items = [e.id for e in ds.entries() if e.split == args.split and (ds.root / "music" / f"{e.id}.wav").is_file()]
+    if not 1 <= args.every <= 10_000:
+        raise DanceMosaicError(f"--every {args.every}: give an integer from 1 to 10000")
+    items = items[::args.every]
     if len(items) < (2 if args.music_control in ("shuffled", "other-tempo") else 1):
         raise DanceMosaicError(f"{args.dataset} has {len(items)} items with music in split {args.split!r}; "
                                "check the split name and the music/ folder")
