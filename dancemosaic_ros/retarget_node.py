@@ -28,28 +28,35 @@ from dancemosaic_core.control import SafetyFilter, TrajectoryStreamer
 from dancemosaic_core.motion.skeleton import MOTION_FPS
 from dancemosaic_ros.convert import audio_mono, joint_trajectory_msg, motion_joints
 from dancemosaic_ros.dance_node import DanceNode
-from dancemosaic_ros.params import Param, non_negative, positive
+from dancemosaic_ros.params import Param, number
 from dancemosaic_ros.run import run_nodes
 
 PARAMS = {
     "robot": Param("g1", "robot: a name of config/robots/ (e.g. g1) or a robot YAML path", read_only=True),
     "controller": Param("joint_trajectory_controller", "publishes /<controller>/joint_trajectory", read_only=True),
     "floating_base": Param(True, "retarget with a free-floating pelvis (else the pelvis is fixed)", read_only=True),
-    "fps": Param(float(MOTION_FPS), "frame rate of the motion chunks and of the trajectory points", positive,
+    "fps": Param(float(MOTION_FPS), "frame rate of the motion chunks and of the trajectory points",
+                 number(1, 240),
                  read_only=True),
-    "position_margin": Param(0.02, "radians kept inside every joint's position limits", non_negative,
+    "position_margin": Param(0.02, "radians kept inside every joint's position limits", number(0, 0.5),
                              read_only=True),
     "command_lead": Param(0.1, "seconds ahead of now before which sent points are never changed (transport "
-                               "and controller latency)", non_negative),
-    "silence_timeout": Param(2.0, "seconds of silent or lost audio before easing to the neutral pose", positive),
-    "silence_rms": Param(1e-3, "audio RMS below this is silence (1e-3: -60 dBFS)", non_negative),
+                               "and controller latency)", number(0, 2)),
+    "silence_timeout": Param(2.0, "seconds of silent or lost audio before easing to the neutral pose",
+                             number(0, 60, above=True)),
+    "silence_rms": Param(1e-3, "audio RMS below this is silence (1e-3: -60 dBFS)", number(0, 1)),
     "ease_seconds": Param(1.5, "duration of the ease to the neutral pose (longer if the velocity limits need it)",
-                          positive),
+                          number(0, 10, above=True)),
     "deadline_margin": Param(0.1, "extend the motion when less than this is planned ahead and no chunk came",
-                             non_negative),
-    "extend_seconds": Param(0.5, "length of one deadline-miss extension (decays to rest)", positive),
-    "joint_state_rate": Param(30.0, "Hz of dance/joint_states", positive, read_only=True),
-    "status_rate": Param(2.0, "Hz of dance/status (also sent with every chunk)", positive, read_only=True),
+                             number(0, 2)),
+    "extend_seconds": Param(0.5, "length of one deadline-miss extension (decays to rest)",
+                            number(0, 5, above=True)),
+    "joint_state_rate": Param(30.0, "Hz of dance/joint_states", number(0, 1000, above=True),
+                             read_only=True),
+    "status_rate": Param(2.0, "Hz of dance/status (also sent with every chunk)", number(0, 100, above=True),
+                        read_only=True),
+    "max_ahead_seconds": Param(10.0, "a chunk stamped further ahead of now than this is refused (a clock "
+                                     "jump or a wrong stamp)", number(0, 60, above=True)),
 }
 
 
@@ -107,8 +114,14 @@ class RetargetNode(DanceNode):
             self.refuse("motion", str(exc))
             return
         t0 = self._seconds(msg.header.stamp)
-        times = t0 + self.dt * np.arange(len(joints))
         now = self._now()
+        limit = self.params["max_ahead_seconds"]
+        if not -limit - len(joints) * self.dt <= t0 - now <= limit:
+            # a wrong or jumped clock: never bridge (or wait) that far
+            self.refuse("motion", f"motion chunk {msg.index} is stamped {t0 - now:+.3g} s from now; chunks "
+                        f"must play within max_ahead_seconds ({limit:g} s): check the music clock")
+            return
+        times = t0 + self.dt * np.arange(len(joints))
         with self._lock:
             if self.state == DanceStatus.STATE_HOLDING or self._silent(now):
                 return
