@@ -18,7 +18,8 @@ import time
 
 import numpy as np
 from dancemosaic.msg import AudioChunk, DanceStatus, MotionChunk
-from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
+from rclpy.callback_groups import MutuallyExclusiveCallbackGroup, ReentrantCallbackGroup
+from rclpy.qos import QoSProfile, qos_profile_services_default
 from sensor_msgs.msg import JointState
 from std_srvs.srv import Trigger
 from trajectory_msgs.msg import JointTrajectory
@@ -30,6 +31,9 @@ from dancemosaic_ros.convert import audio_mono, joint_trajectory_msg, motion_joi
 from dancemosaic_ros.dance_node import DanceNode
 from dancemosaic_ros.params import Param, number
 from dancemosaic_ros.run import run_nodes
+
+# Requests of dance/estop and dance/resume queued at once: a storm of callers is served, not dropped.
+SERVICE_QUEUE_DEPTH = 256
 
 PARAMS = {
     "robot": Param("g1", "robot: a name of config/robots/ (e.g. g1) or a robot YAML path", read_only=True),
@@ -85,11 +89,17 @@ class RetargetNode(DanceNode):
         topic = f"/{p['controller'].strip('/')}/joint_trajectory"
         self.trajectory_publisher = self.create_publisher(JointTrajectory, topic, 10)
         self.joint_state_publisher = self.create_publisher(JointState, "dance/joint_states", 10)
-        heavy, light = MutuallyExclusiveCallbackGroup(), MutuallyExclusiveCallbackGroup()
+        # the services have a group of their own: they answer whatever the chunk and timer callbacks
+        # are doing (those hold the lock only for bounded work: filtering one bounded chunk)
+        heavy, light, safety = (MutuallyExclusiveCallbackGroup(), MutuallyExclusiveCallbackGroup(),
+                                ReentrantCallbackGroup())
         self.create_subscription(MotionChunk, "motion", self._on_motion, 10, callback_group=heavy)
         self.create_subscription(AudioChunk, "audio", self._on_audio, 100, callback_group=light)
-        self.create_service(Trigger, "dance/estop", self._on_estop, callback_group=light)
-        self.create_service(Trigger, "dance/resume", self._on_resume, callback_group=light)
+        service_qos = QoSProfile(depth=SERVICE_QUEUE_DEPTH, reliability=qos_profile_services_default.reliability,
+                                 durability=qos_profile_services_default.durability)
+        self.create_service(Trigger, "dance/estop", self._on_estop, qos_profile=service_qos, callback_group=safety)
+        self.create_service(Trigger, "dance/resume", self._on_resume, qos_profile=service_qos,
+                            callback_group=safety)
         self.create_timer(self.dt, self._watchdog, callback_group=light)
         self.create_timer(1.0 / p["joint_state_rate"], self._publish_joint_state, callback_group=light)
         self.create_timer(1.0 / p["status_rate"], self.publish_status, callback_group=light)
@@ -194,9 +204,10 @@ class RetargetNode(DanceNode):
     # --- e-stop ------------------------------------------------------------------------------
     def _on_estop(self, request, response):
         with self._lock:
-            self._send(self.streamer.hold(self._now(), self.params["command_lead"]))
+            segment = self.streamer.hold(self._now(), self.params["command_lead"])
             self.state = DanceStatus.STATE_HOLDING
             self.message = "e-stop: holding position until dance/resume"
+        self._send(segment)
         self.get_logger().warning(self.message)
         response.success, response.message = True, self.message
         return response

@@ -189,6 +189,23 @@ def test_estop_holds_and_resume_continues():
         rig.check()
 
 
+def test_a_storm_of_estop_callers_is_served_while_chunks_arrive():
+    """50 clients call dance/estop at once while chunks keep the chunk callback busy: every one
+    gets an answer (the issue: only 10 were served)."""
+    with ros_session() as ros:
+        rig = Rig(ros)
+        good = synthetic_joints(2 * FRAMES, 3)
+        start = rig.now() + 0.5
+        rig.send(good[:FRAMES], start, 0)
+        clients = [rig.probe.create_client(Trigger, "dance/estop") for _ in range(50)]
+        assert all(client.wait_for_service(timeout_sec=5.0) for client in clients)
+        rig.send(good[FRAMES:], start + FRAMES * DT, 1)
+        futures = [client.call_async(Trigger.Request()) for client in clients]
+        assert wait_for(lambda: all(future.done() for future in futures), 20.0)
+        assert all(future.result().success for future in futures)
+        assert rig.node.state == DanceStatus.STATE_HOLDING
+
+
 def test_silence_eases_to_the_neutral_pose():
     with ros_session() as ros:
         rig = Rig(ros, silence_timeout=0.4, ease_seconds=0.5)
