@@ -65,6 +65,10 @@ class AudioNode(DanceNode):
             pump = self._pump_file
             self.get_logger().info(f"playing {self.params['file']} in real time "
                                    f"({len(self.file.wave) / self.sample_rate:.1f} s at {self.sample_rate} Hz)")
+            if self.params["wait_for_listeners"] == 0:
+                self.get_logger().warning("wait_for_listeners is 0: the song starts now, before the generator "
+                                          "is warm, and its first seconds get no dance; set it to 2 (generator "
+                                          "and retarget node) to start once both listen")
         else:
             self.capture = CaptureSource(device=self.params["device"], sample_rate=self.params["sample_rate"],
                                          channels=self.params["channels"], block_size=self.params["block_size"])
