@@ -204,6 +204,8 @@ def test_a_storm_of_estop_callers_is_served_while_chunks_arrive():
         assert wait_for(lambda: all(future.done() for future in futures), 20.0)
         assert all(future.result().success for future in futures)
         assert rig.node.state == DanceStatus.STATE_HOLDING
+        for client in clients:
+            rig.probe.destroy_client(client)
 
 
 def test_silence_eases_to_the_neutral_pose():
