@@ -34,7 +34,7 @@ class GuidanceWeights:
         for name in BRANCHES:
             value = getattr(self, name)
             if not (isinstance(value, (int, float)) and math.isfinite(value) and 0 <= value <= MAX_GUIDANCE_WEIGHT):
-                raise DanceMosaicError(f"{name} guidance weight {value!r}: give a number in "
+                raise DanceMosaicError(f"{name} guidance weight {value!r}: give a finite number in "
                                        f"[0, {MAX_GUIDANCE_WEIGHT:g}] (0 switches the modality off)")
 
     def active(self) -> tuple[str, ...]:

@@ -64,8 +64,8 @@ def test_short_and_silent_songs(setup, tmp_path, capsys):
     (["--seconds", "0"], "--seconds 0.0: give a length"),
     (["--seconds", "-5"], "--seconds -5.0: give a length"),
     (["--steps", "0"], "--steps 0: give an integer in 1..100"),
-    (["--w-text", "1e300"], "text guidance weight 1e+300: give a number in [0, 50]"),
-    (["--w-text", "-3"], "text guidance weight -3.0: give a number in [0, 50]"),
+    (["--w-text", "1e300"], "text guidance weight 1e+300: give a finite number in [0, 50]"),
+    (["--w-text", "-3"], "text guidance weight -3.0: give a finite number in [0, 50]"),
 ])
 def test_bad_arguments_give_clear_errors(setup, tmp_path, capsys, args, message):
     root, model = setup

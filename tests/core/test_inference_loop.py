@@ -143,7 +143,7 @@ def test_itto_limit_term_only_and_code_logits_pick_nearest():
                                      dict(text=float("inf"))])
 def test_guidance_weights_out_of_range_are_refused(weights):
     from dancemosaic_core.common.errors import DanceMosaicError
-    with pytest.raises(DanceMosaicError, match=r"guidance weight .*: give a number in \[0, 50\]"):
+    with pytest.raises(DanceMosaicError, match=r"guidance weight .*: give a finite number in \[0, 50\]"):
         GuidanceWeights(**weights)
 
 
