@@ -18,7 +18,8 @@ import time
 
 import numpy as np
 from dancemosaic.msg import AudioChunk, DanceStatus, MotionChunk
-from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
+from rclpy.callback_groups import MutuallyExclusiveCallbackGroup, ReentrantCallbackGroup
+from rclpy.qos import QoSProfile, qos_profile_services_default
 from sensor_msgs.msg import JointState
 from std_srvs.srv import Trigger
 from trajectory_msgs.msg import JointTrajectory
@@ -28,28 +29,38 @@ from dancemosaic_core.control import SafetyFilter, TrajectoryStreamer
 from dancemosaic_core.motion.skeleton import MOTION_FPS
 from dancemosaic_ros.convert import audio_mono, joint_trajectory_msg, motion_joints
 from dancemosaic_ros.dance_node import DanceNode
-from dancemosaic_ros.params import Param, non_negative, positive
+from dancemosaic_ros.params import Param, number
 from dancemosaic_ros.run import run_nodes
+
+# Requests of dance/estop and dance/resume queued at once: a storm of callers is served, not dropped.
+SERVICE_QUEUE_DEPTH = 256
 
 PARAMS = {
     "robot": Param("g1", "robot: a name of config/robots/ (e.g. g1) or a robot YAML path", read_only=True),
     "controller": Param("joint_trajectory_controller", "publishes /<controller>/joint_trajectory", read_only=True),
     "floating_base": Param(True, "retarget with a free-floating pelvis (else the pelvis is fixed)", read_only=True),
-    "fps": Param(float(MOTION_FPS), "frame rate of the motion chunks and of the trajectory points", positive,
+    "fps": Param(float(MOTION_FPS), "frame rate of the motion chunks and of the trajectory points",
+                 number(1, 240),
                  read_only=True),
-    "position_margin": Param(0.02, "radians kept inside every joint's position limits", non_negative,
+    "position_margin": Param(0.02, "radians kept inside every joint's position limits", number(0, 0.5),
                              read_only=True),
     "command_lead": Param(0.1, "seconds ahead of now before which sent points are never changed (transport "
-                               "and controller latency)", non_negative),
-    "silence_timeout": Param(2.0, "seconds of silent or lost audio before easing to the neutral pose", positive),
-    "silence_rms": Param(1e-3, "audio RMS below this is silence (1e-3: -60 dBFS)", non_negative),
+                               "and controller latency)", number(0, 2)),
+    "silence_timeout": Param(2.0, "seconds of silent or lost audio before easing to the neutral pose",
+                             number(0, 60, above=True)),
+    "silence_rms": Param(1e-3, "audio RMS below this is silence (1e-3: -60 dBFS)", number(0, 1)),
     "ease_seconds": Param(1.5, "duration of the ease to the neutral pose (longer if the velocity limits need it)",
-                          positive),
+                          number(0, 10, above=True)),
     "deadline_margin": Param(0.1, "extend the motion when less than this is planned ahead and no chunk came",
-                             non_negative),
-    "extend_seconds": Param(0.5, "length of one deadline-miss extension (decays to rest)", positive),
-    "joint_state_rate": Param(30.0, "Hz of dance/joint_states", positive, read_only=True),
-    "status_rate": Param(2.0, "Hz of dance/status (also sent with every chunk)", positive, read_only=True),
+                             number(0, 2)),
+    "extend_seconds": Param(0.5, "length of one deadline-miss extension (decays to rest)",
+                            number(0, 5, above=True)),
+    "joint_state_rate": Param(30.0, "Hz of dance/joint_states", number(0, 1000, above=True),
+                             read_only=True),
+    "status_rate": Param(2.0, "Hz of dance/status (also sent with every chunk)", number(0, 100, above=True),
+                        read_only=True),
+    "max_ahead_seconds": Param(10.0, "a chunk stamped further ahead of now than this is refused (a clock "
+                                     "jump or a wrong stamp)", number(0, 60, above=True)),
 }
 
 
@@ -78,11 +89,17 @@ class RetargetNode(DanceNode):
         topic = f"/{p['controller'].strip('/')}/joint_trajectory"
         self.trajectory_publisher = self.create_publisher(JointTrajectory, topic, 10)
         self.joint_state_publisher = self.create_publisher(JointState, "dance/joint_states", 10)
-        heavy, light = MutuallyExclusiveCallbackGroup(), MutuallyExclusiveCallbackGroup()
+        # the services have a group of their own: they answer whatever the chunk and timer callbacks
+        # are doing (those hold the lock only for bounded work: filtering one bounded chunk)
+        heavy, light, safety = (MutuallyExclusiveCallbackGroup(), MutuallyExclusiveCallbackGroup(),
+                                ReentrantCallbackGroup())
         self.create_subscription(MotionChunk, "motion", self._on_motion, 10, callback_group=heavy)
         self.create_subscription(AudioChunk, "audio", self._on_audio, 100, callback_group=light)
-        self.create_service(Trigger, "dance/estop", self._on_estop, callback_group=light)
-        self.create_service(Trigger, "dance/resume", self._on_resume, callback_group=light)
+        service_qos = QoSProfile(depth=SERVICE_QUEUE_DEPTH, reliability=qos_profile_services_default.reliability,
+                                 durability=qos_profile_services_default.durability)
+        self.create_service(Trigger, "dance/estop", self._on_estop, qos_profile=service_qos, callback_group=safety)
+        self.create_service(Trigger, "dance/resume", self._on_resume, qos_profile=service_qos,
+                            callback_group=safety)
         self.create_timer(self.dt, self._watchdog, callback_group=light)
         self.create_timer(1.0 / p["joint_state_rate"], self._publish_joint_state, callback_group=light)
         self.create_timer(1.0 / p["status_rate"], self.publish_status, callback_group=light)
@@ -107,8 +124,14 @@ class RetargetNode(DanceNode):
             self.refuse("motion", str(exc))
             return
         t0 = self._seconds(msg.header.stamp)
-        times = t0 + self.dt * np.arange(len(joints))
         now = self._now()
+        limit = self.params["max_ahead_seconds"]
+        if not -limit - len(joints) * self.dt <= t0 - now <= limit:
+            # a wrong or jumped clock: never bridge (or wait) that far
+            self.refuse("motion", f"motion chunk {msg.index} is stamped {t0 - now:+.3g} s from now; chunks "
+                        f"must play within max_ahead_seconds ({limit:g} s): check the music clock")
+            return
+        times = t0 + self.dt * np.arange(len(joints))
         with self._lock:
             if self.state == DanceStatus.STATE_HOLDING or self._silent(now):
                 return
@@ -181,9 +204,10 @@ class RetargetNode(DanceNode):
     # --- e-stop ------------------------------------------------------------------------------
     def _on_estop(self, request, response):
         with self._lock:
-            self._send(self.streamer.hold(self._now(), self.params["command_lead"]))
+            segment = self.streamer.hold(self._now(), self.params["command_lead"])
             self.state = DanceStatus.STATE_HOLDING
             self.message = "e-stop: holding position until dance/resume"
+        self._send(segment)
         self.get_logger().warning(self.message)
         response.success, response.message = True, self.message
         return response

@@ -22,6 +22,9 @@ from dancemosaic_core.control.limits import SafetyFilter, cosine_ramp
 
 # Two times closer than this share a trajectory point (float seconds of ROS time: ~1e-7 s).
 TIME_EPS = 1e-6
+# A gap before a chunk is bridged by a ramp of at most this long, ending at the chunk; the robot
+# rests before it. The work stays bounded whatever the gap (a chunk stamped far ahead).
+MAX_BRIDGE_SECONDS = 2.0
 
 
 @dataclass
@@ -127,8 +130,14 @@ class TrajectoryStreamer:
             return self.segment(now)
         gap = int(np.floor((times[0] - base_time) / self.dt + TIME_EPS)) - 1
         if gap > 0:
-            ramp_t = base_time + self.dt * np.arange(1, gap + 1)
-            bridge = cosine_ramp(base_q, requested[0], gap + 1)[:-1]    # the last is the chunk's first
+            ramp = min(gap, int(np.ceil(MAX_BRIDGE_SECONDS / self.dt)))
+            if ramp < gap:
+                # a long gap: the robot rests at base_q and ramps only over the last frames
+                self._append(base_time, base_q, np.array([times[0] - (ramp + 1) * self.dt]), base_q[None], now,
+                             at_rest=True)
+                base_time = float(self.times[-1])
+            ramp_t = base_time + self.dt * np.arange(1, ramp + 1)
+            bridge = cosine_ramp(base_q, requested[0], ramp + 1)[:-1]    # the last is the chunk's first
             times, requested = np.concatenate([ramp_t, times]), np.vstack([bridge, requested])
         return self._append(base_time, base_q, times, requested, now)
 

@@ -149,6 +149,22 @@ def test_bad_chunks_are_counted_and_change_nothing():
         assert wait_for(lambda: rig.statuses and rig.statuses[-1].bad_messages == 5, 5.0)
 
 
+def test_chunks_stamped_far_from_now_and_unbounded_parameters_are_refused():
+    """A chunk 1e8 s or 1e4 s ahead (or long past) is refused, counted, never bridged; the e-stop
+    still answers; ease_seconds must lie in its range, not only be positive."""
+    with ros_session() as ros:
+        rig = Rig(ros)
+        good = synthetic_joints(FRAMES, 3)
+        for offset in (1e8, 1e4, 11.0, -1e8):
+            rig.send(good, rig.now() + offset, 0)
+        assert wait_for(lambda: rig.node.refused["motion"] == 4, 10.0)
+        assert rig.trajectories == []
+        assert call_service(rig.probe, Trigger, "dance/estop").success
+        for name, value in (("ease_seconds", 1e4), ("extend_seconds", 1e4), ("command_lead", 1e9)):
+            assert not rig.node.set_parameters([Parameter(name, value=value)])[0].successful
+        assert rig.node.bad_messages == 7
+
+
 def test_estop_holds_and_resume_continues():
     with ros_session() as ros:
         rig = Rig(ros)
@@ -171,6 +187,25 @@ def test_estop_holds_and_resume_continues():
         rig.send(joints[3 * FRAMES:], later, 2)
         assert wait_for(lambda: len(rig.trajectories) == 3, 10.0)
         rig.check()
+
+
+def test_a_storm_of_estop_callers_is_served_while_chunks_arrive():
+    """50 clients call dance/estop at once while chunks keep the chunk callback busy: every one
+    gets an answer (the issue: only 10 were served)."""
+    with ros_session() as ros:
+        rig = Rig(ros)
+        good = synthetic_joints(2 * FRAMES, 3)
+        start = rig.now() + 0.5
+        rig.send(good[:FRAMES], start, 0)
+        clients = [rig.probe.create_client(Trigger, "dance/estop") for _ in range(50)]
+        assert all(client.wait_for_service(timeout_sec=5.0) for client in clients)
+        rig.send(good[FRAMES:], start + FRAMES * DT, 1)
+        futures = [client.call_async(Trigger.Request()) for client in clients]
+        assert wait_for(lambda: all(future.done() for future in futures), 20.0)
+        assert all(future.result().success for future in futures)
+        assert rig.node.state == DanceStatus.STATE_HOLDING
+        for client in clients:
+            rig.probe.destroy_client(client)
 
 
 def test_silence_eases_to_the_neutral_pose():
