@@ -56,7 +56,8 @@ PARAMS = {
                         integer(0, 1000),
                         read_only=True),
     "rhythm_weight": Param(1.0, "beat-aware ITTO: weight of the term that puts the motion's speed dips on the "
-                                "tracked beats (0 = off, the paper's method alone)", non_negative, read_only=True),
+                                "tracked beats (0 = off, the paper's method alone)", number(0.0, 100.0),
+                           read_only=True),
     "robot": Param("", "robot whose joint-limit proxy joins ITTO (config/robots/<robot>.yaml; '' = none)",
                    read_only=True),
     "max_gap_seconds": Param(2.0, "lost audio up to this long is filled with silence; longer restarts the stream",
