@@ -28,6 +28,11 @@ def non_negative(value) -> str | None:
         f"{value!r} must be a finite number >= 0"
 
 
+def fraction(value) -> str | None:
+    return None if isinstance(value, (int, float)) and math.isfinite(value) and 0 < value <= 1 else \
+        f"{value!r} must be a number in (0, 1]"
+
+
 def integer(low: int, high: int | None = None) -> Callable[[Any], str | None]:
     """An integer in low..high (no upper bound when high is None)."""
     allowed = f"an integer >= {low}" if high is None else f"an integer in {low}..{high}"
