@@ -91,7 +91,7 @@ class RetargetNode(DanceNode):
                               dt=self.dt, margin=p["position_margin"])
         self.streamer = TrajectoryStreamer(safety=safety, neutral=self.robot.neutral_q)
         self.budget = MotionBudget(safety, self.robot.acceleration, p["handover_fraction"])
-        self.handover = None                    # the ramp into the dance while it lasts
+        self.handover = None                    # the ramp into the dance (None after a stop)
 
         # streamer times are seconds after this ROS time: float64 stays exact to well under 1 ns
         self.epoch_ns = self.get_clock().now().nanoseconds
@@ -172,10 +172,8 @@ class RetargetNode(DanceNode):
                 if taken is None:
                     return
                 times, q = taken
-            if self.handover is not None and len(times):
+            if self.handover is not None and len(times) and not self.handover.done(times[0]):
                 q = self.handover.apply(times, q)
-                if self.handover.done(times[-1]):
-                    self.handover = None
             self.state = DanceStatus.STATE_DANCING
             self._send(self.streamer.add_chunk(times, q, now, self.params["command_lead"]) if len(times) else None)
             self.last_chunk = (msg, times[-1] + self.dt)
