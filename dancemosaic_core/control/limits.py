@@ -32,10 +32,17 @@ from dancemosaic_core.common.errors import DanceMosaicError
 MAX_FALLBACK_SECONDS = 60.0
 
 
+def ramp_fraction(x: np.ndarray) -> np.ndarray:
+    """How far along a cosine ramp is at x in [0, 1] of its duration: (1 - cos(pi x)) / 2, at
+    rest at both ends. Over distance d and duration T its peak speed is pi d / (2 T) and its peak
+    acceleration pi^2 d / (2 T^2)."""
+    return 0.5 - 0.5 * np.cos(np.pi * np.clip(x, 0.0, 1.0))
+
+
 def cosine_ramp(start: np.ndarray, end: np.ndarray, n: int) -> np.ndarray:
     """(n, joints) points after `start` up to `end`, at rest at both ends: point k of 1..n is at
-    s = (1 - cos(pi k / n)) / 2 of the way."""
-    s = 0.5 - 0.5 * np.cos(np.pi * np.arange(1, n + 1) / n)
+    ramp_fraction(k / n) of the way."""
+    s = ramp_fraction(np.arange(1, n + 1) / n)
     return start + s[:, None] * (end - start)
 
 

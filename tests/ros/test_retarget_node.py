@@ -49,7 +49,7 @@ class Rig:
 
     def __init__(self, ros, **params):
         from dancemosaic_ros.retarget_node import RetargetNode
-        self.node = ros.add(RetargetNode, status_rate=20.0, **params)
+        self.node = ros.add(RetargetNode, **{"status_rate": 20.0, "start_without_state": True, **params})
         self.robot = self.node.robot
         self.trajectories, self.statuses = [], []
         probe = self.probe = ros.probe()
