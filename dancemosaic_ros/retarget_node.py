@@ -190,17 +190,21 @@ class RetargetNode(DanceNode):
             now = self._now()
             if self.state == DanceStatus.STATE_HOLDING:
                 return
-            times, q = times[use], q
+            end = times[-1] + self.dt
+            times = times[use]
             if self.state != DanceStatus.STATE_DANCING and len(times):
                 taken = self._take_over(times, q, now)
                 if taken is None:
                     return
                 times, q = taken
-            if self.handover is not None and len(times) and not self.handover.done(times[0]):
-                q = self.handover.apply(times, q)
-            self.state = DanceStatus.STATE_DANCING
-            self._send(self.streamer.add_chunk(times, q, now, self.params["command_lead"]) if len(times) else None)
-            self.last_chunk = (msg, times[-1] + self.dt)
+            if len(times):
+                # a chunk that is history by now (late, or retargeted slowly) sends nothing and
+                # starts nothing: the next one takes over from the robot's pose
+                if self.handover is not None and not self.handover.done(times[0]):
+                    q = self.handover.apply(times, q)
+                self.state = DanceStatus.STATE_DANCING
+                self._send(self.streamer.add_chunk(times, q, now, self.params["command_lead"]))
+            self.last_chunk = (msg, end)
             self.latency = self._now() - (t0 - msg.start_time + msg.audio_time)
             self.compute = msg.compute_seconds + ik_seconds
         self.publish_status()

@@ -165,6 +165,25 @@ def test_chunks_stamped_far_from_now_and_unbounded_parameters_are_refused():
         assert rig.node.bad_messages == 7
 
 
+def test_a_chunk_already_played_sends_nothing_and_the_next_one_starts():
+    """A chunk stamped in the past but within max_ahead_seconds (late, or retargeted slowly) has no
+    frame left to play: nothing is sent, the node keeps serving (the e-stop answers), and the next
+    chunk in time starts the dance from the neutral pose."""
+    with ros_session() as ros:
+        rig = Rig(ros)
+        rig.send(synthetic_joints(FRAMES, 1), rig.now() - 1.5, 0)
+        assert not wait_for(lambda: rig.trajectories, 1.0)
+        assert rig.node.refused["motion"] == 0 and rig.node.state == DanceStatus.STATE_IDLE
+        assert call_service(rig.probe, Trigger, "dance/estop").success
+        assert call_service(rig.probe, Trigger, "dance/resume").success
+        rig.send(synthetic_joints(FRAMES, 1), rig.now() + 0.5, 1)
+        assert wait_for(lambda: rig.trajectories, 10.0)
+        _, _, q, _ = points(rig.trajectories[0], rig.origin_ns)
+        neutral = np.clip(rig.robot.neutral_q, rig.robot.lower + MARGIN, rig.robot.upper - MARGIN)
+        np.testing.assert_allclose(q[0], neutral, atol=1e-9)
+        rig.check()
+
+
 def test_estop_holds_and_resume_continues():
     with ros_session() as ros:
         rig = Rig(ros)
