@@ -19,7 +19,7 @@ from dancemosaic_core.audio.io import MAX_SR, MIN_SR
 from dancemosaic_core.common.errors import DanceMosaicError
 from dancemosaic_ros.audio_sources import CaptureSource, FileSource
 from dancemosaic_ros.dance_node import DanceNode
-from dancemosaic_ros.params import Param, integer, positive
+from dancemosaic_ros.params import Param, integer, number
 from dancemosaic_ros.run import run_nodes
 
 
@@ -37,14 +37,16 @@ PARAMS = {
     "loop": Param(False, "file mode: start the file again at its end", read_only=True),
     "wait_for_listeners": Param(0, "file mode: start playing once `audio` has this many subscribers "
                                    "(e.g. 2: generator and retarget node, after the generator's warm-up)",
-                                integer(0), read_only=True),
+                                integer(0, 16), read_only=True),
     "late_seconds": Param(0.25, "file mode: a block published this much after real time counts as a dropout",
-                          positive),
+                          number(0, 10, above=True)),
     "track_tempo": Param(True, "run the online beat tracker and report tempo in audio/status"),
-    "status_rate": Param(2.0, "Hz of audio/status messages", positive, read_only=True),
-    "reconnect_seconds": Param(2.0, "capture: seconds between checks of the device (reopened when lost)", positive,
+    "status_rate": Param(2.0, "Hz of audio/status messages", number(0, 100, above=True), read_only=True),
+    "reconnect_seconds": Param(2.0, "capture: seconds between checks of the device (reopened when lost)",
+                               number(0, 60, above=True),
                                read_only=True),
-    "stall_seconds": Param(1.0, "capture: no samples for this long means the device is lost", positive),
+    "stall_seconds": Param(1.0, "capture: no samples for this long means the device is lost",
+                           number(0, 60, above=True)),
 }
 
 
@@ -63,6 +65,10 @@ class AudioNode(DanceNode):
             pump = self._pump_file
             self.get_logger().info(f"playing {self.params['file']} in real time "
                                    f"({len(self.file.wave) / self.sample_rate:.1f} s at {self.sample_rate} Hz)")
+            if self.params["wait_for_listeners"] == 0:
+                self.get_logger().warning("wait_for_listeners is 0: the song starts now, before the generator "
+                                          "is warm, and its first seconds get no dance; set it to 2 (generator "
+                                          "and retarget node) to start once both listen")
         else:
             self.capture = CaptureSource(device=self.params["device"], sample_rate=self.params["sample_rate"],
                                          channels=self.params["channels"], block_size=self.params["block_size"])

@@ -1,8 +1,11 @@
 """All dance nodes in one process on a multi-threaded executor: audio -> generator -> retarget
 with intra-process hops only (lowest latency). Parameters come from the same file as the
-separate executables (`<node>: ros__parameters:` sections of config/ros/dance.yaml):
+separate executables (`<node>: ros__parameters:` sections of config/ros/dance.yaml); a `-p`
+override names its node as `node:parameter` (`audio_node.file` would be a parameter of that name
+on every node, and is ignored):
 
-    python -m dancemosaic_ros.bringup --ros-args --params-file config/ros/dance.yaml -p audio_node.file:=song.wav
+    python -m dancemosaic_ros.bringup --ros-args --params-file config/ros/dance.yaml \
+        -p audio_node:file:=song.wav -p audio_node:wait_for_listeners:=2
 """
 from __future__ import annotations
 

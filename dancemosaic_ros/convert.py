@@ -9,8 +9,13 @@ from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 
 from dancemosaic_core.audio.io import MAX_SR, MIN_SR
 from dancemosaic_core.common.errors import DanceMosaicError
-from dancemosaic_core.inference.constraints import PoseConstraints
+from dancemosaic_core.inference.constraints import MAX_CONSTRAINTS, PoseConstraints
 from dancemosaic_core.motion.skeleton import NUM_JOINTS
+
+# Bounds of what one message may size (docs/ros.md, "Bounds"): past them it is refused unread.
+MAX_AUDIO_CHANNELS = 8
+MAX_AUDIO_BLOCK_FRAMES = 65536          # the audio node's largest block_size
+MAX_CHUNK_FRAMES = 600                  # 30 s at 20 fps; the generator sends chunk_seconds <= 10
 
 
 def to_seconds(stamp) -> float:
@@ -33,8 +38,13 @@ def audio_mono(msg: AudioChunk) -> np.ndarray:
     if not (MIN_SR <= msg.sample_rate <= MAX_SR):
         raise DanceMosaicError(f"audio chunk at {msg.sample_rate} Hz is outside {MIN_SR}..{MAX_SR} Hz; "
                                "set the audio node's sample_rate")
+    if not 1 <= msg.channels <= MAX_AUDIO_CHANNELS:
+        raise DanceMosaicError(f"audio chunk has {msg.channels} channels; send 1..{MAX_AUDIO_CHANNELS}")
+    if len(msg.samples) > MAX_AUDIO_BLOCK_FRAMES * msg.channels:
+        raise DanceMosaicError(f"audio chunk has {len(msg.samples) // msg.channels} frames; send blocks of at "
+                               f"most {MAX_AUDIO_BLOCK_FRAMES} frames (the audio node's block_size)")
     samples = np.asarray(msg.samples, dtype=np.float32)
-    if msg.channels < 1 or len(samples) % msg.channels:
+    if len(samples) % msg.channels:
         raise DanceMosaicError(f"audio chunk has {len(samples)} samples for {msg.channels} channels; "
                                "samples must hold channels x frames interleaved values")
     if not np.isfinite(samples).all():
@@ -61,8 +71,11 @@ def motion_joints(msg: MotionChunk, fps: float) -> np.ndarray:
     if msg.num_joints != NUM_JOINTS:
         raise DanceMosaicError(f"motion chunk {msg.index} has {msg.num_joints} joints; the retargeter "
                                f"reads the {NUM_JOINTS} SMPL joints of dancemosaic_core.motion.skeleton")
+    if not 1 <= msg.num_frames <= MAX_CHUNK_FRAMES:
+        raise DanceMosaicError(f"motion chunk {msg.index} has {msg.num_frames} frames; send 1..{MAX_CHUNK_FRAMES} "
+                               "(the generator's chunk_seconds x fps)")
     positions = np.asarray(msg.positions, dtype=np.float64)
-    if msg.num_frames < 1 or len(positions) != msg.num_frames * NUM_JOINTS * 3:
+    if len(positions) != msg.num_frames * NUM_JOINTS * 3:
         raise DanceMosaicError(f"motion chunk {msg.index} has {len(positions)} values for {msg.num_frames} "
                                f"frames x {NUM_JOINTS} joints x 3; the generator must fill all of them")
     if abs(msg.fps - fps) > 1e-6:
@@ -81,6 +94,9 @@ def pose_constraints(msg: PoseConstraint, offset: float) -> PoseConstraints:
         raise DanceMosaicError(f"pose constraint mode {msg.mode} is unknown; use MODE_REPLACE (0), "
                                "MODE_APPEND (1) or MODE_CLEAR (2)")
     n = len(msg.times)
+    if max(n, len(msg.joint_names), len(msg.positions), len(msg.weights)) > MAX_CONSTRAINTS:
+        raise DanceMosaicError(f"pose constraints: more than {MAX_CONSTRAINTS} entries in one message; send at "
+                               f"most {MAX_CONSTRAINTS}")
     if msg.mode == PoseConstraint.MODE_CLEAR and (n or len(msg.joint_names) or len(msg.positions)):
         raise DanceMosaicError("MODE_CLEAR pose constraints must have empty arrays")
     weights = np.asarray(msg.weights, dtype=np.float64) if len(msg.weights) else None
@@ -95,6 +111,9 @@ def pose_constraints(msg: PoseConstraint, offset: float) -> PoseConstraints:
 def merge_constraints(old: PoseConstraints | None, new: PoseConstraints) -> PoseConstraints:
     if old is None or len(old) == 0:
         return new
+    if len(old) + len(new) > MAX_CONSTRAINTS:
+        raise DanceMosaicError(f"pose constraints: appending {len(new)} to {len(old)} would exceed "
+                               f"{MAX_CONSTRAINTS}; send MODE_CLEAR or MODE_REPLACE first")
     return PoseConstraints(np.concatenate([old.times, new.times]), old.joints + new.joints,
                            np.vstack([old.positions, new.positions]), np.concatenate([old.weights, new.weights]))
 

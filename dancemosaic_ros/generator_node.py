@@ -28,7 +28,8 @@ from dancemosaic_ros.convert import (
     to_seconds,
 )
 from dancemosaic_ros.dance_node import DanceNode
-from dancemosaic_ros.params import Param, integer, non_negative, one_of, positive
+from dancemosaic_core.inference.guidance import MAX_GUIDANCE_WEIGHT
+from dancemosaic_ros.params import Param, integer, number, one_of
 from dancemosaic_ros.run import run_nodes
 
 PARAMS = {
@@ -38,25 +39,32 @@ PARAMS = {
                     one_of("auto", "cpu", "cuda"), read_only=True),
     "genre": Param("", "genre prompt ('' = none; the model lists its genres when one is unknown)"),
     "text": Param("", "free-text prompt; wins over the genre when set"),
-    "w_text": Param(4.0, "classifier-free logits guidance weight of the text (paper section 3.4)", non_negative),
-    "w_music": Param(1.0, "guidance weight of the music tower", non_negative),
-    "w_pose": Param(1.0, "guidance weight of the pose tower (pose_constraints topic)", non_negative),
-    "chunk_seconds": Param(2.0, "motion generated per step of the streaming continuation", positive,
+    "w_text": Param(4.0, "classifier-free logits guidance weight of the text (paper section 3.4)",
+                    number(0, MAX_GUIDANCE_WEIGHT)),
+    "w_music": Param(1.0, "guidance weight of the music tower", number(0, MAX_GUIDANCE_WEIGHT)),
+    "w_pose": Param(1.0, "guidance weight of the pose tower (pose_constraints topic)",
+                    number(0, MAX_GUIDANCE_WEIGHT)),
+    "chunk_seconds": Param(2.0, "motion generated per step of the streaming continuation",
+                           number(0, 10, above=True),
                            read_only=True),
     "lead_seconds": Param(1.0, "a chunk is generated this long before it plays (its music partly predicted "
-                               "from the beat grid)", non_negative, read_only=True),
-    "seed": Param(0, "random seed of the sampler", read_only=True),
+                               "from the beat grid)", number(0, 5), read_only=True),
+    "seed": Param(0, "random seed of the sampler", integer(0, 2**63 - 1), read_only=True),
     "steps": Param(10, "masked-decoding iterations per chunk (paper section 3.4; fewer: lower latency)",
-                   integer(1), read_only=True),
-    "itto_steps": Param(20, "ITTO gradient steps per chunk when constraints or a robot are set", integer(0),
+                   integer(1, 100), read_only=True),
+    "itto_steps": Param(20, "ITTO gradient steps per chunk when constraints or a robot are set",
+                        integer(0, 1000),
                         read_only=True),
     "rhythm_weight": Param(1.0, "beat-aware ITTO: weight of the term that puts the motion's speed dips on the "
-                                "tracked beats (0 = off, the paper's method alone)", non_negative, read_only=True),
+                                "tracked beats (0 = off, the paper's method alone)", number(0.0, 100.0),
+                           read_only=True),
     "robot": Param("", "robot whose joint-limit proxy joins ITTO (config/robots/<robot>.yaml; '' = none)",
                    read_only=True),
     "max_gap_seconds": Param(2.0, "lost audio up to this long is filled with silence; longer restarts the stream",
-                             non_negative),
-    "torch_threads": Param(0, "CPU threads for torch (0 = torch's default)", read_only=True),
+                             number(0, 10)),
+    "max_clock_offset": Param(10.0, "a new audio stream stamped further than this from now is refused (a wrong "
+                                    "or jumped clock)", number(0, 3600, above=True)),
+    "torch_threads": Param(0, "CPU threads for torch (0 = torch's default)", integer(0, 1024), read_only=True),
     "warmup": Param(True, "generate one throw-away chunk on silence before the music starts", read_only=True),
 }
 
@@ -127,6 +135,13 @@ class GeneratorNode(DanceNode):
                 self._expected = None
                 self.get_logger().warning(f"audio stream jumped by {gap} samples; starting a new stream")
         if self._expected is None or self._expected[0] != msg.sample_rate:
+            offset = stamp - self.get_clock().now().nanoseconds * 1e-9
+            if abs(offset) > self.params["max_clock_offset"]:
+                self._expected = None
+                self._bad("audio", f"audio stream stamped {offset:+.3g} s from now: its chunks could not play; "
+                          f"fix the audio clock (accepted: within max_clock_offset, "
+                          f"{self.params['max_clock_offset']:g} s)")
+                return
             self._inbox.put(("reset", stamp, msg.sample_rate))
         self._expected = (msg.sample_rate, msg.first_sample + len(mono))
         self._inbox.put(("audio", mono, msg.sample_rate))

@@ -18,21 +18,22 @@ class Param:
     read_only: bool = False                             # fixed once the node runs
 
 
-def positive(value) -> str | None:
-    return None if isinstance(value, (int, float)) and math.isfinite(value) and value > 0 else \
-        f"{value!r} must be a finite number > 0"
+def number(low: float, high: float, *, above: bool = False) -> Callable[[Any], str | None]:
+    """A finite number in low..high (above=True: strictly above low). Every bound that sizes work
+    has an upper end too (docs/ros.md, "Bounds")."""
+    allowed = f"a finite number {'>' if above else '>='} {low:g} and <= {high:g}"
+
+    def check(value) -> str | None:
+        fine = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) and \
+            (value > low if above else value >= low) and value <= high
+        return None if fine else f"{value!r} must be {allowed}"
+    return check
 
 
-def non_negative(value) -> str | None:
-    return None if isinstance(value, (int, float)) and math.isfinite(value) and value >= 0 else \
-        f"{value!r} must be a finite number >= 0"
-
-
-def integer(low: int, high: int | None = None) -> Callable[[Any], str | None]:
-    """An integer in low..high (no upper bound when high is None)."""
-    allowed = f"an integer >= {low}" if high is None else f"an integer in {low}..{high}"
-    return lambda value: None if isinstance(value, int) and low <= value and (high is None or value <= high) \
-        else f"{value!r} must be {allowed}"
+def integer(low: int, high: int) -> Callable[[Any], str | None]:
+    """An integer in low..high."""
+    return lambda value: None if isinstance(value, int) and not isinstance(value, bool) and low <= value <= high \
+        else f"{value!r} must be an integer in {low}..{high}"
 
 
 def one_of(*choices) -> Callable[[Any], str | None]:

@@ -11,6 +11,13 @@ Safety: no point outside the position limits (minus position_margin), no step ov
 limits; silence or lost audio for `silence_timeout` eases to the neutral pose; a chunk that is not
 there when the plan runs out extends the motion smoothly to rest (a deadline miss); services
 `dance/estop` (hold position) and `dance/resume` (std_srvs/Trigger).
+
+Hand-over (docs/ros.md, "First time on a real robot"): the measured joint state (`state_topic`,
+sensor_msgs/JointState) is where the dance starts, ramping in within `handover_fraction` of the
+velocity and acceleration limits (dancemosaic_core.control.handover); without a fresh one the node
+refuses to start unless `start_without_state`. E-stop, silence and divergence (measured behind
+the command by `divergence_threshold`) stop to rest within the same budget, at the measured pose
+when it is fresh. At start-up the controller hand-shake reports whether the controller listens.
 """
 from __future__ import annotations
 
@@ -18,38 +25,68 @@ import time
 
 import numpy as np
 from dancemosaic.msg import AudioChunk, DanceStatus, MotionChunk
-from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
+from rclpy.callback_groups import MutuallyExclusiveCallbackGroup, ReentrantCallbackGroup
+from rclpy.qos import QoSProfile, qos_profile_services_default
 from sensor_msgs.msg import JointState
 from std_srvs.srv import Trigger
 from trajectory_msgs.msg import JointTrajectory
 
 from dancemosaic_core.common.errors import DanceMosaicError
-from dancemosaic_core.control import SafetyFilter, TrajectoryStreamer
+from dancemosaic_core.control import MotionBudget, SafetyFilter, TrajectoryStreamer
+from dancemosaic_core.control.controller_check import ControllerInfo, manager_report, subscriber_report
+from dancemosaic_core.control.streamer import TIME_EPS
 from dancemosaic_core.motion.skeleton import MOTION_FPS
 from dancemosaic_ros.convert import audio_mono, joint_trajectory_msg, motion_joints
 from dancemosaic_ros.dance_node import DanceNode
-from dancemosaic_ros.params import Param, non_negative, positive
+from dancemosaic_ros.params import Param, number
 from dancemosaic_ros.run import run_nodes
+
+# Requests of dance/estop and dance/resume queued at once: a storm of callers is served, not dropped.
+SERVICE_QUEUE_DEPTH = 256
+
+try:  # the controller manager's interfaces are not among this repository's wheels
+    from controller_manager_msgs.srv import ListControllers
+except ImportError:
+    ListControllers = None
 
 PARAMS = {
     "robot": Param("g1", "robot: a name of config/robots/ (e.g. g1) or a robot YAML path", read_only=True),
     "controller": Param("joint_trajectory_controller", "publishes /<controller>/joint_trajectory", read_only=True),
     "floating_base": Param(True, "retarget with a free-floating pelvis (else the pelvis is fixed)", read_only=True),
-    "fps": Param(float(MOTION_FPS), "frame rate of the motion chunks and of the trajectory points", positive,
+    "fps": Param(float(MOTION_FPS), "frame rate of the motion chunks and of the trajectory points",
+                 number(1, 240),
                  read_only=True),
-    "position_margin": Param(0.02, "radians kept inside every joint's position limits", non_negative,
+    "position_margin": Param(0.02, "radians kept inside every joint's position limits", number(0, 0.5),
                              read_only=True),
     "command_lead": Param(0.1, "seconds ahead of now before which sent points are never changed (transport "
-                               "and controller latency)", non_negative),
-    "silence_timeout": Param(2.0, "seconds of silent or lost audio before easing to the neutral pose", positive),
-    "silence_rms": Param(1e-3, "audio RMS below this is silence (1e-3: -60 dBFS)", non_negative),
+                               "and controller latency)", number(0, 2)),
+    "silence_timeout": Param(2.0, "seconds of silent or lost audio before easing to the neutral pose",
+                             number(0, 60, above=True)),
+    "silence_rms": Param(1e-3, "audio RMS below this is silence (1e-3: -60 dBFS)", number(0, 1)),
     "ease_seconds": Param(1.5, "duration of the ease to the neutral pose (longer if the velocity limits need it)",
-                          positive),
+                          number(0, 10, above=True)),
     "deadline_margin": Param(0.1, "extend the motion when less than this is planned ahead and no chunk came",
-                             non_negative),
-    "extend_seconds": Param(0.5, "length of one deadline-miss extension (decays to rest)", positive),
-    "joint_state_rate": Param(30.0, "Hz of dance/joint_states", positive, read_only=True),
-    "status_rate": Param(2.0, "Hz of dance/status (also sent with every chunk)", positive, read_only=True),
+                             number(0, 2)),
+    "extend_seconds": Param(0.5, "length of one deadline-miss extension (decays to rest)",
+                            number(0, 5, above=True)),
+    "joint_state_rate": Param(30.0, "Hz of dance/joint_states", number(0, 1000, above=True),
+                             read_only=True),
+    "status_rate": Param(2.0, "Hz of dance/status (also sent with every chunk)", number(0, 100, above=True),
+                        read_only=True),
+    "max_ahead_seconds": Param(10.0, "a chunk stamped further ahead of now than this is refused (a clock "
+                                     "jump or a wrong stamp)", number(0, 60, above=True)),
+    "state_topic": Param("/joint_states", "the robot's measured joint state (sensor_msgs/JointState)", read_only=True),
+    "state_timeout": Param(0.5, "seconds after which a measured joint state is stale", number(0, 60, above=True)),
+    "start_without_state": Param(False, "with no measured joint state, start from the neutral pose (no robot, "
+                                        "e.g. a demo) instead of refusing to start"),
+    "handover_fraction": Param(0.25, "fraction of the velocity and acceleration limits that the ramp into the "
+                                     "dance and the stops to rest may use", number(0, 1, above=True), read_only=True),
+    "divergence_threshold": Param(0.5, "radians the measured position may be away from the command before "
+                                       "the node holds (0 = no divergence watch)", number(0, 10)),
+    "divergence_seconds": Param(0.3, "how long the divergence must last before the node holds",
+                                number(0, 60, above=True)),
+    "controller_timeout": Param(5.0, "seconds the start-up hand-shake waits for the controller to subscribe",
+                                number(0, 600, above=True), read_only=True),
 }
 
 
@@ -65,6 +102,8 @@ class RetargetNode(DanceNode):
         safety = SafetyFilter(lower=self.robot.lower, upper=self.robot.upper, velocity=self.robot.velocity,
                               dt=self.dt, margin=p["position_margin"])
         self.streamer = TrajectoryStreamer(safety=safety, neutral=self.robot.neutral_q)
+        self.budget = MotionBudget(safety, self.robot.acceleration, p["handover_fraction"])
+        self.handover = None                    # the ramp into the dance (None after a stop)
 
         # streamer times are seconds after this ROS time: float64 stays exact to well under 1 ns
         self.epoch_ns = self.get_clock().now().nanoseconds
@@ -74,18 +113,35 @@ class RetargetNode(DanceNode):
         self.latency = self.compute = 0.0
         self.last_audio = self.last_sound = None
         self._next_audio_sample = None
+        # measured joint positions and when each arrived (streamer seconds), in the robot's order
+        self._joint_index = {name: i for i, name in enumerate(self.joint_names)}
+        self.measured = np.full(len(self.joint_names), np.nan)
+        self.measured_at = np.full(len(self.joint_names), -np.inf)
+        self.diverged_since = None
+        self.refusing_start = False
+        self.controller_report = None
+        self.started = self._now()
 
-        topic = f"/{p['controller'].strip('/')}/joint_trajectory"
+        topic = self.trajectory_topic = f"/{p['controller'].strip('/')}/joint_trajectory"
         self.trajectory_publisher = self.create_publisher(JointTrajectory, topic, 10)
         self.joint_state_publisher = self.create_publisher(JointState, "dance/joint_states", 10)
-        heavy, light = MutuallyExclusiveCallbackGroup(), MutuallyExclusiveCallbackGroup()
+        # the services have a group of their own: they answer whatever the chunk and timer callbacks
+        # are doing (those hold the lock only for bounded work: filtering one bounded chunk)
+        heavy, light, safety = (MutuallyExclusiveCallbackGroup(), MutuallyExclusiveCallbackGroup(),
+                                ReentrantCallbackGroup())
         self.create_subscription(MotionChunk, "motion", self._on_motion, 10, callback_group=heavy)
         self.create_subscription(AudioChunk, "audio", self._on_audio, 100, callback_group=light)
-        self.create_service(Trigger, "dance/estop", self._on_estop, callback_group=light)
-        self.create_service(Trigger, "dance/resume", self._on_resume, callback_group=light)
+        service_qos = QoSProfile(depth=SERVICE_QUEUE_DEPTH, reliability=qos_profile_services_default.reliability,
+                                 durability=qos_profile_services_default.durability)
+        self.create_service(Trigger, "dance/estop", self._on_estop, qos_profile=service_qos, callback_group=safety)
+        self.create_service(Trigger, "dance/resume", self._on_resume, qos_profile=service_qos,
+                            callback_group=safety)
         self.create_timer(self.dt, self._watchdog, callback_group=light)
         self.create_timer(1.0 / p["joint_state_rate"], self._publish_joint_state, callback_group=light)
         self.create_timer(1.0 / p["status_rate"], self.publish_status, callback_group=light)
+        self.create_subscription(JointState, p["state_topic"], self._on_joint_state, 10,
+                                 callback_group=MutuallyExclusiveCallbackGroup())
+        self._controller_timer = self.create_timer(0.25, self._check_controller, callback_group=light)
         self.get_logger().info(f"{self.robot.name}: {len(self.joint_names)} joints -> {topic}")
 
     def _now(self) -> float:
@@ -107,8 +163,14 @@ class RetargetNode(DanceNode):
             self.refuse("motion", str(exc))
             return
         t0 = self._seconds(msg.header.stamp)
-        times = t0 + self.dt * np.arange(len(joints))
         now = self._now()
+        limit = self.params["max_ahead_seconds"]
+        if not -limit - len(joints) * self.dt <= t0 - now <= limit:
+            # a wrong or jumped clock: never bridge (or wait) that far
+            self.refuse("motion", f"motion chunk {msg.index} is stamped {t0 - now:+.3g} s from now; chunks "
+                        f"must play within max_ahead_seconds ({limit:g} s): check the music clock")
+            return
+        times = t0 + self.dt * np.arange(len(joints))
         with self._lock:
             if self.state == DanceStatus.STATE_HOLDING or self._silent(now):
                 return
@@ -128,13 +190,104 @@ class RetargetNode(DanceNode):
             now = self._now()
             if self.state == DanceStatus.STATE_HOLDING:
                 return
-            self.state = DanceStatus.STATE_DANCING
-            self._send(self.streamer.add_chunk(times[use], q, now, self.params["command_lead"])
-                       if use.any() else None)
-            self.last_chunk = (msg, times[-1] + self.dt)
+            end = times[-1] + self.dt
+            times = times[use]
+            if self.state != DanceStatus.STATE_DANCING and len(times):
+                taken = self._take_over(times, q, now)
+                if taken is None:
+                    return
+                times, q = taken
+            if len(times):
+                # a chunk that is history by now (late, or retargeted slowly) sends nothing and
+                # starts nothing: the next one takes over from the robot's pose
+                if self.handover is not None and not self.handover.done(times[0]):
+                    q = self.handover.apply(times, q)
+                self.state = DanceStatus.STATE_DANCING
+                self._send(self.streamer.add_chunk(times, q, now, self.params["command_lead"]))
+            self.last_chunk = (msg, end)
             self.latency = self._now() - (t0 - msg.start_time + msg.audio_time)
             self.compute = msg.compute_seconds + ik_seconds
         self.publish_status()
+
+    def _take_over(self, times: np.ndarray, q: np.ndarray, now: float):
+        """Start the dance from where the robot is (called with self._lock held): the measured
+        pose when it is fresh and nothing is planned ahead, else the pose the plan rests at, else
+        the neutral pose if start_without_state. Returns the chunk's (times, q) from the ramp's
+        start on, or None when the node refuses to start (state error, message says why)."""
+        lead = self.params["command_lead"]
+        end = self.streamer.end_time
+        start_time = max(now + lead, times[0] - self.dt, -np.inf if end is None else end)
+        measured = self._measured(now)
+        if measured is not None and (end is None or end <= now + lead):
+            start_q, source = measured, "the measured pose"
+        elif end is not None:
+            start_q, source = self.streamer.positions[-1].copy(), "the last commanded pose"
+        elif self.params["start_without_state"]:
+            start_q, source = self.streamer.neutral.copy(), "the neutral pose (start_without_state)"
+        else:
+            self._refuse_start()
+            return None
+        keep = times >= start_time + self.dt - TIME_EPS
+        if not keep.any():
+            return times[keep], q[keep]
+        self.handover = self.budget.handover(start_q, start_time, times[keep], q[keep])
+        self.streamer.rest_at(start_q, start_time)
+        self.refusing_start = False
+        self.message = f"taking over from {source}: {self.handover.seconds:.2f} s ramp into the dance"
+        self.get_logger().info(self.message)
+        return times[keep], q[keep]
+
+    def _refuse_start(self) -> None:
+        """No measured joint state and nothing commanded yet (called with self._lock held)."""
+        self.state = DanceStatus.STATE_ERROR
+        self.message = (f"no measured joint state on {self.params['state_topic']} within state_timeout "
+                        f"({self.params['state_timeout']} s): refusing to start; publish the robot's joint "
+                        "states (joint_state_broadcaster) or set start_without_state:=true to start from "
+                        "the neutral pose")
+        if not self.refusing_start:
+            self.get_logger().error(self.message)
+        self.refusing_start = True
+
+    # --- measured state ----------------------------------------------------------------------
+    def _on_joint_state(self, msg: JointState) -> None:
+        pairs = [(self._joint_index[name], i) for i, name in enumerate(msg.name) if name in self._joint_index]
+        if not pairs:
+            return
+        if len(msg.position) != len(msg.name):
+            self.refuse("joint_state", f"joint state with {len(msg.name)} names but {len(msg.position)} "
+                                       "positions; the publisher must give one position per name")
+            return
+        joints, columns = zip(*pairs)
+        values = np.asarray(msg.position, dtype=np.float64)[list(columns)]
+        if not np.isfinite(values).all():
+            self.refuse("joint_state", "joint state holds NaN or infinite positions; the robot's state "
+                                       "publisher is broken")
+            return
+        now = self._now()
+        with self._lock:
+            self.measured[list(joints)] = values
+            self.measured_at[list(joints)] = now
+            if self.refusing_start and self.state == DanceStatus.STATE_ERROR:
+                self.state, self.refusing_start = DanceStatus.STATE_IDLE, False
+                self.message = "measured joint state received: ready to start"
+
+    def _measured(self, now: float) -> np.ndarray | None:
+        """The measured pose when every joint was heard within state_timeout, else None."""
+        if np.all(now - self.measured_at <= self.params["state_timeout"]):
+            return self.measured.copy()
+        return None
+
+    def _stop(self, now: float, target: np.ndarray | None, min_seconds: float = 0.0):
+        """Replace the future by a stop to rest at `target` (None: where the motion stops) within
+        the hand-over budget; with nothing planned yet, rest at the target (called with the lock)."""
+        self.handover = None
+        lead = self.params["command_lead"]
+        if self.streamer.end_time is None:
+            if target is None:
+                return None
+            self.streamer.rest_at(target, now + lead)
+            return self.streamer.segment(now)
+        return self.streamer.stop(self.budget, target, now, lead, min_seconds)
 
     # --- audio: silence and loss -----------------------------------------------------------
     def _on_audio(self, msg: AudioChunk) -> None:
@@ -168,9 +321,17 @@ class RetargetNode(DanceNode):
                 self.state = DanceStatus.STATE_EASING
                 self.message = "music lost or silent: easing to the neutral pose"
                 self.get_logger().info(self.message)
-                self._send(self.streamer.ease_to(self.streamer.neutral, self.params["ease_seconds"], now, lead))
+                self._send(self._stop(now, self.streamer.neutral, self.params["ease_seconds"]))
             elif self.state == DanceStatus.STATE_EASING and self.streamer.remaining(now) == 0.0:
                 self.state = DanceStatus.STATE_IDLE
+            elif self.state == DanceStatus.STATE_DANCING and self._diverged(now):
+                self.state = DanceStatus.STATE_HOLDING
+                self.get_logger().error(self.message)
+                self._send(self._stop(now, self._measured(now)))
+            elif self.state == DanceStatus.STATE_IDLE and self.streamer.end_time is None and \
+                    not self.params["start_without_state"] and self._measured(now) is None and \
+                    now - self.started > self.params["state_timeout"]:
+                self._refuse_start()
             elif self.state == DanceStatus.STATE_DANCING and \
                     self.streamer.remaining(now) < self.params["deadline_margin"] + lead:
                 self.counts["deadline_misses"] += 1
@@ -178,12 +339,78 @@ class RetargetNode(DanceNode):
                 self.get_logger().warning(f"{self.message} (misses so far: {self.counts['deadline_misses']})")
                 self._send(self.streamer.extend(self.params["extend_seconds"], now, lead))
 
+    def _diverged(self, now: float) -> bool:
+        """The measured pose has been farther than divergence_threshold from the command for
+        divergence_seconds (then self.message says where). Called with the lock held."""
+        threshold = self.params["divergence_threshold"]
+        measured = self._measured(now)
+        if threshold <= 0 or measured is None:
+            self.diverged_since = None
+            return False
+        commanded = self.streamer.state_at(float(np.min(self.measured_at)))[0]
+        error = np.abs(measured - commanded)
+        worst = int(np.argmax(error))
+        if error[worst] <= threshold:
+            self.diverged_since = None
+            return False
+        if self.diverged_since is None:
+            self.diverged_since = now
+        if now - self.diverged_since < self.params["divergence_seconds"]:
+            return False
+        self.message = (f"divergence: {self.joint_names[worst]} is {error[worst]:.2f} rad from the command "
+                        f"(divergence_threshold {threshold}) for {now - self.diverged_since:.2f} s: the robot is "
+                        "blocked, fell or the controller rejected the goal; holding at the measured pose "
+                        "until dance/resume")
+        self.diverged_since = None
+        return True
+
+    # --- controller hand-shake -----------------------------------------------------------------
+    def _check_controller(self) -> None:
+        """Once the controller subscribes (or controller_timeout passed): report what was found,
+        and ask the controller manager about it when its interfaces are importable."""
+        waited = self._now() - self.started
+        subscribers = self.trajectory_publisher.get_subscription_count()
+        if subscribers == 0 and waited < self.params["controller_timeout"]:
+            return
+        self._controller_timer.cancel()
+        report = subscriber_report(self.trajectory_topic, subscribers, waited)
+        if not report.ok:
+            self._report_controller(report.ok, report.text)
+        elif ListControllers is None:
+            self._report_controller(None, f"{report.text}; controller state not checked: no controller_manager_msgs")
+        else:
+            client = self.create_client(ListControllers, "/controller_manager/list_controllers")
+            if not client.service_is_ready():
+                self._report_controller(None, f"{report.text}; controller state not checked: no "
+                                              "/controller_manager/list_controllers service")
+                return
+            future = client.call_async(ListControllers.Request())
+            future.add_done_callback(lambda done: self._on_controllers(done, report.text))
+
+    def _on_controllers(self, future, subscribed: str) -> None:
+        listed = [ControllerInfo(c.name, c.state, list(c.claimed_interfaces)) for c in future.result().controller]
+        verdict = manager_report(self.params["controller"].strip("/"), listed, self.joint_names)
+        self._report_controller(verdict.ok, f"{subscribed}; {verdict.text}")
+
+    def _report_controller(self, ok: bool | None, text: str) -> None:
+        """One log line and the status message: what the hand-shake found."""
+        with self._lock:
+            self.controller_report = (ok, text)
+            self.message = f"controller hand-shake: {text}"
+        log = self.get_logger()
+        (log.warning if ok is False else log.info)(self.message)
+        self.publish_status()
+
     # --- e-stop ------------------------------------------------------------------------------
     def _on_estop(self, request, response):
         with self._lock:
-            self._send(self.streamer.hold(self._now(), self.params["command_lead"]))
+            now = self._now()
+            measured = self._measured(now)
+            segment = self._stop(now, measured)
             self.state = DanceStatus.STATE_HOLDING
-            self.message = "e-stop: holding position until dance/resume"
+            self.message = (f"e-stop: holding at the {'measured' if measured is not None else 'last commanded'} "
+                            "pose until dance/resume")
+        self._send(segment)
         self.get_logger().warning(self.message)
         response.success, response.message = True, self.message
         return response

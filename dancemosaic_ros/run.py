@@ -1,26 +1,39 @@
 """Start nodes in one process on a multi-threaded executor and tear them down in the order
-rclpy needs (nodes, then the executor, then the context): every executable's main()."""
+rclpy needs (worker threads and nodes, then the executor, then the context): every executable's
+main()."""
 from __future__ import annotations
 
+import signal
 import sys
+import threading
 
 import rclpy
 from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
+from rclpy.signals import SignalHandlerOptions
 
 from dancemosaic_core.common.errors import DanceMosaicError
 
 
 def run_nodes(node_classes, args=None, *, num_threads: int | None = None) -> int:
-    """Build each node class (no arguments) and spin them until shutdown (Ctrl-C, SIGTERM).
-    A DanceMosaicError while building (bad parameters, missing model) is logged; exit status 1."""
-    rclpy.init(args=args if args is not None else sys.argv)
+    """Build each node class (no arguments) and spin them until SIGINT or SIGTERM.
+    A DanceMosaicError while building (bad parameters, missing model) is logged; exit status 1.
+
+    rclpy's own signal handler would shut the context down at once, under worker threads that
+    still publish (`RCLError: publisher's context is invalid`); here a signal only ends the spin,
+    and destroy_node() stops each node's threads before the context goes."""
+    rclpy.init(args=args if args is not None else sys.argv, signal_handler_options=SignalHandlerOptions.NO)
+    stop = threading.Event()
+    previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
     nodes, status = [], 0
     executor = MultiThreadedExecutor(num_threads=num_threads)
     try:
         for cls in node_classes:
+            if stop.is_set():
+                break
             nodes.append(cls())
             executor.add_node(nodes[-1])
-        executor.spin()
+        while not stop.is_set() and rclpy.ok():
+            executor.spin_once(timeout_sec=0.1)
     except DanceMosaicError as exc:
         rclpy.logging.get_logger("dancemosaic").error(str(exc))
         status = 1
@@ -32,4 +45,6 @@ def run_nodes(node_classes, args=None, *, num_threads: int | None = None) -> int
             node.destroy_node()
         executor.shutdown()
         rclpy.try_shutdown()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
     return status

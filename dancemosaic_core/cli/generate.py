@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import math
 import sys
 from pathlib import Path
 
@@ -21,6 +22,8 @@ from dancemosaic_core.motion.skeleton import (
 from dancemosaic_core.eval.controls import MUSIC_CONTROLS
 
 LONGEST_SONG_SECONDS = 2 * 60 * 60
+MAX_STEPS = 100                  # masked-decoding iterations
+MAX_ITTO_STEPS = 10000
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -130,17 +133,49 @@ def _inpaint_mask(span: str, n: int):
     return fixed
 
 
+def check_arguments(args) -> None:
+    """Every number and file the command needs, checked before the model loads (seconds)."""
+    def bad(flag, value, allowed):
+        raise DanceMosaicError(f"{flag} {value}: give {allowed}")
+    if args.seconds is not None and not (math.isfinite(args.seconds) and 0 < args.seconds <= LONGEST_SONG_SECONDS):
+        bad("--seconds", args.seconds, f"a length in seconds, > 0 and <= {LONGEST_SONG_SECONDS}")
+    if not 1 <= args.steps <= MAX_STEPS:
+        bad("--steps", args.steps, f"an integer in 1..{MAX_STEPS}")
+    if not 0 <= args.itto_steps <= MAX_ITTO_STEPS:
+        bad("--itto-steps", args.itto_steps, f"an integer in 0..{MAX_ITTO_STEPS}")
+    if not (math.isfinite(args.temperature) and 0 < args.temperature <= 100):
+        bad("--temperature", args.temperature, "a number > 0 and <= 100")
+    if args.top_k is not None and args.top_k < 1:
+        bad("--top-k", args.top_k, "an integer >= 1")
+    _guidance_kwargs(args)                   # guidance, rhythm and energy weights in their ranges
+    for flag, path in (("--music", args.music), ("--reference", args.reference), ("--constraints", args.constraints)):
+        if path is not None and not Path(path).is_file():
+            raise DanceMosaicError(f"{flag} {path}: no such file")
+
+
+def _constraints_within(constraints, seconds: float):
+    """Refuse constraints after the dance's end: they would be dropped silently."""
+    if constraints is not None and len(constraints) and constraints.times.max() >= seconds:
+        raise DanceMosaicError(f"a pose constraint at {constraints.times.max():g} s lies past the end of the dance "
+                               f"({seconds:g} s); move it earlier or dance longer (--seconds)")
+    return constraints
+
+
 def run(args) -> int:
     from dancemosaic_core.inference.constraints import PoseConstraints
     from dancemosaic_core.inference.long import generate_long
     from dancemosaic_core.inference.pipeline import DancePipeline
     from dancemosaic_core.motion.io import Motion, save_motion
 
+    check_arguments(args)
+    constraints = PoseConstraints.load(args.constraints) if args.constraints else None
+    if not (args.dataset or args.edit or args.inpaint):
+        music, seconds = _load_music(args.music, args.seconds)
+        constraints = _constraints_within(constraints, seconds)
     pipe = DancePipeline.from_pretrained(args.model, device=args.device)
     if args.dataset:
         return run_dataset(args, pipe)
     prompt = pipe.model.prompt(args.genre, args.text)        # unknown genres fail here, listing the valid ones
-    constraints = PoseConstraints.load(args.constraints) if args.constraints else None
     kw = dict(genre=args.genre, text=args.text, seed=args.seed, **_guidance_kwargs(args))
     to_world = None
     if args.edit or args.inpaint:
@@ -151,6 +186,7 @@ def run(args) -> int:
             raise DanceMosaicError(f"--reference is {frames / MOTION_FPS:.1f} s; editing works on one window "
                                    f"({pipe.model.max_tokens * TOKEN_DOWNSAMPLE / MOTION_FPS:.1f} s): cut the reference first")
         music, _ = _load_music(args.music or ref.music or None, frames / MOTION_FPS)
+        constraints = _constraints_within(constraints, frames / MOTION_FPS)
         if args.edit:
             extra = _edit_constraints(args, ref_decode[:frames])
             constraints = extra if constraints is None else PoseConstraints(
@@ -163,7 +199,6 @@ def run(args) -> int:
         out = pipe(frames=frames, music=music, constraints=constraints, **kw)
         to_world = frame.invert
     else:
-        music, seconds = _load_music(args.music, args.seconds)
         frames = max(TOKEN_DOWNSAMPLE, int(round(seconds * MOTION_FPS)))
         with _progress_bar() as progress:
             out = generate_long(pipe, frames=frames, music=music, constraints=constraints, progress=progress, **kw)

@@ -44,8 +44,8 @@ def run(args) -> int:
     motion = load_motion(args.motion)
     options = RetargetOptions()
     if args.iterations is not None:
-        if args.iterations < 1:
-            raise DanceMosaicError(f"--iterations {args.iterations} must be at least 1")
+        if not 1 <= args.iterations <= 100:
+            raise DanceMosaicError(f"--iterations {args.iterations}: give an integer in 1..100")
         options.iterations = args.iterations
     retargeter = Retargeter(robot=robot, floating_base=not args.fixed_base, options=options)
     start = time.perf_counter()

@@ -6,16 +6,21 @@ limits.py: `JointLimits` (the position clamp, velocity cap and their checks), `S
 last gate: position and velocity limits across chunks, ease, hold, deadline-miss extension),
 `LimitFilter` (velocity and acceleration smoothing after the retargeting IK). streamer.py:
 `TrajectoryStreamer`, the plan a joint_trajectory_controller was sent, changed without a jump.
-No ROS client library here.
+handover.py: `MotionBudget` (the ramp from the measured pose into the dance, `Handover`, and the
+stop to rest), within a fraction of the velocity and acceleration limits. controller_check.py:
+the verdict of the controller hand-shake. No ROS client library here.
 """
+from dancemosaic_core.control.controller_check import ControllerInfo, ControllerReport
+from dancemosaic_core.control.handover import Handover, MotionBudget
 from dancemosaic_core.control.limits import (
            FilterReport,
            JointLimits,
            LimitFilter,
            SafetyFilter,
            cosine_ramp,
+           ramp_fraction,
 )
 from dancemosaic_core.control.streamer import Segment, TrajectoryStreamer
 
-__all__ = ["FilterReport", "JointLimits", "LimitFilter", "SafetyFilter", "Segment", "TrajectoryStreamer",
-           "cosine_ramp"]
+__all__ = ["ControllerInfo", "ControllerReport", "FilterReport", "Handover", "JointLimits", "LimitFilter",
+           "MotionBudget", "SafetyFilter", "Segment", "TrajectoryStreamer", "cosine_ramp", "ramp_fraction"]

@@ -27,11 +27,22 @@ import numpy as np
 
 from dancemosaic_core.common.errors import DanceMosaicError
 
+# The longest fallback motion (ease, hold, extension) one call makes: its points are computed at
+# once, so a longer request is refused rather than allocated (docs/ros.md, "Bounds").
+MAX_FALLBACK_SECONDS = 60.0
+
+
+def ramp_fraction(x: np.ndarray) -> np.ndarray:
+    """How far along a cosine ramp is at x in [0, 1] of its duration: (1 - cos(pi x)) / 2, at
+    rest at both ends. Over distance d and duration T its peak speed is pi d / (2 T) and its peak
+    acceleration pi^2 d / (2 T^2)."""
+    return 0.5 - 0.5 * np.cos(np.pi * np.clip(x, 0.0, 1.0))
+
 
 def cosine_ramp(start: np.ndarray, end: np.ndarray, n: int) -> np.ndarray:
     """(n, joints) points after `start` up to `end`, at rest at both ends: point k of 1..n is at
-    s = (1 - cos(pi k / n)) / 2 of the way."""
-    s = 0.5 - 0.5 * np.cos(np.pi * np.arange(1, n + 1) / n)
+    ramp_fraction(k / n) of the way."""
+    s = ramp_fraction(np.arange(1, n + 1) / n)
     return start + s[:, None] * (end - start)
 
 
@@ -97,6 +108,12 @@ class SafetyFilter(JointLimits):
         self.upper = np.asarray(self.upper, dtype=np.float64) - self.margin
         super().__post_init__()
 
+    def _points(self, seconds: float, what: str) -> int:
+        """Number of dt-spaced points of a fallback motion `seconds` long (at least one)."""
+        if not (np.isfinite(seconds) and 0 <= seconds <= MAX_FALLBACK_SECONDS):
+            raise DanceMosaicError(f"{what} of {seconds} s: give 0..{MAX_FALLBACK_SECONDS:g} s")
+        return max(1, int(np.ceil(seconds / self.dt)))
+
     def reset(self, q: np.ndarray) -> None:
         """Start from the robot's measured position (clamped inside the limits)."""
         self.last = self.clip(np.asarray(q, dtype=np.float64))
@@ -133,14 +150,14 @@ class SafetyFilter(JointLimits):
         target = self.clip(np.asarray(target, dtype=np.float64))
         # Peak speed of a cosine ramp of length T over distance d is pi d / (2 T).
         needed = float(np.max(np.pi * np.abs(target - self.last) / (2 * self.velocity)))
-        n = max(1, int(np.ceil(max(seconds, needed) / self.dt)))
+        n = self._points(max(seconds, min(needed, MAX_FALLBACK_SECONDS)), "an ease")
         return self.filter(cosine_ramp(self.last, target, n))
 
     def hold(self, seconds: float) -> np.ndarray:
         """Points that keep the last sent position (e-stop)."""
         if self.last is None:
             raise DanceMosaicError("cannot hold before the first point was sent")
-        n = max(1, int(np.ceil(seconds / self.dt)))
+        n = self._points(seconds, "a hold")
         return np.repeat(self.last[None], n, axis=0)
 
     def extend(self, last_velocity: np.ndarray, seconds: float) -> np.ndarray:
@@ -148,7 +165,7 @@ class SafetyFilter(JointLimits):
         rest over `seconds`, instead of jumping or stopping dead."""
         if self.last is None:
             raise DanceMosaicError("cannot extend before the first point was sent")
-        n = max(1, int(np.ceil(seconds / self.dt)))
+        n = self._points(seconds, "an extension")
         decay = 1.0 - np.arange(1, n + 1) / n
         steps = self.clip_velocity(np.asarray(last_velocity)) * self.dt
         return self.filter(self.last + np.cumsum(decay[:, None] * steps[None], axis=0))

@@ -18,10 +18,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from dancemosaic_core.control.handover import MotionBudget
 from dancemosaic_core.control.limits import SafetyFilter, cosine_ramp
 
 # Two times closer than this share a trajectory point (float seconds of ROS time: ~1e-7 s).
 TIME_EPS = 1e-6
+# A gap before a chunk is bridged by a ramp of at most this long, ending at the chunk; the robot
+# rests before it. The work stays bounded whatever the gap (a chunk stamped far ahead).
+MAX_BRIDGE_SECONDS = 2.0
 
 
 @dataclass
@@ -127,8 +131,14 @@ class TrajectoryStreamer:
             return self.segment(now)
         gap = int(np.floor((times[0] - base_time) / self.dt + TIME_EPS)) - 1
         if gap > 0:
-            ramp_t = base_time + self.dt * np.arange(1, gap + 1)
-            bridge = cosine_ramp(base_q, requested[0], gap + 1)[:-1]    # the last is the chunk's first
+            ramp = min(gap, int(np.ceil(MAX_BRIDGE_SECONDS / self.dt)))
+            if ramp < gap:
+                # a long gap: the robot rests at base_q and ramps only over the last frames
+                self._append(base_time, base_q, np.array([times[0] - (ramp + 1) * self.dt]), base_q[None], now,
+                             at_rest=True)
+                base_time = float(self.times[-1])
+            ramp_t = base_time + self.dt * np.arange(1, ramp + 1)
+            bridge = cosine_ramp(base_q, requested[0], ramp + 1)[:-1]    # the last is the chunk's first
             times, requested = np.concatenate([ramp_t, times]), np.vstack([bridge, requested])
         return self._append(base_time, base_q, times, requested, now)
 
@@ -164,6 +174,28 @@ class TrajectoryStreamer:
         points = self.safety.hold(self.dt)
         times = base_time + self.dt * np.arange(1, len(points) + 1)
         return self._append(base_time, base_q, times, points, now, at_rest=True)
+
+    def stop(self, budget: MotionBudget, target: np.ndarray | None, now: float, lead: float,
+             min_seconds: float = 0.0) -> Segment | None:
+        """Replace the future after now + lead by a move from the planned state there to rest at
+        `target` (the measured pose on e-stop or divergence, the neutral pose on silence; None:
+        brake to where the motion stops), within the budget's fraction of the velocity and
+        acceleration limits (MotionBudget.stop)."""
+        velocity = self.state_at(now + lead)[1]
+        base_time, base_q = self._base(now + lead)
+        if len(self.times) and self.times[-1] == base_time:
+            velocity = self.velocities[-1]
+        points = budget.stop(base_q, velocity, target, min_seconds)
+        times = base_time + self.dt * np.arange(1, len(points) + 1)
+        return self._append(base_time, base_q, times, points, now, at_rest=True)
+
+    def rest_at(self, q: np.ndarray, time: float) -> None:
+        """The robot rests at `q` (its measured or held pose) from `time` on: planned points from
+        `time` on are dropped, and the next chunk starts from there."""
+        self._truncate(int(np.sum(self.times < time - TIME_EPS)))
+        self.times = np.append(self.times, time)
+        self.positions = np.vstack([self.positions, self.safety.clip(np.asarray(q, dtype=np.float64))[None]])
+        self.velocities = np.vstack([self.velocities, np.zeros((1, len(self.neutral)))])
 
     def reset(self) -> None:
         """Forget the plan (a new robot session); the next chunk starts from the neutral pose."""

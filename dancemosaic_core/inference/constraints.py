@@ -21,6 +21,13 @@ import numpy as np
 from dancemosaic_core.common.errors import DanceMosaicError
 from dancemosaic_core.motion.skeleton import JOINT_NAMES, MOTION_FPS, NUM_JOINTS
 
+# Magnitudes a constraint may have: beyond them ITTO's loss overflows (or the dense signal
+# would be sized by the count), so they are refused where they enter (file, message).
+MAX_CONSTRAINTS = 1000
+MAX_CONSTRAINT_POSITION = 10.0          # metres, each coordinate
+MAX_CONSTRAINT_WEIGHT = 100.0
+MAX_CONSTRAINT_TIME = 2 * 60 * 60.0     # seconds: the longest song `generate` takes
+
 
 @dataclass
 class PoseConstraints:
@@ -34,6 +41,8 @@ class PoseConstraints:
         self.positions = np.asarray(self.positions, dtype=np.float64).reshape(-1, 3)
         self.joints = list(self.joints)
         n = len(self.times)
+        if n > MAX_CONSTRAINTS:
+            raise DanceMosaicError(f"{n} pose constraints; give at most {MAX_CONSTRAINTS}")
         self.weights = (np.ones(n) if self.weights is None
                         else np.asarray(self.weights, dtype=np.float64).reshape(-1))
         if not (len(self.joints) == len(self.positions) == len(self.weights) == n):
@@ -47,10 +56,14 @@ class PoseConstraints:
         for what, arr in (("times", self.times), ("positions", self.positions), ("weights", self.weights)):
             if not np.isfinite(arr).all():
                 raise DanceMosaicError(f"pose constraints have NaN or infinite {what}; remove or fix those entries")
-        if (self.times < 0).any():
-            raise DanceMosaicError("pose constraints have negative times; times count seconds from the dance start")
-        if (self.weights < 0).any():
-            raise DanceMosaicError("pose constraints have negative weights; use weights >= 0")
+        if ((self.times < 0) | (self.times > MAX_CONSTRAINT_TIME)).any():
+            raise DanceMosaicError(f"pose constraints have times outside 0..{MAX_CONSTRAINT_TIME:g} s; times count "
+                                   "seconds from the dance start")
+        if (np.abs(self.positions) > MAX_CONSTRAINT_POSITION).any():
+            raise DanceMosaicError(f"pose constraints have positions beyond {MAX_CONSTRAINT_POSITION:g} m from the "
+                                   "origin; give metres in the dance's frame (y up)")
+        if ((self.weights < 0) | (self.weights > MAX_CONSTRAINT_WEIGHT)).any():
+            raise DanceMosaicError(f"pose constraints have weights outside 0..{MAX_CONSTRAINT_WEIGHT:g}")
 
     def __len__(self) -> int:
         return len(self.times)

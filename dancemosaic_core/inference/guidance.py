@@ -12,9 +12,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import math
+
 import torch
 
+from dancemosaic_core.common.errors import DanceMosaicError
+
 BRANCHES = ("text", "music", "pose")
+# Weights beyond this push the mixed logits to inf (every chunk then fails in sampling); the
+# paper's useful range is 0..10 (table 5).
+MAX_GUIDANCE_WEIGHT = 50.0
 
 
 @dataclass(frozen=True)
@@ -22,6 +29,13 @@ class GuidanceWeights:
     text: float = 4.0      # MoMask's default guidance scale
     music: float = 1.0     # paper table 5: w_A = 1 is best
     pose: float = 1.0
+
+    def __post_init__(self) -> None:
+        for name in BRANCHES:
+            value = getattr(self, name)
+            if not (isinstance(value, (int, float)) and math.isfinite(value) and 0 <= value <= MAX_GUIDANCE_WEIGHT):
+                raise DanceMosaicError(f"{name} guidance weight {value!r}: give a finite number in "
+                                       f"[0, {MAX_GUIDANCE_WEIGHT:g}] (0 switches the modality off)")
 
     def active(self) -> tuple[str, ...]:
         return tuple(b for b in BRANCHES if getattr(self, b) != 0.0)

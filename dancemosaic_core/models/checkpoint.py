@@ -122,6 +122,12 @@ def load_checkpoint(path, *, kind: str | None = None, device: str | torch.device
         state = load_file(str(path / "model.safetensors"), device=str(device))
     except (OSError, SafetensorError) as exc:
         raise DanceMosaicError(f"cannot read {path / 'model.safetensors'}: {exc}") from None
+    broken = sorted(name for name, tensor in state.items()
+                    if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()))
+    if broken:
+        raise DanceMosaicError(f"{path / 'model.safetensors'} holds NaN or infinite weights in "
+                               f"{', '.join(broken[:5])}{' ...' if len(broken) > 5 else ''}; the training diverged "
+                               "or the file is damaged: use an earlier checkpoint")
     try:
         model.load_state_dict(state, strict=True)
     except RuntimeError as exc:

@@ -6,6 +6,8 @@ Loading never unpickles objects.
 """
 from __future__ import annotations
 
+import zipfile
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -61,7 +63,7 @@ def load_motion(path: str | Path) -> Motion:
     path = Path(path)
     if not path.is_file():
         raise DanceMosaicError(f"motion file {path} does not exist; make one with "
-                               "`dancemosaic generate ... --out {path}`")
+                               f"`dancemosaic generate ... --out {path}`")
     try:
         with np.load(path, allow_pickle=False) as data:
             if "joints" not in data:
@@ -76,5 +78,6 @@ def load_motion(path: str | Path) -> Motion:
                 music_offset=float(data["music_offset"]) if "music_offset" in data else 0.0,
                 extra={k[6:]: data[k] for k in data.files if k.startswith("extra_")},
             )
-    except (OSError, ValueError) as exc:
-        raise DanceMosaicError(f"cannot read motion file {path}: {exc}") from None
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error) as exc:   # truncated or damaged
+        raise DanceMosaicError(f"cannot read motion file {path}: {exc or type(exc).__name__}; "
+                               "regenerate it") from None

@@ -74,7 +74,8 @@ def _params(args, song: Path, out: Path) -> None:
         model_dir=str(args.model), device=args.device, torch_threads=args.torch_threads, steps=args.steps,
         chunk_seconds=args.chunk_seconds,
         robot=args.robot if args.itto_robot else "")
-    config["retarget_node"]["ros__parameters"].update(robot=args.robot)
+    # no robot state here: the retarget node starts from the neutral pose
+    config["retarget_node"]["ros__parameters"].update(robot=args.robot, start_without_state=True)
     out.write_text(yaml.safe_dump(config))
 
 

@@ -80,7 +80,8 @@ def write_params(out: Path, *, song: Path | None, args) -> None:
     gen.update(model_dir=str(args.model), device=args.device, robot=args.robot if args.itto_limits else "")
     if args.genre:
         gen.update(genre=args.genre)
-    config["retarget_node"]["ros__parameters"].update(robot=args.robot)
+    # no robot state here: the retarget node starts from the neutral pose
+    config["retarget_node"]["ros__parameters"].update(robot=args.robot, start_without_state=True)
     out.write_text(yaml.safe_dump(config))
 
 

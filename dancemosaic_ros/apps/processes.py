@@ -52,6 +52,10 @@ def _machine_busy() -> tuple[float, float]:
     return sum(values) - idle, sum(values)
 
 
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
 def stop_processes(processes, timeout: float = 20.0) -> list[str]:
     """SIGINT (then, after `timeout` s, SIGKILL) each process; their combined outputs."""
     for p in processes:
@@ -91,6 +95,8 @@ def run_pipeline(params: Path, seconds: float, *, work: Path, processes: bool = 
                               "--started-file", str(started)] + (["--full"] if full else [])
                              + (["--audio-out", str(audio_out)] if audio_out else []),
                              cwd=ROOT, env=env, text=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    # SIGTERM ends the run like Ctrl-C: the finally below then stops the children (no orphans)
+    previous = signal.signal(signal.SIGTERM, _interrupt)
     modules = ["audio_node", "generator_node", "retarget_node"] if processes else ["bringup"]
     nodes = [subprocess.Popen([sys.executable, "-m", f"dancemosaic_ros.{m}", "--ros-args", "--params-file",
                                str(params)], cwd=ROOT, env=env, text=True,
@@ -109,6 +115,7 @@ def run_pipeline(params: Path, seconds: float, *, work: Path, processes: bool = 
     finally:
         logs = stop_processes(nodes)
         stop_processes([probe])
+        signal.signal(signal.SIGTERM, previous)
     if not record_path.exists():
         raise DanceMosaicError(f"the recorder wrote no record; pipeline log:\n{logs[0][-3000:]}")
     return PipelineRun(json.loads(record_path.read_text()), audio_start, float((cpu1 - cpu0) / (wall1 - wall0)),

@@ -138,6 +138,30 @@ def test_gap_before_a_chunk_is_bridged_on_the_frame_grid():
     assert q[-1] == pytest.approx(np.full(N, 0.3))
 
 
+@pytest.mark.parametrize("ahead", [30.0, 1e4, 1e8])
+def test_a_chunk_far_ahead_is_bridged_by_a_bounded_ramp(ahead):
+    """A gap of any length costs a rest point and a ramp of at most MAX_BRIDGE_SECONDS."""
+    from dancemosaic_core.control.streamer import MAX_BRIDGE_SECONDS
+    streamer, rec = make_streamer(), Recorder()
+    rec(streamer.add_chunk(chunk_times(0.0, 10), np.zeros((10, N)), now=-0.5, lead=LEAD))
+    seg = rec(streamer.add_chunk(chunk_times(ahead, 10), np.full((10, N), 0.3), now=0.2, lead=LEAD))
+    assert len(seg.times) <= 10 + 10 + MAX_BRIDGE_SECONDS / DT + 2
+    times, q = rec.timeline()
+    assert np.all(np.diff(q[:, 0]) >= -1e-12)
+    assert q[-1] == pytest.approx(np.full(N, 0.3))
+
+
+@pytest.mark.parametrize("seconds", [1e4, float("inf"), float("nan")])
+def test_fallback_motions_refuse_unbounded_lengths(seconds):
+    from dancemosaic_core.common.errors import DanceMosaicError
+    streamer = make_streamer()
+    streamer.add_chunk(chunk_times(0.0, 10), np.zeros((10, N)), now=-0.5, lead=LEAD)
+    for fallback in (lambda: streamer.ease_to(np.zeros(N), seconds, now=0.0, lead=LEAD),
+                     lambda: streamer.extend(seconds, now=0.0, lead=LEAD)):
+        with pytest.raises(DanceMosaicError, match="give 0..60 s"):
+            fallback()
+
+
 def test_nothing_to_send_after_the_plan_ended():
     streamer = make_streamer()
     streamer.add_chunk(chunk_times(0.0, 4), np.zeros((4, N)), now=-1.0, lead=LEAD)

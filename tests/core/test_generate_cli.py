@@ -58,6 +58,14 @@ def test_short_and_silent_songs(setup, tmp_path, capsys):
     (["--genre", "Polka"], "unknown genre 'Polka'; this model knows: HipHop, Jazz, Popular"),
     (["--genre", "Jazz", "--seconds", "30"], "longer than the song"),
     (["--genre", "Jazz", "--inpaint", "1:2"], "need --reference"),
+    (["--seconds", "nan"], "--seconds nan: give a length"),
+    (["--seconds", "inf"], "--seconds inf: give a length"),
+    (["--seconds", "1e9"], "--seconds 1000000000.0: give a length"),
+    (["--seconds", "0"], "--seconds 0.0: give a length"),
+    (["--seconds", "-5"], "--seconds -5.0: give a length"),
+    (["--steps", "0"], "--steps 0: give an integer in 1..100"),
+    (["--w-text", "1e300"], "text guidance weight 1e+300: give a finite number in [0, 50]"),
+    (["--w-text", "-3"], "text guidance weight -3.0: give a finite number in [0, 50]"),
 ])
 def test_bad_arguments_give_clear_errors(setup, tmp_path, capsys, args, message):
     root, model = setup
@@ -74,6 +82,16 @@ def test_bad_constraints_and_checkpoints(setup, tmp_path, capsys):
     bad.write_text('{"constraints": [{"time": 1, "joint": "head", "position": [0, NaN, 0]}]}')
     assert gen(model, "--genre", "Jazz", "--constraints", bad, "--out", tmp_path / "x.npz") == 2
     assert "NaN" in capsys.readouterr().err
+    bad.write_text(json.dumps({"constraints": [{"time": 1, "joint": "head", "position": [0, 1e300, 0]}]}))
+    assert gen(model, "--genre", "Jazz", "--constraints", bad, "--out", tmp_path / "x.npz") == 2
+    assert "positions beyond 10 m" in capsys.readouterr().err
+    bad.write_text(json.dumps({"constraints": [{"time": 1, "joint": "head", "position": [0, 1, 0], "weight": 1e300}]}))
+    assert gen(model, "--genre", "Jazz", "--constraints", bad, "--out", tmp_path / "x.npz") == 2
+    assert "weights outside 0..100" in capsys.readouterr().err
+    bad.write_text(json.dumps({"constraints": [{"time": 9, "joint": "head", "position": [0, 1, 0]}]}))
+    assert gen(model, "--music", root / "song.wav", "--seconds", 4, "--genre", "Jazz", "--constraints", bad,
+               "--out", tmp_path / "x.npz") == 2
+    assert "at 9 s lies past the end of the dance (4 s)" in capsys.readouterr().err
     wrong = tmp_path / "wrong"
     (wrong / "tokenizer").mkdir(parents=True)
     for f in (model / "t2m").iterdir():
@@ -81,6 +99,25 @@ def test_bad_constraints_and_checkpoints(setup, tmp_path, capsys):
     (wrong / "t2m").symlink_to(model / "t2m")
     assert gen(wrong, "--genre", "Jazz", "--out", tmp_path / "x.npz") == 2
     assert "is a t2m checkpoint, expected a tokenizer checkpoint" in capsys.readouterr().err
+
+
+def test_missing_files_are_refused_before_the_model_loads(tmp_path, capsys):
+    """The model directory does not exist: a missing music file must be named first."""
+    assert gen(tmp_path / "no-model", "--music", tmp_path / "nope.wav", "--out", tmp_path / "x.npz") == 2
+    assert "--music " + str(tmp_path / "nope.wav") + ": no such file" in capsys.readouterr().err
+
+
+def test_retarget_names_missing_and_truncated_motion_files(tmp_path, capsys):
+    assert main(["retarget", str(tmp_path / "nope.npz")]) == 2
+    err = capsys.readouterr().err
+    assert "{path}" not in err and f"--out {tmp_path / 'nope.npz'}" in err
+    motion = tmp_path / "m.npz"
+    np.savez(motion, joints=np.zeros((40, 22, 3), np.float32), fps=20.0)
+    truncated = tmp_path / "t.npz"
+    truncated.write_bytes(motion.read_bytes()[:200])
+    assert main(["retarget", str(truncated)]) == 2
+    err = capsys.readouterr().err
+    assert f"cannot read motion file {truncated}" in err and "Traceback" not in err
 
 
 def test_dataset_mode_and_shuffled_music_control(setup, tmp_path):

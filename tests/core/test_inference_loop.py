@@ -137,3 +137,22 @@ def test_itto_limit_term_only_and_code_logits_pick_nearest():
     book = torch.randn(10, 3)
     z = book[[3, 7]].unsqueeze(0) + 0.01
     assert code_logits(z, book).argmax(-1).tolist() == [[3, 7]]
+
+
+@pytest.mark.parametrize("weights", [dict(text=1e300), dict(music=-3.0), dict(pose=float("nan")),
+                                     dict(text=float("inf"))])
+def test_guidance_weights_out_of_range_are_refused(weights):
+    from dancemosaic_core.common.errors import DanceMosaicError
+    with pytest.raises(DanceMosaicError, match=r"guidance weight .*: give a finite number in \[0, 50\]"):
+        GuidanceWeights(**weights)
+
+
+@pytest.mark.parametrize("field, value", [("positions", [[1e300, 0.0, 0.0]]), ("weights", [1e300]),
+                                          ("times", [1e9]), ("weights", [-1.0])])
+def test_pose_constraint_magnitudes_are_bounded(field, value):
+    from dancemosaic_core.common.errors import DanceMosaicError
+    from dancemosaic_core.inference.constraints import PoseConstraints
+    fields = dict(times=[1.0], joints=["head"], positions=[[0.0, 1.6, 0.0]], weights=[1.0])
+    fields[field] = value
+    with pytest.raises(DanceMosaicError, match="pose constraints have"):
+        PoseConstraints(**fields)

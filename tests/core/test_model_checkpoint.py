@@ -74,6 +74,15 @@ def test_damaged_or_mismatched_checkpoints_give_clear_errors(tmp_path):
         load_checkpoint(tmp_path / "ck")
 
 
+def test_a_checkpoint_with_non_finite_weights_is_refused_naming_the_file(tmp_path):
+    model = T2MModel(config=CFG)
+    with torch.no_grad():
+        next(model.parameters()).view(-1)[0] = float("nan")
+    save_checkpoint(tmp_path / "ck", model)
+    with pytest.raises(DanceMosaicError, match=r"ck/model.safetensors holds NaN or infinite weights"):
+        load_checkpoint(tmp_path / "ck")
+
+
 def test_save_replaces_atomically_and_leaves_no_temporaries(tmp_path):
     save_checkpoint(tmp_path / "ck", T2MModel(config=CFG))
     (tmp_path / "ck.tmp").mkdir()                      # a crashed earlier write

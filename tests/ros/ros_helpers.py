@@ -7,7 +7,7 @@ import time
 from contextlib import contextmanager
 
 import rclpy
-from rclpy.executors import MultiThreadedExecutor
+from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor, ShutdownException
 from rclpy.parameter import Parameter
 
 
@@ -21,6 +21,7 @@ class Session:
         self.executor = MultiThreadedExecutor(num_threads=4, context=context)
         self.nodes = []
         self._thread = None
+        self.error = None                  # what a callback raised, re-raised at close()
 
     def add(self, factory, **params):
         """Create a node: factory(context=..., parameter_overrides=...) and spin it."""
@@ -42,8 +43,10 @@ class Session:
     def _spin(self) -> None:
         try:
             self.executor.spin()
-        except Exception:  # the executor shut down under the spinning thread
+        except (ExternalShutdownException, ShutdownException):  # shut down under the spinning thread
             pass
+        except Exception as exc:  # a callback raised: the executor stopped serving every node
+            self.error = exc
 
     def close(self) -> None:
         # stop spinning first, so no callback runs on a node being destroyed
@@ -53,6 +56,8 @@ class Session:
         for node in self.nodes:
             node.destroy_node()
         rclpy.shutdown(context=self.context)
+        if self.error is not None:
+            raise RuntimeError(f"a node callback raised, which stopped the executor: {self.error!r}") from self.error
 
 
 @contextmanager

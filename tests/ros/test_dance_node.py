@@ -13,11 +13,11 @@ from rclpy.parameter import Parameter  # noqa: E402
 
 from dancemosaic_core.common.errors import DanceMosaicError  # noqa: E402
 from dancemosaic_ros.dance_node import DanceNode  # noqa: E402
-from dancemosaic_ros.params import Param, integer, one_of, positive  # noqa: E402
+from dancemosaic_ros.params import Param, integer, number, one_of  # noqa: E402
 from tests.ros.ros_helpers import ros_session, wait_for  # noqa: E402
 
 PARAMS = {
-    "gain": Param(1.0, "output gain", positive),
+    "gain": Param(1.0, "output gain", number(0, 100, above=True)),
     "taps": Param(4, "filter taps", integer(1, 8), read_only=True),
     "mode": Param("soft", "clipping mode", one_of("soft", "hard")),
     "label": Param("", "free text: any value is fine"),

@@ -1,5 +1,7 @@
 """Generator node with real DDS and the tiny random model: chunks on the music clock, run-time
 prompt and weight changes, bad messages and bad parameter values survived."""
+import time
+
 import numpy as np
 import pytest
 
@@ -21,7 +23,11 @@ from tests.model_fixture import tiny_model_dir  # noqa: E402
 from tests.ros.ros_helpers import audio_messages, ros_session, wait_for  # noqa: E402
 
 SR = 16000
-ORIGIN = 1000.0
+
+
+def music_origin() -> float:
+    """A music clock near now (whole seconds): the node refuses one far from its clock."""
+    return float(int(time.time()))
 
 
 @pytest.fixture(scope="module")
@@ -44,8 +50,9 @@ def test_chunks_are_contiguous_on_the_music_clock(model_dir):
         audio = probe.create_publisher(AudioChunk, "audio", 100)
         ros.start()
         assert wait_for(lambda: audio.get_subscription_count() > 0, 5.0)
+        origin = music_origin()
         wave, _ = click_track(120, 5.2, SR)
-        for msg in audio_messages(wave, SR, 1024, ORIGIN):
+        for msg in audio_messages(wave, SR, 1024, origin):
             audio.publish(msg)
         assert wait_for(lambda: len(chunks) >= 3, 30.0)
         # the status of a chunk is published right after the chunk: wait for it to arrive too
@@ -55,7 +62,7 @@ def test_chunks_are_contiguous_on_the_music_clock(model_dir):
         joints = np.asarray(c.positions).reshape(c.num_frames, c.num_joints, 3)
         assert c.num_joints == NUM_JOINTS and c.fps == 20.0 and np.isfinite(joints).all()
         # stamp = stream origin + start_time: the music clock of the audio node's stamps
-        assert to_seconds(c.header.stamp) == pytest.approx(ORIGIN + c.start_time, abs=1e-6)
+        assert to_seconds(c.header.stamp) == pytest.approx(origin + c.start_time, abs=1e-6)
         assert c.audio_time >= c.start_time - 1.0 - 1e-6      # generated at most lead_seconds ahead
     for a, b in zip(chunks, chunks[1:3]):
         assert b.start_time == pytest.approx(a.start_time + a.num_frames / a.fps)
@@ -76,30 +83,37 @@ def test_bad_constraints_and_parameters_are_refused_and_generation_goes_on(model
         bad = [PoseConstraint(joint_names=["left_tentacle"], times=[0.5], positions=[Point(x=0.1, y=1.0, z=0.0)]),
                PoseConstraint(joint_names=["left_wrist"], times=[float("nan")], positions=[Point()]),
                PoseConstraint(joint_names=["left_wrist", "head"], times=[0.5], positions=[Point()]),
-               PoseConstraint(mode=7)]
+               PoseConstraint(mode=7),
+               PoseConstraint(joint_names=["head"], times=[0.5], positions=[Point(x=1e300)]),
+               PoseConstraint(joint_names=["head"], times=[0.5], positions=[Point()], weights=[1e300])]
         for msg in bad:
             constraints.publish(msg)
         broken = AudioChunk(sample_rate=SR, channels=2, first_sample=0)
         broken.samples = np.zeros(3, np.float32)        # 3 samples cannot be 2 channels
         audio.publish(broken)
-        assert wait_for(lambda: node.bad_messages == 5, 10.0)
+        for ahead in (300.0, 1e8):                       # a music clock far from now: nothing could play
+            audio.publish(audio_messages(np.zeros(1024), SR, 1024, music_origin() + ahead)[0])
+        assert wait_for(lambda: node.bad_messages == 9, 10.0)
+        assert node.refused["audio"] == 3 and node.origin is None
         good = PoseConstraint(joint_names=["left_wrist"], times=[2.5], positions=[Point(x=0.3, y=1.2, z=0.1)])
         constraints.publish(good)
         for change, ok in [(Parameter("genre", value="Polka-not-in-model"), False),
                            (Parameter("w_music", value=-1.0), False),
                            (Parameter("w_music", value=float("nan")), False),
+                           (Parameter("w_text", value=1e300), False),
                            (Parameter("genre", value="Jazz"), True),
                            (Parameter("w_text", value=2.5), True)]:
             assert node.set_parameters([change])[0].successful == ok, change.name
         assert node.get_parameter("genre").value == "Jazz" and node.get_parameter("w_music").value == 1.0
+        origin = music_origin()
         wave, _ = click_track(100, 3.2, SR)
-        for msg in audio_messages(wave, SR, 1024, ORIGIN):
+        for msg in audio_messages(wave, SR, 1024, origin):
             audio.publish(msg)
         assert wait_for(lambda: len(chunks) >= 2, 30.0)
         assert wait_for(lambda: statuses and statuses[-1].genre == "Jazz", 5.0)
         assert node.dancer.genre == "Jazz" and node.dancer.weights.text == 2.5
         assert node.dancer.constraints is not None and node.dancer.constraints.joints == ["left_wrist"]
-        assert statuses[-1].bad_messages == 8
+        assert statuses[-1].bad_messages == 13
 
 
 def test_robot_joint_limit_term_joins_generation(model_dir):
@@ -112,8 +126,9 @@ def test_robot_joint_limit_term_joins_generation(model_dir):
         audio = probe.create_publisher(AudioChunk, "audio", 100)
         ros.start()
         assert wait_for(lambda: audio.get_subscription_count() > 0, 5.0)
+        origin = music_origin()
         wave, _ = click_track(120, 1.2, SR)
-        for msg in audio_messages(wave, SR, 1024, ORIGIN):
+        for msg in audio_messages(wave, SR, 1024, origin):
             audio.publish(msg)
         assert wait_for(lambda: len(chunks) >= 1, 30.0)
     joints = np.asarray(chunks[0].positions)

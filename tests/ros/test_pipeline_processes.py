@@ -67,7 +67,7 @@ def test_audio_file_to_joint_trajectory(tmp_path, layout):
             params = {"audio_node": dict(file=song, sample_rate=16000, block_size=512, wait_for_listeners=2,
                                          track_tempo=False),
                       "generator_node": dict(model_dir=model, device="cpu", genre="Popular", torch_threads=1),
-                      "retarget_node": dict(robot="g1", status_rate=5.0)}
+                      "retarget_node": dict(robot="g1", status_rate=5.0, start_without_state=True)}
             if layout == "bringup":
                 processes.append(start("bringup", params))
             else:

@@ -49,7 +49,7 @@ class Rig:
 
     def __init__(self, ros, **params):
         from dancemosaic_ros.retarget_node import RetargetNode
-        self.node = ros.add(RetargetNode, status_rate=20.0, **params)
+        self.node = ros.add(RetargetNode, **{"status_rate": 20.0, "start_without_state": True, **params})
         self.robot = self.node.robot
         self.trajectories, self.statuses = [], []
         probe = self.probe = ros.probe()
@@ -149,6 +149,41 @@ def test_bad_chunks_are_counted_and_change_nothing():
         assert wait_for(lambda: rig.statuses and rig.statuses[-1].bad_messages == 5, 5.0)
 
 
+def test_chunks_stamped_far_from_now_and_unbounded_parameters_are_refused():
+    """A chunk 1e8 s or 1e4 s ahead (or long past) is refused, counted, never bridged; the e-stop
+    still answers; ease_seconds must lie in its range, not only be positive."""
+    with ros_session() as ros:
+        rig = Rig(ros)
+        good = synthetic_joints(FRAMES, 3)
+        for offset in (1e8, 1e4, 11.0, -1e8):
+            rig.send(good, rig.now() + offset, 0)
+        assert wait_for(lambda: rig.node.refused["motion"] == 4, 10.0)
+        assert rig.trajectories == []
+        assert call_service(rig.probe, Trigger, "dance/estop").success
+        for name, value in (("ease_seconds", 1e4), ("extend_seconds", 1e4), ("command_lead", 1e9)):
+            assert not rig.node.set_parameters([Parameter(name, value=value)])[0].successful
+        assert rig.node.bad_messages == 7
+
+
+def test_a_chunk_already_played_sends_nothing_and_the_next_one_starts():
+    """A chunk stamped in the past but within max_ahead_seconds (late, or retargeted slowly) has no
+    frame left to play: nothing is sent, the node keeps serving (the e-stop answers), and the next
+    chunk in time starts the dance from the neutral pose."""
+    with ros_session() as ros:
+        rig = Rig(ros)
+        rig.send(synthetic_joints(FRAMES, 1), rig.now() - 1.5, 0)
+        assert not wait_for(lambda: rig.trajectories, 1.0)
+        assert rig.node.refused["motion"] == 0 and rig.node.state == DanceStatus.STATE_IDLE
+        assert call_service(rig.probe, Trigger, "dance/estop").success
+        assert call_service(rig.probe, Trigger, "dance/resume").success
+        rig.send(synthetic_joints(FRAMES, 1), rig.now() + 0.5, 1)
+        assert wait_for(lambda: rig.trajectories, 10.0)
+        _, _, q, _ = points(rig.trajectories[0], rig.origin_ns)
+        neutral = np.clip(rig.robot.neutral_q, rig.robot.lower + MARGIN, rig.robot.upper - MARGIN)
+        np.testing.assert_allclose(q[0], neutral, atol=1e-9)
+        rig.check()
+
+
 def test_estop_holds_and_resume_continues():
     with ros_session() as ros:
         rig = Rig(ros)
@@ -171,6 +206,25 @@ def test_estop_holds_and_resume_continues():
         rig.send(joints[3 * FRAMES:], later, 2)
         assert wait_for(lambda: len(rig.trajectories) == 3, 10.0)
         rig.check()
+
+
+def test_a_storm_of_estop_callers_is_served_while_chunks_arrive():
+    """50 clients call dance/estop at once while chunks keep the chunk callback busy: every one
+    gets an answer (the issue: only 10 were served)."""
+    with ros_session() as ros:
+        rig = Rig(ros)
+        good = synthetic_joints(2 * FRAMES, 3)
+        start = rig.now() + 0.5
+        rig.send(good[:FRAMES], start, 0)
+        clients = [rig.probe.create_client(Trigger, "dance/estop") for _ in range(50)]
+        assert all(client.wait_for_service(timeout_sec=5.0) for client in clients)
+        rig.send(good[FRAMES:], start + FRAMES * DT, 1)
+        futures = [client.call_async(Trigger.Request()) for client in clients]
+        assert wait_for(lambda: all(future.done() for future in futures), 20.0)
+        assert all(future.result().success for future in futures)
+        assert rig.node.state == DanceStatus.STATE_HOLDING
+        for client in clients:
+            rig.probe.destroy_client(client)
 
 
 def test_silence_eases_to_the_neutral_pose():

@@ -39,3 +39,15 @@ def check_timeline(times, positions, *, lower, upper, velocity, min_dt, tol=1e-6
     speed = np.abs(np.diff(positions, axis=0)) / np.diff(times)[:, None]
     worst = float(np.max(speed / velocity)) if len(speed) else 0.0
     assert worst <= 1 + tol, f"a step at {worst:.3f} x the velocity limit"
+
+
+def check_gentle(times, positions, *, velocity, acceleration, tol=1e-6):
+    """Every step of points (the first at rest) within `velocity`, every change of step within
+    `acceleration` (per joint, finite differences on the points' own times)."""
+    times, positions = np.asarray(times, dtype=np.float64), np.asarray(positions, dtype=np.float64)
+    v = np.diff(positions, axis=0) / np.diff(times)[:, None]
+    a = np.diff(v, axis=0) / np.diff(0.5 * (times[1:] + times[:-1]))[:, None]
+    worst_v = float(np.max(np.abs(v) / velocity)) if len(v) else 0.0
+    worst_a = float(np.max(np.abs(a) / acceleration)) if len(a) else 0.0
+    assert worst_v <= 1 + tol, f"a step at {worst_v:.3f} x the allowed velocity"
+    assert worst_a <= 1 + tol, f"a change of step at {worst_a:.3f} x the allowed acceleration"

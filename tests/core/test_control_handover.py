@@ -1,0 +1,126 @@
+"""The hand-over ramp into the dance and the stop to rest (MotionBudget), and the controller
+hand-shake verdict, without DDS."""
+import numpy as np
+import pytest
+
+from dancemosaic_core.common.errors import DanceMosaicError
+from dancemosaic_core.control import ControllerInfo, MotionBudget, SafetyFilter, TrajectoryStreamer
+from dancemosaic_core.control.controller_check import manager_report, subscriber_report
+from tests.ros.trajectory_checks import check_gentle, check_timeline, executed_timeline
+
+N = 4
+DT = 0.05
+LOWER, UPPER = np.array([-1.0, -2.0, -0.5, 0.0]), np.array([1.0, 2.0, 2.0, 2.5])
+VELOCITY = np.array([1.0, 2.0, 4.0, 0.5])
+ACCELERATION = np.array([5.0, 10.0, 20.0, 3.0])
+FRACTION = 0.5
+LEAD = 0.1
+
+
+def make_budget():
+    safety = SafetyFilter(lower=LOWER, upper=UPPER, velocity=VELOCITY, dt=DT)
+    return MotionBudget(safety, ACCELERATION, FRACTION), TrajectoryStreamer(safety=safety, neutral=np.zeros(N))
+
+
+def slow_dance(times):
+    """A dance well inside the budget near the middle of the range."""
+    return 0.5 * (LOWER + UPPER) + 0.1 * np.sin(2 * np.pi * 0.3 * times)[:, None] * np.ones(N)
+
+
+def test_ramp_seconds_is_the_cosine_bound():
+    budget, _ = make_budget()
+    d = np.array([0.0, 0.0, 0.0, 1.0])
+    # joint 3: pi d / (2 f v) = pi / 0.5 = 6.28 s beats pi sqrt(d / (2 f a)) = pi sqrt(1/3)
+    assert budget.ramp_seconds(d) == pytest.approx(np.pi * 1.0 / (2 * FRACTION * 0.5))
+    assert budget.ramp_seconds(2 * d) > budget.ramp_seconds(d)
+    faster = MotionBudget(budget.limits, ACCELERATION, 1.0)
+    assert faster.ramp_seconds(d) < budget.ramp_seconds(d)
+    with pytest.raises(DanceMosaicError, match="fraction"):
+        MotionBudget(budget.limits, ACCELERATION, 0.0)
+
+
+@pytest.mark.parametrize("share", [0.3, 0.9, 0.05])
+def test_handover_from_far_away_stays_within_the_budget_and_meets_the_dance(share):
+    """The robot rests `share` into each joint's range; the first streamed points ramp into the
+    dance with every step within the fraction of the velocity and acceleration limits."""
+    budget, streamer = make_budget()
+    start_q = LOWER + share * (UPPER - LOWER)
+    now, t0 = 10.0, 10.0 + LEAD
+    times = t0 + DT * np.arange(1, 401)
+    dance = slow_dance(times)
+    handover = budget.handover(start_q, t0, times, dance)
+    streamer.rest_at(start_q, t0)
+    seg = streamer.add_chunk(times, handover.apply(times, dance), now, LEAD)
+    t, q = executed_timeline([(seg.stamp, seg.times, seg.positions)])
+    check_timeline(t, q, lower=LOWER, upper=UPPER, velocity=VELOCITY, min_dt=DT)
+    np.testing.assert_allclose(q[0], start_q)
+    # from rest (one frame before the start) through the whole ramp
+    check_gentle(np.concatenate([[t0 - DT], t]), np.vstack([start_q, q]),
+                 velocity=FRACTION * VELOCITY + 1e-12, acceleration=FRACTION * ACCELERATION)
+    assert handover.seconds >= budget.ramp_seconds(dance[0] - start_q) - 1e-9
+    after = t > t0 + handover.seconds
+    assert after.any()
+    np.testing.assert_allclose(q[after], dance[after[1:]], atol=1e-12)
+
+
+def test_handover_never_moves_faster_than_the_dance_or_the_budget():
+    """A dance faster than the budget: the blend adds no speed beyond it."""
+    budget, _ = make_budget()
+    t0 = 0.0
+    times = DT * np.arange(1, 81)
+    dance = np.sin(1.2 * times)[:, None] * np.array([0.8, 1.5, 1.0, 0.3]) + np.array([0, 0, 0.5, 1.0])
+    start_q = LOWER + 0.3 * (UPPER - LOWER)
+    handover = budget.handover(start_q, t0, times, dance)
+    q = np.vstack([start_q, start_q, handover.apply(times, dance)])
+    t = np.concatenate([[-DT, 0.0], times])
+    v = np.diff(q, axis=0) / DT
+    own = np.diff(np.vstack([dance[:1], dance[:1], dance]), axis=0) / DT
+    assert np.all(np.abs(v) <= np.maximum(FRACTION * VELOCITY, np.abs(own)) + 1e-9)
+    assert handover.done(t[-1]) == (t[-1] >= handover.seconds)
+
+
+@pytest.mark.parametrize("target", [None, "measured"])
+def test_stop_decelerates_within_the_budget_and_rests(target):
+    budget, streamer = make_budget()
+    now = 5.0
+    times = now + DT * np.arange(1, 61)
+    moving = 0.2 + 0.4 * np.sin(1.5 * times)[:, None] * np.array([1.0, 1.0, 1.0, 0.3]) + np.array([0, 0, 0, 1.0])
+    first = streamer.add_chunk(times, moving, now - 0.5, LEAD)
+    stop_now = now + 1.0
+    planned, v0 = streamer.state_at(stop_now + LEAD)
+    assert np.any(np.abs(v0) > 0.1)
+    measured = planned - 0.05 * np.sign(v0)                  # the robot lags its command a little
+    seg = streamer.stop(budget, measured if target else None, stop_now, LEAD)
+    assert np.allclose(seg.velocities[-1], 0.0) and np.allclose(seg.positions[-1], seg.positions[-2])
+    if target:
+        np.testing.assert_allclose(seg.positions[-1], measured, atol=1e-12)
+    t, q = executed_timeline([(first.stamp, first.times, first.positions), (seg.stamp, seg.times, seg.positions)])
+    check_timeline(t, q, lower=LOWER, upper=UPPER, velocity=VELOCITY, min_dt=DT)
+    stopping = t >= stop_now + LEAD - DT - 1e-9
+    # from the last planned step on: acceleration within the budget, never faster than before
+    speed_before = np.abs(np.diff(q[stopping][:2], axis=0)[0]) / DT
+    check_gentle(t[stopping], q[stopping], velocity=np.maximum(FRACTION * VELOCITY, speed_before) + 1e-9,
+                 acceleration=FRACTION * ACCELERATION + 1e-9)
+
+
+def test_stop_from_rest_to_a_target_uses_the_ease_length_at_least():
+    budget, _ = make_budget()
+    q0, target = np.zeros(N), np.array([0.5, -0.5, 1.0, 0.5])
+    points = budget.stop(q0, np.zeros(N), target, min_seconds=2.0)
+    assert len(points) * DT >= 2.0 - 1e-9
+    np.testing.assert_allclose(points[-1], target)
+    check_gentle(DT * np.arange(len(points) + 2), np.vstack([q0, q0, points]),
+                 velocity=FRACTION * VELOCITY + 1e-9, acceleration=FRACTION * ACCELERATION + 1e-9)
+
+
+def test_controller_verdicts():
+    joints = ["a", "b"]
+    assert subscriber_report("/c/joint_trajectory", 1, 0.5).ok
+    missing = subscriber_report("/c/joint_trajectory", 0, 2.0)
+    assert missing.ok is False and "nothing subscribes" in missing.text
+    active = ControllerInfo("c", "active", ["a/position", "b/position", "a/velocity"])
+    assert manager_report("c", [active], joints).ok
+    assert "lists no controller `c`" in manager_report("c", [ControllerInfo("x", "active", [])], joints).text
+    assert "inactive" in manager_report("c", [ControllerInfo("c", "inactive", [])], joints).text
+    partial = manager_report("c", [ControllerInfo("c", "active", ["a/position", "b/velocity"])], joints)
+    assert partial.ok is False and "b" in partial.text

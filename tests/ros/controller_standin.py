@@ -1,0 +1,41 @@
+"""A recording stand-in for a robot under a joint_trajectory_controller: it records every
+trajectory it is sent and publishes the robot's measured state on /joint_states, either frozen at
+a pose (a blocked robot, or one that ignores its goal) or following what the controller would
+execute (trajectory_checks.executed_timeline, sampled at now)."""
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+from sensor_msgs.msg import JointState
+
+from tests.ros.trajectory_checks import executed_timeline
+
+
+class StandInRobot:
+    def __init__(self, ros, rig, pose: np.ndarray, rate: float = 50.0):
+        """`rig` records the trajectories (its `trajectories` list) and converts them (`points`)."""
+        self.rig, self.pose, self.following = rig, np.asarray(pose, dtype=np.float64), False
+        self.published = []                          # (seconds after rig.origin_ns, pose)
+        self._lock = threading.Lock()
+        self.node = ros.probe("standin_robot")
+        self.publisher = self.node.create_publisher(JointState, "/joint_states", 10)
+        self.node.create_timer(1.0 / rate, self._publish)
+
+    def follow(self, on: bool = True) -> None:
+        """Track the commanded trajectory (True) or freeze where the robot is now (False)."""
+        with self._lock:
+            self.following = on
+
+    def _publish(self) -> None:
+        from tests.ros.test_retarget_node import points
+        now = self.rig.now()
+        with self._lock:
+            if self.following and self.rig.trajectories:
+                merged = [points(msg, self.rig.origin_ns)[:3] for msg in list(self.rig.trajectories)]
+                times, q = executed_timeline(merged)
+                if now >= times[0]:
+                    self.pose = np.array([np.interp(now, times, q[:, j]) for j in range(q.shape[1])])
+            pose = self.pose.copy()
+        self.published.append((now, pose))
+        self.publisher.publish(JointState(name=list(self.rig.robot.joint_names), position=pose.tolist()))

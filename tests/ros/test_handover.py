@@ -1,0 +1,150 @@
+"""Hand-over on a robot that is not at the neutral pose, with a recording stand-in for the robot
+and its controller over real DDS: the ramp into the dance, e-stop at the measured pose, the
+controller hand-shake, the divergence hold, and the refusal to start without a measured state."""
+import numpy as np
+import pytest
+
+pytestmark = pytest.mark.ros
+
+try:
+    from dancemosaic.msg import DanceStatus
+except ImportError as exc:
+    pytest.skip(f"dancemosaic.msg is not generated ({exc}); run `make install`", allow_module_level=True)
+
+from std_srvs.srv import Trigger  # noqa: E402
+
+from tests.core.test_train_fixtures import synthetic_joints  # noqa: E402
+from tests.ros.controller_standin import StandInRobot  # noqa: E402
+from tests.ros.ros_helpers import call_service, ros_session, wait_for  # noqa: E402
+from tests.ros.test_retarget_node import DT, FRAMES, Rig, points  # noqa: E402
+from tests.ros.trajectory_checks import check_gentle, executed_timeline  # noqa: E402
+
+FRACTION = 0.25
+
+
+def far_pose(robot, share=0.3):
+    """`share` of the way into each joint's range: far from the neutral pose."""
+    return robot.lower + share * (robot.upper - robot.lower)
+
+
+def slow_dance(frames, seed, slower=4):
+    """synthetic_joints played `slower` times slower: the dance itself stays within the budget,
+    so every step of the hand-over can be held to the fraction of the limits."""
+    fast = synthetic_joints(frames // slower + 1, seed)
+    t = np.arange(frames) / slower
+    return np.stack([[np.interp(t, np.arange(len(fast)), fast[:, j, c]) for c in range(3)]
+                     for j in range(fast.shape[1])]).transpose(2, 0, 1)
+
+
+def start_robot(ros, **params):
+    rig = Rig(ros, start_without_state=False, handover_fraction=FRACTION, **params)
+    robot = StandInRobot(ros, rig, far_pose(rig.robot))
+    assert wait_for(lambda: rig.node._measured(rig.node._now()) is not None, 5.0)
+    return rig, robot
+
+
+def test_far_start_ramps_into_the_dance_within_the_budget():
+    with ros_session() as ros:
+        rig, robot = start_robot(ros)
+        robot.follow()
+        start = rig.now() + 0.4
+        joints = slow_dance(3 * FRAMES, 0)
+        for k in range(3):
+            rig.send(joints[k * FRAMES:(k + 1) * FRAMES], start + k * FRAMES * DT, k)
+        assert wait_for(lambda: len(rig.trajectories) >= 3, 20.0)
+        times, q = rig.check()
+        np.testing.assert_allclose(q[0], far_pose(rig.robot), atol=1e-9)      # starts where the robot is
+        handover = rig.node.handover
+        ramp_start = handover.start_time + (rig.node.epoch_ns - rig.origin_ns) * 1e-9      # on the test's clock
+        assert ramp_start == pytest.approx(times[0], abs=1e-6) and times[-1] > ramp_start + handover.seconds
+        # the ramp as planned on the first chunk (later chunks continue the same blend)
+        ramp = times <= min(ramp_start + handover.seconds, start + (FRAMES - 1) * DT + 1e-6)
+        t, q = np.concatenate([[times[0] - DT], times[ramp]]), np.vstack([q[:1], q[ramp]])
+        # the dance the node blended in, recovered from the commands: q = q0 + s (dance - q0)
+        weight = handover.weight(t - ramp_start + handover.start_time)[:, None]
+        dance = q[0] + (q - q[0]) / np.maximum(weight, 1e-300)
+        dance[weight[:, 0] == 0] = dance[np.argmax(weight[:, 0] > 0)]
+        own_v = np.abs(np.diff(dance, axis=0)) / DT
+        own_a = np.abs(np.diff(dance, 2, axis=0)) / DT ** 2
+        # point by point, from rest through the ramp: within the fraction, or the dance's own step
+        check_gentle(t, q, velocity=np.maximum(FRACTION * rig.robot.velocity, own_v) + 1e-9,
+                     acceleration=np.maximum(FRACTION * rig.robot.acceleration, own_a) + 1e-6)
+
+
+def test_estop_holds_at_the_measured_pose():
+    with ros_session() as ros:
+        rig, robot = start_robot(ros, divergence_threshold=0.0)            # the robot stays put
+        start = rig.now() + 0.3
+        rig.send(synthetic_joints(2 * FRAMES, 4), start, 0)
+        assert wait_for(lambda: len(rig.trajectories) == 1, 10.0)
+        assert wait_for(lambda: rig.now() > start + 0.5, 5.0)
+        commanded = rig.node.streamer.state_at(rig.node._now())[0]
+        assert np.max(np.abs(commanded - robot.pose)) > 0.05                 # the command moved on
+        assert call_service(rig.probe, Trigger, "dance/estop").success
+        assert wait_for(lambda: len(rig.trajectories) == 2, 5.0)
+        _, times, q, v = points(rig.trajectories[-1], rig.origin_ns)
+        np.testing.assert_allclose(q[-1], robot.pose, atol=1e-9)             # held where the robot is
+        assert np.allclose(q[-1], q[-2]) and np.allclose(v[-1], 0.0)
+        assert wait_for(lambda: rig.statuses and rig.statuses[-1].generator_state == DanceStatus.STATE_HOLDING, 5.0)
+        assert "measured" in rig.statuses[-1].message
+        t, merged = executed_timeline([points(m, rig.origin_ns)[:3] for m in rig.trajectories])
+        stopping = t >= times[0] - 2 * DT
+        rig.check()
+        speed = np.abs(np.diff(merged[stopping], axis=0)) / np.diff(t[stopping])[:, None]
+        check_gentle(t[stopping], merged[stopping],
+                     velocity=np.maximum(FRACTION * rig.robot.velocity, speed[0]) + 1e-9,
+                     acceleration=FRACTION * rig.robot.acceleration + 1e-6)
+
+
+def test_missing_controller_is_reported():
+    from dancemosaic_ros.retarget_node import RetargetNode
+    with ros_session() as ros:
+        node = ros.add(RetargetNode, controller="absent_controller", controller_timeout=0.5, status_rate=20.0)
+        statuses = []
+        ros.probe().create_subscription(DanceStatus, "dance/status", statuses.append, 50)
+        ros.start()
+        assert wait_for(lambda: node.controller_report is not None, 5.0)
+        ok, text = node.controller_report
+        assert ok is False and "nothing subscribes to /absent_controller/joint_trajectory" in text
+        assert wait_for(lambda: any("nothing subscribes" in s.message for s in statuses), 5.0)
+
+
+def test_present_controller_is_reported():
+    with ros_session() as ros:
+        rig = Rig(ros)
+        assert wait_for(lambda: rig.node.controller_report is not None, 5.0)
+        ok, text = rig.node.controller_report
+        assert ok is not False and "1 subscriber" in text
+        assert "not checked: no controller_manager_msgs" in text or ok is True
+
+
+def test_divergence_holds_at_the_measured_pose():
+    with ros_session() as ros:
+        rig, robot = start_robot(ros, divergence_threshold=0.05, divergence_seconds=0.2)
+        robot.follow()
+        start = rig.now() + 0.3
+        rig.send(synthetic_joints(3 * FRAMES, 7), start, 0)
+        assert wait_for(lambda: len(rig.trajectories) >= 1, 10.0)
+        assert wait_for(lambda: rig.now() > start + 0.3, 5.0)
+        robot.follow(False)                                                  # blocked from here on
+        assert wait_for(lambda: rig.statuses and rig.statuses[-1].generator_state == DanceStatus.STATE_HOLDING, 10.0)
+        assert rig.statuses[-1].message.startswith("divergence:")
+        _, _, q, v = points(rig.trajectories[-1], rig.origin_ns)
+        np.testing.assert_allclose(q[-1], robot.pose, atol=1e-9)
+        assert np.allclose(v[-1], 0.0)
+        rig.check()
+
+
+def test_no_measured_state_refuses_to_start_until_it_arrives():
+    with ros_session() as ros:
+        rig = Rig(ros, start_without_state=False, state_timeout=0.3)
+        assert wait_for(lambda: rig.statuses and rig.statuses[-1].generator_state == DanceStatus.STATE_ERROR, 5.0)
+        assert "refusing to start" in rig.statuses[-1].message
+        rig.send(synthetic_joints(FRAMES, 2), rig.now() + 0.3, 0)
+        assert not wait_for(lambda: rig.trajectories, 1.5)
+        StandInRobot(ros, rig, far_pose(rig.robot))
+        assert wait_for(lambda: rig.statuses[-1].generator_state == DanceStatus.STATE_IDLE, 5.0)
+        rig.send(synthetic_joints(FRAMES, 2), rig.now() + 0.3, 1)
+        assert wait_for(lambda: rig.trajectories, 10.0)
+        _, _, q, _ = points(rig.trajectories[0], rig.origin_ns)
+        np.testing.assert_allclose(q[0], far_pose(rig.robot), atol=1e-9)
