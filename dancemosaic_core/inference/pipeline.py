@@ -128,6 +128,8 @@ class DancePipeline:
         k = len(plan)
         on = {name: torch.tensor([b == name for b in plan], device=self.model.device) for name in ("text", "music", "pose")}
         kwargs = {"text_on": on["text"]}
+        if cond.music is not None:          # the base prior's own beat-grid input, in every branch
+            kwargs.update(rhythm=cond.music[..., MUSIC_FEATURE_DIM:].expand(k, -1, -1))
         if "music" in plan:
             kwargs.update(music=cond.music.expand(k, -1, -1), music_on=on["music"])
         if "pose" in plan:

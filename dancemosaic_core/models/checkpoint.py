@@ -65,13 +65,12 @@ def build_model(config: dict, where: str = "config") -> nn.Module:
     kind = config.get("kind")
     if kind == "tokenizer":
         return MotionTokenizer(config=_dataclass(TokenizerConfig, config["model"], where))
+    # configs written before the beat-grid inputs existed have no rhythm_channels: none
     if kind == "t2m":
-        return T2MModel(config=_dataclass(TransformerConfig, config["model"], where))
+        return T2MModel(config=_dataclass(TransformerConfig, {"rhythm_channels": 0, **config["model"]}, where))
     if kind in ("music", "pose"):
-        # written before the beat-phase channels existed: the 35 features only
-        tower = {"rhythm_channels": 0, **config["model"]}
-        return Tower(config=_dataclass(TowerConfig, tower, where),
-                     base_config=_dataclass(TransformerConfig, config["base"], where))
+        return Tower(config=_dataclass(TowerConfig, {"rhythm_channels": 0, **config["model"]}, where),
+                     base_config=_dataclass(TransformerConfig, {"rhythm_channels": 0, **config["base"]}, where))
     raise DanceMosaicError(f"{where}: checkpoint kind {kind!r} is not one of {KINDS}")
 
 

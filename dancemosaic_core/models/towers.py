@@ -175,9 +175,12 @@ class MultiTowerModel(nn.Module):
     def forward(self, ids: torch.Tensor, text_emb: torch.Tensor, *, lengths: torch.Tensor | None = None,
                 text_on: torch.Tensor | None = None, music: torch.Tensor | None = None,
                 music_on: torch.Tensor | None = None, pose: torch.Tensor | None = None,
-                pose_valid: torch.Tensor | None = None, pose_on: torch.Tensor | None = None) -> torch.Tensor:
-        """Logits (B, n, K). music (B, N, 41) (audio.features.music_condition) / pose (B, N, J, 3) + pose_valid (B, N, J): None
-        turns that tower off for every row; *_on (B,) bool turns it on for some rows only."""
+                pose_valid: torch.Tensor | None = None, pose_on: torch.Tensor | None = None,
+                rhythm: torch.Tensor | None = None) -> torch.Tensor:
+        """Logits (B, n, K). music (B, N, 41) (audio.features.music_condition) / pose (B, N, J, 3)
+        + pose_valid (B, N, J): None turns that tower off for every row; *_on (B,) bool turns it
+        on for some rows only. rhythm (B, N, 6): the beat-grid channels for the frozen T2M's own
+        rhythm input (every row, whatever its towers; ignored by a T2M without one)."""
         signals = {}
         if music is not None:
             signals["music"] = (music, music_on)
@@ -200,4 +203,4 @@ class MultiTowerModel(nn.Module):
                 res = [torch.zeros(ids.shape[0], *r.shape[1:], dtype=r.dtype, device=r.device).index_copy(0, rows, r)
                        for r in res]
             residuals = res if residuals is None else [a + b for a, b in zip(residuals, res)]
-        return self.t2m(ids, text_emb, lengths=lengths, text_on=text_on, residuals=residuals)
+        return self.t2m(ids, text_emb, lengths=lengths, text_on=text_on, residuals=residuals, rhythm=rhythm)

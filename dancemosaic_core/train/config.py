@@ -181,9 +181,10 @@ class StageConfig:
         if "model_sizes" in data:
             # written before the typed config: sizes under model_sizes, `model` the size file's name
             data["model"] = data.pop("model_sizes")
-        tower = (data.get("model") or {}).get("tower")
-        if saved["kind"] in ("music", "pose") and isinstance(tower, dict):
-            tower.setdefault("rhythm_channels", 0)      # written before the beat-phase channels
+        for part in ("tower", "transformer"):        # written before the beat-grid inputs: none
+            sizes = (data.get("model") or {}).get(part)
+            if isinstance(sizes, dict):
+                sizes.setdefault("rhythm_channels", 0)
         return cls.from_dict(data, where)
 
 

@@ -5,7 +5,8 @@ read it). Losses: music = CE (eq. 3) + lambda_pos/vel/acc/foot kinematic losses 
 straight-through Gumbel-softmax decoding, + lambda_rhythm times the rhythm objective on the same
 decoded joints (beyond the paper), with the music tower switched off for a `music_drop_prob`
 fraction of rows (music dropout, for classifier-free guidance); the music tower's input
-features are normalised with the training split's statistics, saved with its checkpoint; pose = CE (eq. 4) + lambda_D D(P, P_hat) (eq. 5) on
+features are normalised with the training split's statistics, saved with its checkpoint. The
+frozen T2M gets the window's beat-grid channels as at inference (when it has a rhythm input); pose = CE (eq. 4) + lambda_D D(P, P_hat) (eq. 5) on
 random sparse constraints drawn each batch."""
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ import torch
 from dancemosaic_core.models.checkpoint import load_checkpoint
 from dancemosaic_core.models.mask_transformer import masked_cross_entropy
 from dancemosaic_core.models.towers import MultiTowerModel, Tower
+from dancemosaic_core.motion.skeleton import MUSIC_FEATURE_DIM
 from dancemosaic_core.train.common import (
     build_dataset,
     encode_batch,
@@ -77,7 +79,7 @@ def train_music(cfg: StageConfig) -> dict:
         music_on = rand.rand() >= loss_cfg.music_drop_prob if loss_cfg.music_drop_prob > 0 else None
         with run.autocast():
             logits = model(inputs, text_emb, lengths=tok_len, text_on=text_on, music=batch["music"],
-                           music_on=music_on)
+                           music_on=music_on, rhythm=batch["music"][..., MUSIC_FEATURE_DIM:])
         ce = masked_cross_entropy(logits, ids[..., 0], mask, run.mean_count(mask))
         pred = gumbel_joints(logits, ids, mask, tokenizer, dataset.normalizer, rand, tau=loss_cfg.gumbel_tau)
         true = joints_from_features(batch["motion"], dataset.normalizer)
@@ -102,7 +104,8 @@ def train_pose(cfg: StageConfig) -> dict:
         P, valid = sample_constraints(true, batch["length"], rand, max_joints=loss_cfg.max_joints,
                                       keyframe_prob=loss_cfg.keyframe_prob)
         with run.autocast():
-            logits = model(inputs, text_emb, lengths=tok_len, text_on=text_on, pose=P, pose_valid=valid)
+            logits = model(inputs, text_emb, lengths=tok_len, text_on=text_on, pose=P, pose_valid=valid,
+                           rhythm=batch["music"][..., MUSIC_FEATURE_DIM:])
         ce = masked_cross_entropy(logits, ids[..., 0], mask, run.mean_count(mask))
         pred = gumbel_joints(logits, ids, mask, tokenizer, dataset.normalizer, rand, tau=loss_cfg.gumbel_tau)
         disc = pose_discrepancy(pred, P, valid)

@@ -1,5 +1,6 @@
-"""Rhythm in the music tower: stored feature statistics, beat-phase channels, music dropout, the
-rhythm loss on decoded joints, and the music stage with all of them."""
+"""Rhythm in the model: the music tower's stored feature statistics, beat-phase channels, music
+dropout, the rhythm loss on decoded joints, the music stage with all of them, and the T2M's own
+rhythm input."""
 import json
 
 import numpy as np
@@ -147,6 +148,8 @@ def test_music_stage_runs_with_statistics_dropout_and_rhythm_loss(tmp_path):
     cache = make_cache(tmp_path / "cache", clips=3, frames=49)
     tok = run_stage(stage_config("tokenizer", cache, tmp_path / "tok", optim={"max_steps": 4}))
     t2m = run_stage(stage_config("t2m", cache, tmp_path / "t2m", tokenizer=tok["checkpoint"], optim={"max_steps": 4}))
+    base, _ = load_checkpoint(t2m["checkpoint"], kind="t2m")
+    assert base.base.rhythm_enc.out.weight.abs().sum() > 0          # the T2M's rhythm input trained
     cfg = stage_config("music", cache, tmp_path / "music", tokenizer=tok["checkpoint"], t2m=t2m["checkpoint"],
                        optim={"max_steps": 6}, loss={"lambda_rhythm": 1.0, "music_drop_prob": 0.3})
     out = run_stage(cfg)
@@ -160,3 +163,25 @@ def test_music_stage_runs_with_statistics_dropout_and_rhythm_loss(tmp_path):
     mean, std = MotionWindowDataset(cache, "train", 48).music_statistics()
     np.testing.assert_allclose(tower.music_mean.numpy(), mean, rtol=1e-6)
     np.testing.assert_allclose(tower.music_std.numpy(), std, rtol=1e-6)
+
+
+def test_t2m_rhythm_encoder_starts_silent_and_old_t2m_ignores_rhythm(tmp_path):
+    from dancemosaic_core.models.mask_transformer import T2MModel
+    t2m = T2MModel(config=CFG).eval()
+    assert t2m.config.rhythm_channels == RHYTHM_CHANNELS
+    x = inputs()
+    rhythm = x["music"][..., MUSIC_FEATURE_DIM:]
+    plain = t2m.base(x["ids"], x["text_emb"])
+    torch.testing.assert_close(t2m.base(x["ids"], x["text_emb"], rhythm=rhythm), plain, rtol=0, atol=0)
+    torch.nn.init.normal_(t2m.base.rhythm_enc.out.weight, std=0.5)
+    assert not torch.allclose(t2m.base(x["ids"], x["text_emb"], rhythm=rhythm), plain)
+    # a T2M checkpoint from before the rhythm input: no field, no encoder, rhythm ignored
+    from dataclasses import replace
+    old = T2MModel(config=replace(CFG, rhythm_channels=0)).eval()
+    save_checkpoint(tmp_path / "t2m", old)
+    config = json.loads((tmp_path / "t2m" / "config.json").read_text())
+    del config["model"]["rhythm_channels"]
+    (tmp_path / "t2m" / "config.json").write_text(json.dumps(config))
+    loaded, _ = load_checkpoint(tmp_path / "t2m", kind="t2m")
+    assert loaded.base.rhythm_enc is None
+    torch.testing.assert_close(loaded.base(x["ids"], x["text_emb"], rhythm=rhythm), old.base(x["ids"], x["text_emb"]))
