@@ -12,9 +12,10 @@ Conditions: music (B, N, 35 + 6) at 20 fps, the 35 features then the beat grid's
 per-column mean/std (`set_music_stats`, stored as music_mean.npy / music_std.npy beside the
 checkpoint) and reads the first `config.in_channels` columns, so a tower from before the rhythm
 channels (rhythm_channels 0) sees only the features, and one without stored statistics sees
-them raw (identity normalisation), exactly as it was trained; pose P (B, N, J, 3) joint positions (metres, the
-frame of `features_to_joints`) with a validity mask I (B, N, J) (eq. 5): invalid entries are
-zeroed, and the mask itself is an input channel so "joint at the origin" differs from "free".
+them raw (identity normalisation), exactly as it was trained. Pose: P (B, N, J, 3) joint
+positions (metres, the frame of `features_to_joints`) with a validity mask I (B, N, J) (eq. 5):
+invalid entries are zeroed, and the mask itself is an input channel so "joint at the origin"
+differs from "free".
 """
 from __future__ import annotations
 
