@@ -142,7 +142,13 @@ def test_rhythm_loss_falls_under_optimisation():
     assert float(none["rhythm"]) == 0.0 and channels.shape[1] == RHYTHM_CHANNELS
 
 
-def test_music_stage_runs_with_statistics_dropout_and_rhythm_loss(tmp_path):
+def test_music_stage_runs_with_statistics_dropout_and_rhythm_loss(tmp_path, monkeypatch):
+    seen = []
+    forward = MultiTowerModel.forward
+
+    def recording(self, *args, **kwargs):
+        seen.append(kwargs.get("music_on"))
+        return forward(self, *args, **kwargs)
     torch.manual_seed(0)
     torch.set_num_threads(1)
     cache = make_cache(tmp_path / "cache", clips=3, frames=49)
@@ -151,8 +157,11 @@ def test_music_stage_runs_with_statistics_dropout_and_rhythm_loss(tmp_path):
     base, _ = load_checkpoint(t2m["checkpoint"], kind="t2m")
     assert base.base.rhythm_enc.out.weight.abs().sum() > 0          # the T2M's rhythm input trained
     cfg = stage_config("music", cache, tmp_path / "music", tokenizer=tok["checkpoint"], t2m=t2m["checkpoint"],
-                       optim={"max_steps": 6}, loss={"lambda_rhythm": 1.0, "music_drop_prob": 0.3})
+                       optim={"max_steps": 6}, loss={"lambda_rhythm": 1.0, "music_drop_prob": 0.3}, batch_size=8)
+    monkeypatch.setattr(MultiTowerModel, "forward", recording)
     out = run_stage(cfg)
+    dropped = torch.cat([~on for on in seen])
+    assert len(seen) == 6 and 0 < int(dropped.sum()) < len(dropped)      # some rows, not all, lost the music
     for h in out["history"]:
         assert np.isfinite([h["loss"], h["ce"], h["rhythm"], h["energy"]]).all()
         assert 0.0 <= h["rhythm"] <= 2.0
