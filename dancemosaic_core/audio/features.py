@@ -33,6 +33,7 @@ import numpy as np
 from dancemosaic_core.audio.io import check_wave, is_silent, load_audio, resample
 from dancemosaic_core.audio.tempo import dance_beats
 from dancemosaic_core.common.errors import DanceMosaicError
+from dancemosaic_core.motion.rhythm import RHYTHM_CHANNELS, rhythm_channels
 from dancemosaic_core.motion.skeleton import MOTION_FPS, MUSIC_FEATURE_DIM
 
 RECIPE_VERSION = 2         # 2: beat column from tempo.dance_beats
@@ -53,6 +54,9 @@ COL_BEAT = COL_PEAK + 1
 COLUMN_NAMES = (["onset_env"] + [f"mfcc_{i}" for i in range(N_MFCC)]
                 + [f"chroma_cens_{i}" for i in range(N_CHROMA)] + ["onset_peak", "beat"])
 assert len(COLUMN_NAMES) == MUSIC_FEATURE_DIM
+# The music tower's condition: the 35 features, then the beat grid's rhythm channels
+# (motion/rhythm.rhythm_channels: phase at 1x and 2x, beat proximity, tempo).
+MUSIC_CONDITION_DIM = MUSIC_FEATURE_DIM + RHYTHM_CHANNELS
 
 
 def feature_sr(fps: float) -> int:
@@ -198,6 +202,19 @@ def beat_times(features: np.ndarray, fps: float = MOTION_FPS) -> np.ndarray:
     if feats.ndim != 2 or feats.shape[1] != MUSIC_FEATURE_DIM:
         raise DanceMosaicError(f"music features have shape {feats.shape}; expected (frames, {MUSIC_FEATURE_DIM})")
     return np.flatnonzero(feats[:, COL_BEAT] > 0.5) / float(fps)
+
+
+def music_condition(features: np.ndarray, *, beats: np.ndarray | None = None,
+                    fps: float = MOTION_FPS) -> np.ndarray:
+    """(T, MUSIC_CONDITION_DIM) float32 music-tower input: the (T, 35) features followed by the
+    rhythm channels of `beats` (seconds from the first frame; default the beat column's).
+    The one place that builds it, for training windows, offline, long and streaming generation."""
+    feats = np.asarray(features, dtype=np.float32)
+    if beats is None:
+        beats = beat_times(feats, fps)
+    elif feats.ndim != 2 or feats.shape[1] != MUSIC_FEATURE_DIM:
+        raise DanceMosaicError(f"music features have shape {feats.shape}; expected (frames, {MUSIC_FEATURE_DIM})")
+    return np.concatenate([feats, rhythm_channels(beats, len(feats), fps)], axis=1)
 
 
 def cache_key(path, fps: float) -> str:

@@ -2,7 +2,9 @@
 
 Each item is a dict:
     motion  (W, 263) float32  normalised features (mean.npy/std.npy of the cache), zero-padded
-    music   (W, 35)  float32  music features aligned to the motion frames, zeros without music
+    music   (W, 41)  float32  the music tower's condition (audio.features.music_condition): the 35
+                              music features aligned to the motion frames, then the rhythm channels
+                              of the window's beat column; zeros without music and past `length`
     has_music bool, text str, genre str, length int (valid frames, a multiple of
     skeleton.TOKEN_DOWNSAMPLE), clip str, start int (first feature frame of the window)
 
@@ -25,6 +27,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from dancemosaic_core.audio.features import MUSIC_CONDITION_DIM, music_condition
 from dancemosaic_core.common.errors import DanceMosaicError
 from dancemosaic_core.data.cache import CACHE_FORMAT, CACHE_VERSION
 from dancemosaic_core.data.items import SPLITS
@@ -120,6 +123,17 @@ class MotionWindowDataset(Dataset):
             raise DanceMosaicError(f"cannot read cache clip {path}: {exc}; rebuild the cache") from None
         return clip
 
+    def music_statistics(self) -> tuple[np.ndarray, np.ndarray]:
+        """Per-column mean and std (float32, (35,)) of the music features over this dataset's
+        clips with music, every frame weighted equally; a constant column gets std 1."""
+        music = [c["music"].astype(np.float64) for c in self.clips if c["music"] is not None]
+        if not music:
+            raise DanceMosaicError(f"dataset cache {self.cache_dir} has no clip with music in this split; "
+                                   "the music statistics need music")
+        frames = np.concatenate(music)
+        std = frames.std(axis=0)
+        return frames.mean(axis=0).astype(np.float32), np.where(std > 1e-6, std, 1.0).astype(np.float32)
+
     def __len__(self) -> int:
         return len(self.windows)
 
@@ -140,9 +154,9 @@ class MotionWindowDataset(Dataset):
         length = min(self.window, T - start) // TOKEN_DOWNSAMPLE * TOKEN_DOWNSAMPLE
         motion = np.zeros((self.window, FEATURE_DIM), np.float32)
         motion[:length] = clip["motion"][start:start + length]
-        music = np.zeros((self.window, MUSIC_FEATURE_DIM), np.float32)
+        music = np.zeros((self.window, MUSIC_CONDITION_DIM), np.float32)
         if clip["music"] is not None:
-            music[:length] = clip["music"][start:start + length]
+            music[:length] = music_condition(clip["music"][start:start + length])
         return {"motion": torch.from_numpy(motion), "music": torch.from_numpy(music),
                 "has_music": clip["music"] is not None, "text": self._text(clip, start, length),
                 "genre": clip["genre"], "length": length, "clip": clip["id"], "start": start}

@@ -2,7 +2,8 @@
 
 `DancePipeline.__call__` reads as the method's steps:
 
-    1. conditions     text embedding of the genre prompt or free text; music features; pose P, I
+    1. conditions     text embedding of the genre prompt or free text; music features and the
+                      beat grid's rhythm channels (audio.features.music_condition); pose P, I
     2. base tokens    the ONE masked decoding loop with classifier-free logits guidance over all
                       branches in one batched forward (inference/guidance.py)
     3. residual       quantizer layers 1..Q-1 by the residual transformer (text guidance)
@@ -27,7 +28,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from dancemosaic_core.audio.features import beat_times
+from dancemosaic_core.audio.features import beat_times, music_condition
 from dancemosaic_core.common.errors import DanceMosaicError
 from dancemosaic_core.inference.constraints import PoseConstraints
 from dancemosaic_core.inference.decode import masked_decode, residual_decode
@@ -64,7 +65,7 @@ class DanceOutput:
 class Conditions:
     """Step 1's output: everything the logits callables condition on (batch of one)."""
     text_emb: torch.Tensor                   # (1, D)
-    music: torch.Tensor | None               # (1, 4n, 35)
+    music: torch.Tensor | None               # (1, 4n, 41) features + rhythm channels
     pose: torch.Tensor | None                # (1, 4n, 22, 3)
     pose_weight: torch.Tensor | None         # (1, 4n, 22) float, > 0 where constrained
 
@@ -90,7 +91,9 @@ class DancePipeline:
         return contextlib.nullcontext()
 
     # --- step 1 -----------------------------------------------------------------------------
-    def conditions(self, n: int, *, genre=None, text=None, music=None, constraints=None) -> Conditions:
+    def conditions(self, n: int, *, genre=None, text=None, music=None, constraints=None, beats=None) -> Conditions:
+        """beats: the grid of the rhythm channels (s from the first frame; default the beat
+        column of `music`, read before padding so padded frames add no beats)."""
         dev, frames = self.model.device, n * TOKEN_DOWNSAMPLE
         text_emb = self.model.text_embedding(self.model.prompt(genre, text))
         music_t = None
@@ -101,7 +104,8 @@ class DancePipeline:
                                        f"{MUSIC_FEATURE_DIM}) from dancemosaic_core.audio.music_features")
             if not np.isfinite(music).all():
                 raise DanceMosaicError("music features contain NaN or infinite values; check the audio file")
-            music_t = torch.as_tensor(_pad_frames(music, frames), device=dev)[None]
+            beats = beat_times(music) if beats is None else beats
+            music_t = torch.as_tensor(music_condition(_pad_frames(music, frames), beats=beats), device=dev)[None]
         pose = weight = None
         if constraints is not None and len(constraints):
             P, W = constraints.dense(frames, MOTION_FPS, strict=False)
@@ -124,6 +128,8 @@ class DancePipeline:
         k = len(plan)
         on = {name: torch.tensor([b == name for b in plan], device=self.model.device) for name in ("text", "music", "pose")}
         kwargs = {"text_on": on["text"]}
+        if cond.music is not None:          # the base prior's own beat-grid input, in every branch
+            kwargs.update(rhythm=cond.music[..., MUSIC_FEATURE_DIM:].expand(k, -1, -1))
         if "music" in plan:
             kwargs.update(music=cond.music.expand(k, -1, -1), music_on=on["music"])
         if "pose" in plan:
@@ -192,13 +198,13 @@ class DancePipeline:
         decode_kw = dict(steps=steps, temperature=temperature, top_k=top_k, generator=generator,
                          fixed_ids=fixed_ids, fixed_mask=fixed_mask)
         # 1. conditions
-        cond = self.conditions(n, genre=genre, text=text, music=music, constraints=constraints)
+        if beats is None and music is not None:
+            beats = beat_times(music)
+        cond = self.conditions(n, genre=genre, text=text, music=music, constraints=constraints, beats=beats)
         # 2.-3. base tokens with multimodal guidance, then the residual layers
         ids = self._decode_tokens(n, cond, weights, **decode_kw)
         out = DanceOutput(joints=np.zeros(0), ids=ids[0], info={"branches": list(self.branches(cond, weights))})
         # 4. ITTO on the token embeddings, then re-weighted sampling
-        if beats is None and music is not None:
-            beats = beat_times(music)
         rhythm = (self.rhythm_target(self.model.tokenizer.embed(ids), beats, rhythm_weight, energy_floor)
                   if rhythm_weight > 0 else None)
         if itto_output == "auto":

@@ -4,6 +4,8 @@
                                 data, stage config, step)}: enough to rebuild the model
     <dir>/model.safetensors    weights (and buffers: EMA codebooks)
     <dir>/mean.npy, std.npy    the feature normaliser of the training data (motion.normalize)
+    <dir>/music_mean.npy, music_std.npy   music tower: its input features' statistics (absent in
+                               checkpoints from before them: identity normalisation)
     <dir>/train_state.pt       optimizer / scheduler / RNG / step, read with weights_only=True
 
 Written into a temporary sibling directory and renamed into place, so a crash mid-write leaves
@@ -18,6 +20,7 @@ import shutil
 from dataclasses import asdict, fields
 from pathlib import Path
 
+import numpy as np
 import torch
 import torch.nn as nn
 from safetensors import SafetensorError
@@ -30,6 +33,7 @@ from dancemosaic_core.models.towers import Tower, TowerConfig
 from dancemosaic_core.motion.normalize import Normalizer
 
 KINDS = ("tokenizer", "t2m", "music", "pose")
+MUSIC_STATS_FILES = ("music_mean.npy", "music_std.npy")
 
 
 def model_kind(model: nn.Module) -> str:
@@ -61,11 +65,12 @@ def build_model(config: dict, where: str = "config") -> nn.Module:
     kind = config.get("kind")
     if kind == "tokenizer":
         return MotionTokenizer(config=_dataclass(TokenizerConfig, config["model"], where))
+    # configs written before the beat-grid inputs existed have no rhythm_channels: none
     if kind == "t2m":
-        return T2MModel(config=_dataclass(TransformerConfig, config["model"], where))
+        return T2MModel(config=_dataclass(TransformerConfig, {"rhythm_channels": 0, **config["model"]}, where))
     if kind in ("music", "pose"):
-        return Tower(config=_dataclass(TowerConfig, config["model"], where),
-                     base_config=_dataclass(TransformerConfig, config["base"], where))
+        return Tower(config=_dataclass(TowerConfig, {"rhythm_channels": 0, **config["model"]}, where),
+                     base_config=_dataclass(TransformerConfig, {"rhythm_channels": 0, **config["base"]}, where))
     raise DanceMosaicError(f"{where}: checkpoint kind {kind!r} is not one of {KINDS}")
 
 
@@ -82,6 +87,9 @@ def save_checkpoint(path, model: nn.Module, *, extra: dict | None = None,
     save_file(state, str(tmp / "model.safetensors"))
     if normalizer is not None:
         normalizer.save(tmp)
+    if isinstance(model, Tower) and model.config.kind == "music":
+        for name, buf in zip(MUSIC_STATS_FILES, (model.music_mean, model.music_std)):
+            np.save(tmp / name, buf.detach().cpu().numpy())
     if train_state is not None:
         torch.save(train_state, tmp / "train_state.pt")
     shutil.rmtree(old, ignore_errors=True)
@@ -132,6 +140,11 @@ def load_checkpoint(path, *, kind: str | None = None, device: str | torch.device
         model.load_state_dict(state, strict=True)
     except RuntimeError as exc:
         raise DanceMosaicError(f"{path}: weights do not match its config.json ({str(exc)[:300]})") from None
+    if config["kind"] == "music" and all((path / name).is_file() for name in MUSIC_STATS_FILES):
+        try:
+            model.set_music_stats(*(np.load(path / name, allow_pickle=False) for name in MUSIC_STATS_FILES))
+        except (OSError, ValueError) as exc:
+            raise DanceMosaicError(f"cannot read the music statistics in {path}: {exc}") from None
     return model.to(device).eval(), config
 
 

@@ -9,6 +9,12 @@ codes, K = mask_id, K+1 = pad_id), projected, and get sinusoidal positions. Bloc
 tensor per block added to that block's output: the ControlNet hook the music and pose towers
 use (models/towers.py). Condition dropout for classifier-free guidance: `text_on` (B,) False
 replaces the text embedding by the null (all-zero) embedding, as MoMask does.
+
+Rhythm (beyond the paper, issue 16): with `rhythm_channels` > 0 the base transformer also reads
+the music's beat-grid channels (motion/rhythm.rhythm_channels, (B, 4n, 6)), encoded per token
+(the 4 frames of a token -> one vector) and added to the motion tokens; the encoder's output
+layer starts at zero, so a fresh encoder leaves the logits unchanged, and all-zero channels
+mean "no rhythm". Checkpoints from before it load with rhythm_channels 0 and ignore rhythm.
 """
 from __future__ import annotations
 
@@ -17,6 +23,10 @@ from dataclasses import dataclass
 
 import torch
 import torch.nn as nn
+
+from dancemosaic_core.common.errors import DanceMosaicError
+from dancemosaic_core.motion.rhythm import RHYTHM_CHANNELS
+from dancemosaic_core.motion.skeleton import TOKEN_DOWNSAMPLE
 import torch.nn.functional as F
 
 
@@ -33,6 +43,7 @@ class TransformerConfig:
     dropout: float = 0.1
     residual_layers: int = 4       # residual transformer depth
     cond_drop_prob: float = 0.1    # classifier-free guidance (MoMask)
+    rhythm_channels: int = RHYTHM_CHANNELS   # beat-grid input of the base transformer (0: none)
 
 
 def sinusoid(length: int, dim: int, device=None) -> torch.Tensor:
@@ -76,6 +87,28 @@ def key_mask(lengths: torch.Tensor | None, batch: int, n: int, device) -> torch.
     return (pos <= lengths.to(device)[:, None]).view(batch, 1, 1, n + 1)
 
 
+class RhythmEncoder(nn.Module):
+    """Rhythm channels (B, 4n, C) -> per-token additions (B, n, dim): one strided conv over each
+    token's 4 frames, GELU, and a zero-initialised output projection."""
+
+    def __init__(self, channels: int, dim: int):
+        super().__init__()
+        self.channels = channels
+        self.frames = nn.Conv1d(channels, dim, TOKEN_DOWNSAMPLE, stride=TOKEN_DOWNSAMPLE)
+        self.out = nn.Linear(dim, dim)
+
+    def zero_output(self) -> None:
+        nn.init.zeros_(self.out.weight)
+        nn.init.zeros_(self.out.bias)
+
+    def forward(self, rhythm: torch.Tensor, n_tokens: int) -> torch.Tensor:
+        if rhythm.shape[1] != n_tokens * TOKEN_DOWNSAMPLE or rhythm.shape[-1] != self.channels:
+            raise DanceMosaicError(f"rhythm input has shape {tuple(rhythm.shape)} for {n_tokens} tokens; expected "
+                                   f"(batch, {n_tokens * TOKEN_DOWNSAMPLE}, {self.channels}) from rhythm_channels")
+        h = self.frames(rhythm.transpose(1, 2)).transpose(1, 2)
+        return self.out(F.gelu(h))
+
+
 class MaskTransformer(nn.Module):
     def __init__(self, *, config: TransformerConfig):
         super().__init__()
@@ -88,18 +121,25 @@ class MaskTransformer(nn.Module):
         self.blocks = nn.ModuleList(Block(c) for _ in range(c.layers))
         self.ln_f = nn.LayerNorm(c.dim)
         self.head = nn.Linear(c.dim, c.num_codes)
+        self.rhythm_enc = RhythmEncoder(c.rhythm_channels, c.dim) if c.rhythm_channels else None
         self.apply(_init_weights)
+        if self.rhythm_enc is not None:
+            self.rhythm_enc.zero_output()
 
-    def embed(self, ids: torch.Tensor, text_emb: torch.Tensor, text_on: torch.Tensor | None = None
-              ) -> torch.Tensor:
-        return embed_sequence(self, ids, text_emb, text_on)
+    def embed(self, ids: torch.Tensor, text_emb: torch.Tensor, text_on: torch.Tensor | None = None,
+              rhythm: torch.Tensor | None = None) -> torch.Tensor:
+        extra = None
+        if rhythm is not None and self.rhythm_enc is not None:
+            extra = self.rhythm_enc(rhythm.to(self.input_proj.weight.dtype), ids.shape[1])
+        return embed_sequence(self, ids, text_emb, text_on, extra=extra)
 
     def forward(self, ids: torch.Tensor, text_emb: torch.Tensor, *, lengths: torch.Tensor | None = None,
-                text_on: torch.Tensor | None = None, residuals: list[torch.Tensor] | None = None
-                ) -> torch.Tensor:
-        """Logits (B, n, num_codes) for base-layer ids (B, n) (mask_id where masked)."""
+                text_on: torch.Tensor | None = None, residuals: list[torch.Tensor] | None = None,
+                rhythm: torch.Tensor | None = None) -> torch.Tensor:
+        """Logits (B, n, num_codes) for base-layer ids (B, n) (mask_id where masked). rhythm
+        (B, 4n, rhythm_channels): the beat grid's channels, ignored without a rhythm encoder."""
         attend = key_mask(lengths, ids.shape[0], ids.shape[1], ids.device)
-        x = self.embed(ids, text_emb, text_on)
+        x = self.embed(ids, text_emb, text_on, rhythm)
         for i, block in enumerate(self.blocks):
             x = block(x, attend)
             if residuals is not None:
@@ -132,11 +172,11 @@ class T2MModel(nn.Module):
         self.residual = ResidualTransformer(config=config)
 
     def forward(self, inputs: torch.Tensor, ids: torch.Tensor, q: torch.Tensor, text_emb: torch.Tensor, *,
-                lengths: torch.Tensor | None = None, text_on: torch.Tensor | None = None
-                ) -> tuple[torch.Tensor, torch.Tensor]:
+                lengths: torch.Tensor | None = None, text_on: torch.Tensor | None = None,
+                rhythm: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """Training pass of both: (base logits for masked `inputs` (B, n), residual logits for
-        layer q (B,) given all-layer ids (B, n, Q))."""
-        return (self.base(inputs, text_emb, lengths=lengths, text_on=text_on),
+        layer q (B,) given all-layer ids (B, n, Q)); the rhythm reaches the base transformer."""
+        return (self.base(inputs, text_emb, lengths=lengths, text_on=text_on, rhythm=rhythm),
                 self.residual(ids, q, text_emb, lengths=lengths, text_on=text_on))
 
 

@@ -72,6 +72,16 @@ def rhythm_channels(beat_times: np.ndarray, frames: int, fps: float) -> np.ndarr
     return out
 
 
+def phase_from_channels(channels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Inverse of `rhythm_channels` for a batch: (B, T, RHYTHM_CHANNELS) -> (phase (B, T) in
+    [0, 1), has_grid (B,) bool). A row without a beat grid has all-zero channels (tempo 0)."""
+    if channels.ndim != 3 or channels.shape[-1] != RHYTHM_CHANNELS:
+        raise DanceMosaicError(f"rhythm channels have shape {tuple(channels.shape)}; expected "
+                               f"(batch, frames, {RHYTHM_CHANNELS}) from rhythm_channels")
+    phase = torch.remainder(torch.atan2(channels[..., 0], channels[..., 1]) / (2 * torch.pi), 1.0)
+    return phase, channels[..., 5].amax(dim=1) > 0
+
+
 def mean_joint_speed(joints: torch.Tensor, fps: float) -> torch.Tensor:
     """(B, T, J, 3) positions -> (B, T-2) mean joint speed (m/s) at frames 1..T-2, central
     differences as eval/beats.joint_speed, so a speed minimum sits at its frame time."""

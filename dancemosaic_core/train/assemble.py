@@ -2,7 +2,8 @@
 inference.loader.DanceModel reads.
 
     RUNS/<stage>/checkpoint/   what `dancemosaic train <stage> --out_dir=RUNS/<stage>` writes
-    MODEL/<stage>/             config.json, model.safetensors, mean.npy, std.npy (no optimizer state)
+    MODEL/<stage>/             config.json, model.safetensors, mean.npy, std.npy (no optimizer state),
+                               music/: music_mean.npy, music_std.npy when the run wrote them
 
 `build_model_dir` gathers a run directory into a model directory (`dancemosaic train assemble`);
 `save_untrained_stages` writes randomly initialised stage checkpoints of given sizes into a run
@@ -18,7 +19,7 @@ from typing import Iterable
 import torch
 
 from dancemosaic_core.common.errors import DanceMosaicError
-from dancemosaic_core.models.checkpoint import read_config, save_checkpoint
+from dancemosaic_core.models.checkpoint import MUSIC_STATS_FILES, read_config, save_checkpoint
 from dancemosaic_core.models.mask_transformer import T2MModel
 from dancemosaic_core.models.tokenizer import MotionTokenizer
 from dancemosaic_core.models.towers import Tower
@@ -28,6 +29,7 @@ from dancemosaic_core.train.common import transformer_config
 from dancemosaic_core.train.config import STAGES, ModelSizes
 
 INFERENCE_FILES = ("config.json", "model.safetensors", "mean.npy", "std.npy")
+OPTIONAL_FILES = MUSIC_STATS_FILES          # music towers trained after they existed
 REQUIRED_STAGES = ("tokenizer", "t2m")
 
 
@@ -58,8 +60,9 @@ def build_model_dir(runs, out, *, stages: Iterable[str] = STAGES) -> Path:
     out = Path(out)
     for stage in stages:
         (out / stage).mkdir(parents=True, exist_ok=True)
-        for name in INFERENCE_FILES:
-            shutil.copyfile(stage_checkpoint(runs, stage) / name, out / stage / name)
+        src = stage_checkpoint(runs, stage)
+        for name in INFERENCE_FILES + tuple(f for f in OPTIONAL_FILES if (src / f).is_file()):
+            shutil.copyfile(src / name, out / stage / name)
     return out
 
 

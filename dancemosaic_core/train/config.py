@@ -69,12 +69,22 @@ class T2MLoss:
 
 @dataclass
 class MusicLoss:
-    """L_MT = CE + lambda_pos L_pos + lambda_vel L_vel + lambda_acc L_acc + lambda_foot L_foot."""
+    """L_MT = CE + lambda_pos L_pos + lambda_vel L_vel + lambda_acc L_acc + lambda_foot L_foot
+    (+ lambda_rhythm (L_rhythm + rhythm_energy_weight L_energy), motion/rhythm.py, beyond the
+    paper); music_drop_prob: fraction of rows trained with the music tower off (classifier-free
+    guidance's music-unconditional branch)."""
     lambda_pos: float
     lambda_vel: float
     lambda_acc: float
     lambda_foot: float
     gumbel_tau: float = 1.0
+    lambda_rhythm: float = 0.0
+    rhythm_energy_weight: float = 1.0
+    music_drop_prob: float = 0.0
+
+    def __post_init__(self):
+        if not 0.0 <= self.music_drop_prob < 1.0:
+            raise DanceMosaicError(f"loss.music_drop_prob must be in [0, 1), got {self.music_drop_prob}")
 
 
 @dataclass
@@ -171,6 +181,10 @@ class StageConfig:
         if "model_sizes" in data:
             # written before the typed config: sizes under model_sizes, `model` the size file's name
             data["model"] = data.pop("model_sizes")
+        for part in ("tower", "transformer"):        # written before the beat-grid inputs: none
+            sizes = (data.get("model") or {}).get(part)
+            if isinstance(sizes, dict):
+                sizes.setdefault("rhythm_channels", 0)
         return cls.from_dict(data, where)
 
 

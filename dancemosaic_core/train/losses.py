@@ -3,7 +3,8 @@
 - tokenizer: eq. 1 (L1 reconstruction + beta commitment; the codebook term is the EMA update,
   models/rvq.py) + a velocity reconstruction term (L1 on frame differences);
 - music tower: kinematic losses L_pos, L_vel, L_acc, L_foot (section 3.3, after EDGE) on joints
-  decoded from straight-through Gumbel-softmax token samples (`gumbel_joints`);
+  decoded from straight-through Gumbel-softmax token samples (`gumbel_joints`), and the rhythm
+  objective of motion/rhythm.py on the same joints (`rhythm_losses`, beyond the paper);
 - pose tower: D(P, P_hat) of eq. 5 on random sparse constraints (`sample_constraints`).
 """
 from __future__ import annotations
@@ -15,9 +16,12 @@ from dancemosaic_core.inference.itto import constraint_error
 from dancemosaic_core.models.tokenizer import MotionTokenizer
 from dancemosaic_core.motion.normalize import Normalizer
 from dancemosaic_core.motion.representation import FOOT_CONTACT, features_to_joints
+from dancemosaic_core.motion.rhythm import RhythmTarget, mean_joint_speed, phase_from_channels
 from dancemosaic_core.motion.skeleton import (
     BODY_PARTS,
     FOOT_JOINTS,
+    MOTION_FPS,
+    MUSIC_FEATURE_DIM,
     NUM_JOINTS,
     TOKEN_DOWNSAMPLE,
 )
@@ -79,6 +83,26 @@ def kinematic_losses(pred: torch.Tensor, target: torch.Tensor, target_features: 
             "vel": masked_mean((v_pred - v_true).pow(2), v_ok),
             "acc": masked_mean((a_pred - a_true).pow(2), v_ok[:, 1:] & v_ok[:, :-1]),
             "foot": masked_mean(foot, v_ok)}
+
+
+def rhythm_losses(pred: torch.Tensor, target: torch.Tensor, condition: torch.Tensor, lengths: torch.Tensor,
+                  rows: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+    """The rhythm objective (motion/rhythm.RhythmTarget) of predicted joints (B, T, 22, 3) on the
+    beat phase in the music condition's rhythm channels (B, T, 41): L_rhythm = 1 + corr(speed,
+    cos 2 pi phase) (speed dips on beats), L_energy = relu(1 - mean speed / the true motion's
+    mean speed)^2 (the dance keeps the corpus's energy). Averaged over full-length windows with
+    a beat grid (and `rows`, e.g. the rows the music tower saw); zero, still differentiable, when
+    there are none."""
+    phase, has_grid = phase_from_channels(condition[..., MUSIC_FEATURE_DIM:].float())
+    use = has_grid & (lengths >= pred.shape[1])
+    if rows is not None:
+        use = use & rows
+    if not bool(use.any()):
+        zero = pred.sum() * 0.0
+        return {"rhythm": zero, "energy": zero}
+    floor = mean_joint_speed(target[use].float(), MOTION_FPS).mean(dim=1).detach()
+    rhythm, energy = RhythmTarget(phase[use], floor).loss(pred[use].float(), MOTION_FPS)
+    return {"rhythm": rhythm.mean(), "energy": energy.mean()}
 
 
 CONSTRAINT_MODES = ("joints", "body_part", "keyframes", "joints_keyframes")

@@ -1,5 +1,7 @@
 """Stage 2: the T2M masked transformer (eq. 2) and the residual transformer on text-motion data,
-over tokens of the frozen stage-1 tokenizer."""
+over tokens of the frozen stage-1 tokenizer. With `rhythm_channels` the base transformer also
+reads each window's beat-grid channels (zeros for clips without music), dropped to zeros for a
+cond_drop_prob fraction of rows so it also learns to dance without a beat grid."""
 from __future__ import annotations
 
 from dataclasses import replace
@@ -7,6 +9,7 @@ from dataclasses import replace
 import torch
 
 from dancemosaic_core.models.mask_transformer import T2MModel, masked_cross_entropy
+from dancemosaic_core.motion.skeleton import MUSIC_FEATURE_DIM
 from dancemosaic_core.train.common import (
     build_dataset,
     encode_batch,
@@ -39,9 +42,13 @@ def train_t2m(cfg: StageConfig) -> dict:
         inputs, mask = masked_inputs(ids[..., 0], tok_len, rand, num_codes=config.num_codes, mask_id=model.base.mask_id)
         text_emb, text_on = text_batch(text, batch, rand, config.cond_drop_prob, run.distributed.device)
         q = rand.randint(1, config.num_quantizers) if config.num_quantizers > 1 else None
+        rhythm = None
+        if config.rhythm_channels:
+            keep = rand.rand() >= config.cond_drop_prob
+            rhythm = batch["music"][..., MUSIC_FEATURE_DIM:] * keep.to(batch["music"].dtype)[:, None, None]
         with run.autocast():
             base_logits, res_logits = run.ddp(inputs, ids, q if q is not None else 1, text_emb,
-                                              lengths=tok_len, text_on=text_on)
+                                              lengths=tok_len, text_on=text_on, rhythm=rhythm)
         ce = masked_cross_entropy(base_logits, ids[..., 0], mask, run.mean_count(mask))
         loss = ce
         metrics = {"ce": ce.detach(), "acc": ((base_logits.argmax(-1) == ids[..., 0]) & mask).sum() / mask.sum()}

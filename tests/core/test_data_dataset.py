@@ -7,6 +7,7 @@ import pytest
 import torch
 from torch.utils.data import DataLoader
 
+from dancemosaic_core.audio.features import MUSIC_CONDITION_DIM, music_condition
 from dancemosaic_core.common.errors import DanceMosaicError
 from dancemosaic_core.data.cache import prepare_cache
 from dancemosaic_core.data.dataset import MotionWindowDataset, collate, load_cache_meta
@@ -47,10 +48,12 @@ def test_windows_shapes_padding_normalisation_and_music(cache):
     with np.load(cache / "clips" / "boot-d1.npz") as z:
         feats, music = z["features"], z["music"]
     item = ds[1]
-    assert item["motion"].shape == (64, FEATURE_DIM) and item["music"].shape == (64, MUSIC_FEATURE_DIM)
+    assert item["motion"].shape == (64, FEATURE_DIM) and item["music"].shape == (64, MUSIC_CONDITION_DIM)
     assert item["motion"].dtype == torch.float32 and item["length"] == 64 and item["has_music"]
     np.testing.assert_allclose(item["motion"].numpy(), norm.normalize(feats[64:128]), atol=1e-5)
-    np.testing.assert_array_equal(item["music"].numpy(), music[64:128])   # same frames as the motion
+    np.testing.assert_array_equal(item["music"].numpy()[:, :MUSIC_FEATURE_DIM], music[64:128])   # same frames as the motion
+    # then the rhythm channels of the window's own beat column (what inference computes)
+    np.testing.assert_array_equal(item["music"].numpy(), music_condition(music[64:128]))
     short = ds[3]
     assert short["clip"] == "humanml3d-t1" and short["length"] == 48 == 49 // TOKEN_DOWNSAMPLE * TOKEN_DOWNSAMPLE
     assert not short["has_music"] and torch.count_nonzero(short["music"]) == 0
@@ -87,7 +90,7 @@ def test_text_follows_spans_and_genre_prompt(cache):
 def test_collate_through_a_dataloader(cache):
     ds = MotionWindowDataset(cache, "train", 64)
     batch = next(iter(DataLoader(ds, batch_size=4, shuffle=False, collate_fn=collate)))
-    assert batch["motion"].shape == (4, 64, FEATURE_DIM) and batch["music"].shape == (4, 64, MUSIC_FEATURE_DIM)
+    assert batch["motion"].shape == (4, 64, FEATURE_DIM) and batch["music"].shape == (4, 64, MUSIC_CONDITION_DIM)
     assert batch["length"].tolist() == [64, 64, 64, 48] and batch["has_music"].tolist() == [True] * 3 + [False]
     assert len(batch["text"]) == 4 and batch["genre"] == ["Krump"] * 3 + [""]
 

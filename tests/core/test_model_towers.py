@@ -5,7 +5,8 @@ from dancemosaic_core.models.mask_transformer import MaskTransformer, Transforme
 from dancemosaic_core.models.tokenizer import MotionTokenizer, TokenizerConfig
 from dancemosaic_core.models.towers import MultiTowerModel, Tower, TowerConfig
 from dancemosaic_core.motion.normalize import Normalizer
-from dancemosaic_core.motion.skeleton import FEATURE_DIM, MUSIC_FEATURE_DIM, NUM_JOINTS
+from dancemosaic_core.audio.features import MUSIC_CONDITION_DIM
+from dancemosaic_core.motion.skeleton import FEATURE_DIM, NUM_JOINTS
 from dancemosaic_core.train.losses import (
     gumbel_joints,
     kinematic_losses,
@@ -24,7 +25,7 @@ def build(n_tokens=5, batch=3):
     model = MultiTowerModel(t2m=t2m, music=music, pose=pose).eval()
     N = 4 * n_tokens
     inputs = dict(ids=torch.randint(0, 17, (batch, n_tokens)), text_emb=torch.randn(batch, 6),
-                  music=torch.randn(batch, N, MUSIC_FEATURE_DIM), pose=torch.randn(batch, N, NUM_JOINTS, 3),
+                  music=torch.randn(batch, N, MUSIC_CONDITION_DIM), pose=torch.randn(batch, N, NUM_JOINTS, 3),
                   pose_valid=torch.rand(batch, N, NUM_JOINTS) < 0.3)
     return t2m, model, inputs
 

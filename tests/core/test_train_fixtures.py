@@ -5,6 +5,7 @@ from pathlib import Path
 
 import numpy as np
 
+from dancemosaic_core.audio.features import MUSIC_CONDITION_DIM
 from dancemosaic_core.data.cache import CACHE_FORMAT, CACHE_VERSION
 from dancemosaic_core.data.dataset import MotionWindowDataset
 from dancemosaic_core.motion.normalize import Normalizer
@@ -88,7 +89,7 @@ def test_fixture_cache_reads_as_training_windows(tmp_path):
     cache = make_cache(tmp_path / "cache", clips=3, frames=49)
     ds = MotionWindowDataset(cache, "train", 48, require_music=True)
     item = ds[0]
-    assert item["motion"].shape == (48, FEATURE_DIM) and item["music"].shape == (48, MUSIC_FEATURE_DIM)
+    assert item["motion"].shape == (48, FEATURE_DIM) and item["music"].shape == (48, MUSIC_CONDITION_DIM)
     assert item["length"] == 48 and item["genre"] in GENRES
     # Normalised over the train split: per-dimension means near zero on the varying dimensions.
     stacked = np.concatenate([c["motion"] for c in ds.clips])
