@@ -18,7 +18,8 @@ velocity and acceleration limits (dancemosaic_core.control.handover); without a 
 refuses to start unless `start_without_state`. E-stop, silence and divergence (measured behind
 the command by `divergence_threshold`) stop to rest within the same budget, at the measured pose
 when it is fresh; harder (up to the full acceleration limit, logged) only where the budget would
-carry a joint past its position limit. At start-up the controller hand-shake reports whether the controller listens.
+carry a joint past its position limit. At start-up the controller hand-shake reports whether the
+controller listens.
 """
 from __future__ import annotations
 

@@ -42,7 +42,8 @@ MAX_SECONDS = 120.0
 # from too close to stop before it (the robot's limits leave nothing better; SafetyFilter stays
 # the last gate).
 WITHIN_BUDGET = "within the hand-over fraction"
-FULL_ACCELERATION = "beyond the hand-over fraction, up to the full acceleration limit, to stay inside the position limits"
+FULL_ACCELERATION = ("beyond the hand-over fraction, up to the full acceleration limit, to stay inside the "
+                     "position limits")
 AT_LIMIT = "at a position limit with the full acceleration limit (too close to the limit to stop before it)"
 
 
