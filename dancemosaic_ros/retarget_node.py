@@ -17,7 +17,9 @@ sensor_msgs/JointState) is where the dance starts, ramping in within `handover_f
 velocity and acceleration limits (dancemosaic_core.control.handover); without a fresh one the node
 refuses to start unless `start_without_state`. E-stop, silence and divergence (measured behind
 the command by `divergence_threshold`) stop to rest within the same budget, at the measured pose
-when it is fresh. At start-up the controller hand-shake reports whether the controller listens.
+when it is fresh; harder (up to the full acceleration limit, logged) only where the budget would
+carry a joint past its position limit. At start-up the controller hand-shake reports whether the
+controller listens.
 """
 from __future__ import annotations
 
@@ -287,7 +289,10 @@ class RetargetNode(DanceNode):
                 return None
             self.streamer.rest_at(target, now + lead)
             return self.streamer.segment(now)
-        return self.streamer.stop(self.budget, target, now, lead, min_seconds)
+        segment, stop = self.streamer.stop(self.budget, target, now, lead, min_seconds)
+        if not stop.within_budget:
+            self.get_logger().warning(f"stopping {stop.braking}")
+        return segment
 
     # --- audio: silence and loss -----------------------------------------------------------
     def _on_audio(self, msg: AudioChunk) -> None:

@@ -7,11 +7,11 @@ last gate: position and velocity limits across chunks, ease, hold, deadline-miss
 `LimitFilter` (velocity and acceleration smoothing after the retargeting IK). streamer.py:
 `TrajectoryStreamer`, the plan a joint_trajectory_controller was sent, changed without a jump.
 handover.py: `MotionBudget` (the ramp from the measured pose into the dance, `Handover`, and the
-stop to rest), within a fraction of the velocity and acceleration limits. controller_check.py:
+stop to rest, `Stop`), within a fraction of the velocity and acceleration limits. controller_check.py:
 the verdict of the controller hand-shake. No ROS client library here.
 """
 from dancemosaic_core.control.controller_check import ControllerInfo, ControllerReport
-from dancemosaic_core.control.handover import Handover, MotionBudget
+from dancemosaic_core.control.handover import Handover, MotionBudget, Stop
 from dancemosaic_core.control.limits import (
            FilterReport,
            JointLimits,
@@ -23,4 +23,4 @@ from dancemosaic_core.control.limits import (
 from dancemosaic_core.control.streamer import Segment, TrajectoryStreamer
 
 __all__ = ["ControllerInfo", "ControllerReport", "FilterReport", "Handover", "JointLimits", "LimitFilter",
-           "MotionBudget", "SafetyFilter", "Segment", "TrajectoryStreamer", "cosine_ramp", "ramp_fraction"]
+           "MotionBudget", "SafetyFilter", "Segment", "Stop", "TrajectoryStreamer", "cosine_ramp", "ramp_fraction"]

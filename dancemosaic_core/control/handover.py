@@ -13,7 +13,12 @@ fraction of the joints' velocity and acceleration limits:
 - `MotionBudget.stop`: a cubic Hermite from the planned state (q0, v0) to rest at a target (the
   measured pose, the neutral pose) or, without one, constant braking to where the motion stops.
   Its duration is the shortest on the frame grid with |acceleration| <= fraction x limit and
-  |velocity| <= max(fraction x limit, |v0|) along the whole curve.
+  |velocity| <= max(fraction x limit, |v0|) along the whole curve, and every point inside the
+  position limits. A joint moving fast toward its limit may not stop inside it within the
+  fraction: it then brakes per joint at constant deceleration, the gentlest that stops inside
+  (v0^2 / 2 x room, up to the full acceleration limit), and at the limit with the full
+  acceleration when even that does not suffice; a target is reached afterwards from rest. The
+  returned `Stop` says which braking it took.
 
 The position and velocity clamps stay in SafetyFilter (limits.py), which every point still passes.
 No ROS client library here.
@@ -31,6 +36,15 @@ from dancemosaic_core.control.limits import JointLimits, ramp_fraction
 TOLERANCE = 1e-9
 # Longest plan either move may take before the planner gives up growing it.
 MAX_SECONDS = 120.0
+
+# How a `Stop` brakes: within the fraction of the acceleration limits; beyond it (up to the full
+# limit) to stay inside the position limits; or at a position limit, braking at the full limit
+# from too close to stop before it (the robot's limits leave nothing better; SafetyFilter stays
+# the last gate).
+WITHIN_BUDGET = "within the hand-over fraction"
+FULL_ACCELERATION = ("beyond the hand-over fraction, up to the full acceleration limit, to stay inside the "
+                     "position limits")
+AT_LIMIT = "at a position limit with the full acceleration limit (too close to the limit to stop before it)"
 
 
 @dataclass
@@ -51,6 +65,17 @@ class Handover:
 
     def done(self, t: float) -> bool:
         return t >= self.start_time + self.seconds
+
+
+@dataclass
+class Stop:
+    """A planned stop: points (M, n), dt apart after the start, the last two at the rest pose."""
+    points: np.ndarray
+    braking: str                      # WITHIN_BUDGET, FULL_ACCELERATION or AT_LIMIT
+
+    @property
+    def within_budget(self) -> bool:
+        return self.braking == WITHIN_BUDGET
 
 
 def _differences(times: np.ndarray, q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -116,17 +141,35 @@ class MotionBudget:
 
     # --- to rest ------------------------------------------------------------------------------
     def stop(self, q0: np.ndarray, v0: np.ndarray, target: np.ndarray | None = None,
-             min_seconds: float = 0.0) -> np.ndarray:
-        """Points (M, n) after q0, dt apart, from velocity v0 to rest at `target` (clipped into
-        the position box); without a target, braking at constant deceleration to where the motion
-        stops by itself. The last two points are the rest pose."""
+             min_seconds: float = 0.0) -> Stop:
+        """Points after q0, dt apart, from velocity v0 to rest at `target` (clipped into the
+        position box); without a target, braking at constant deceleration to where the motion
+        stops by itself. Every point stays inside the position box (see the module docstring
+        for what a joint too fast for its limit does)."""
         q0 = np.asarray(q0, dtype=np.float64)
         v0 = self.limits.clip_velocity(np.asarray(v0, dtype=np.float64))
+        if target is not None:
+            target = self.limits.clip(np.asarray(target, dtype=np.float64))
+        points = self._hermite(q0, v0, target, min_seconds)
+        if points is not None:
+            return Stop(points, WITHIN_BUDGET)
+        points, braking = self._brake(q0, v0)
+        if target is not None:
+            # from rest inside the box to a target inside it: the rest-to-rest Hermite is a
+            # convex blend of the two, so it stays inside and this call always returns points
+            back = self._hermite(points[-1], np.zeros_like(v0), target,
+                                 max(0.0, min_seconds - len(points) * self.limits.dt))
+            points = np.vstack([points, back])
+        return Stop(points, braking)
+
+    def _hermite(self, q0: np.ndarray, v0: np.ndarray, target: np.ndarray | None,
+                 min_seconds: float) -> np.ndarray | None:
+        """The cubic Hermite stop within the budget (the last two points the rest pose), or None
+        when its points would leave the position box."""
         dt = self.limits.dt
         v_allowed = np.maximum(self.velocity, np.abs(v0)) * (1 + TOLERANCE)
         a_allowed = self.accel * (1 + TOLERANCE)
         if target is not None:
-            target = self.limits.clip(np.asarray(target, dtype=np.float64))
             lower = max(self.ramp_seconds(target - q0), float(np.max(np.abs(v0) / self.accel)))
         else:
             lower = float(np.max(np.abs(v0) / self.accel))
@@ -136,6 +179,13 @@ class MotionBudget:
             T = n * dt
             # braking at constant deceleration v0 / T covers v0 T / 2 (the Hermite's quadratic case)
             d = (target - q0) if target is not None else 0.5 * v0 * T
+            k = (np.arange(1, n + 1) / n)[:, None]
+            # cubic Hermite basis: q0 + h10 T v0 + h01 d
+            points = q0 + (k ** 3 - 2 * k ** 2 + k) * T * v0 + (3 * k ** 2 - 2 * k ** 3) * d
+            if not self._inside(points):
+                # every term grows with T along v0 (h10 >= 0; the braking distance v0 T / 2):
+                # a longer stop only goes farther past the limit
+                return None
             v = 6 * d * (s - s * s) / T + v0 * (3 * s * s - 4 * s + 1)
             a = (6 * d * (1 - 2 * s) / T + v0 * (6 * s - 4)) / T
             if np.all(np.abs(v) <= v_allowed) and np.all(np.abs(a) <= a_allowed):
@@ -144,7 +194,30 @@ class MotionBudget:
                 raise DanceMosaicError(f"no stop within {MAX_SECONDS} s fits {self.fraction} of the joint limits; "
                                        "check the robot config's velocity and acceleration limits")
             n = max(n + 1, int(np.ceil(n * 1.1)))
-        k = (np.arange(1, n + 1) / n)[:, None]
-        # cubic Hermite basis: q0 + h10 T v0 + h01 d; the rest pose once more: it holds there
-        points = q0 + (k ** 3 - 2 * k ** 2 + k) * T * v0 + (3 * k ** 2 - 2 * k ** 3) * d
+        # within TOLERANCE of the box: clip the rounding so SafetyFilter has nothing to clamp;
+        # the rest pose once more: it holds there
+        points = self.limits.clip(points)
         return np.vstack([points, points[-1:]])
+
+    def _inside(self, points: np.ndarray) -> bool:
+        span = np.maximum(1.0, np.abs(self.limits.upper - self.limits.lower)) * TOLERANCE
+        return bool(np.all(points >= self.limits.lower - span) and np.all(points <= self.limits.upper + span))
+
+    def _brake(self, q0: np.ndarray, v0: np.ndarray) -> tuple[np.ndarray, str]:
+        """Each joint brakes at its own constant deceleration to rest inside the box: the
+        fraction of its limit, or what stops it just at the limit (v0^2 / 2 room) up to the full
+        limit; beyond that at the full limit, the points clipped at the limit. (M, n) points, the
+        last two the rest pose, and which braking it took."""
+        dt = self.limits.dt
+        speed = np.abs(v0)
+        room = np.maximum(np.where(v0 > 0, self.limits.upper - q0, q0 - self.limits.lower), 0.0)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            needed = np.where(speed > 0, speed ** 2 / (2 * room), 0.0)
+        at_limit = bool(np.any(needed > self.acceleration * (1 + TOLERANCE)))
+        decel = np.clip(needed, self.accel, self.acceleration)
+        seconds = speed / decel
+        n = max(1, int(np.ceil(float(np.max(seconds)) / dt - TOLERANCE)))
+        t = np.minimum(dt * np.arange(1, n + 1)[:, None], seconds)
+        # q0 + v0 t - a t^2 / 2 along v0 until the joint rests at t = |v0| / a
+        points = self.limits.clip(q0 + np.sign(v0) * (speed * t - 0.5 * decel * t * t))
+        return np.vstack([points, points[-1:]]), AT_LIMIT if at_limit else FULL_ACCELERATION

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from dancemosaic_core.control.handover import MotionBudget
+from dancemosaic_core.control.handover import MotionBudget, Stop
 from dancemosaic_core.control.limits import SafetyFilter, cosine_ramp
 
 # Two times closer than this share a trajectory point (float seconds of ROS time: ~1e-7 s).
@@ -176,18 +176,19 @@ class TrajectoryStreamer:
         return self._append(base_time, base_q, times, points, now, at_rest=True)
 
     def stop(self, budget: MotionBudget, target: np.ndarray | None, now: float, lead: float,
-             min_seconds: float = 0.0) -> Segment | None:
+             min_seconds: float = 0.0) -> tuple[Segment | None, Stop]:
         """Replace the future after now + lead by a move from the planned state there to rest at
         `target` (the measured pose on e-stop or divergence, the neutral pose on silence; None:
         brake to where the motion stops), within the budget's fraction of the velocity and
-        acceleration limits (MotionBudget.stop)."""
+        acceleration limits, or harder where only that stays inside the position limits
+        (MotionBudget.stop). Returns the Segment to publish and the Stop (how it brakes)."""
         velocity = self.state_at(now + lead)[1]
         base_time, base_q = self._base(now + lead)
         if len(self.times) and self.times[-1] == base_time:
             velocity = self.velocities[-1]
-        points = budget.stop(base_q, velocity, target, min_seconds)
-        times = base_time + self.dt * np.arange(1, len(points) + 1)
-        return self._append(base_time, base_q, times, points, now, at_rest=True)
+        stop = budget.stop(base_q, velocity, target, min_seconds)
+        times = base_time + self.dt * np.arange(1, len(stop.points) + 1)
+        return self._append(base_time, base_q, times, stop.points, now, at_rest=True), stop
 
     def rest_at(self, q: np.ndarray, time: float) -> None:
         """The robot rests at `q` (its measured or held pose) from `time` on: planned points from

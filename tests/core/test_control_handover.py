@@ -6,6 +6,7 @@ import pytest
 from dancemosaic_core.common.errors import DanceMosaicError
 from dancemosaic_core.control import ControllerInfo, MotionBudget, SafetyFilter, TrajectoryStreamer
 from dancemosaic_core.control.controller_check import manager_report, subscriber_report
+from dancemosaic_core.control.handover import AT_LIMIT, FULL_ACCELERATION
 from tests.ros.trajectory_checks import check_gentle, check_timeline, executed_timeline
 
 N = 4
@@ -90,7 +91,8 @@ def test_stop_decelerates_within_the_budget_and_rests(target):
     planned, v0 = streamer.state_at(stop_now + LEAD)
     assert np.any(np.abs(v0) > 0.1)
     measured = planned - 0.05 * np.sign(v0)                  # the robot lags its command a little
-    seg = streamer.stop(budget, measured if target else None, stop_now, LEAD)
+    seg, stop = streamer.stop(budget, measured if target else None, stop_now, LEAD)
+    assert stop.within_budget
     assert np.allclose(seg.velocities[-1], 0.0) and np.allclose(seg.positions[-1], seg.positions[-2])
     if target:
         np.testing.assert_allclose(seg.positions[-1], measured, atol=1e-12)
@@ -106,11 +108,64 @@ def test_stop_decelerates_within_the_budget_and_rests(target):
 def test_stop_from_rest_to_a_target_uses_the_ease_length_at_least():
     budget, _ = make_budget()
     q0, target = np.zeros(N), np.array([0.5, -0.5, 1.0, 0.5])
-    points = budget.stop(q0, np.zeros(N), target, min_seconds=2.0)
+    points = budget.stop(q0, np.zeros(N), target, min_seconds=2.0).points
     assert len(points) * DT >= 2.0 - 1e-9
     np.testing.assert_allclose(points[-1], target)
     check_gentle(DT * np.arange(len(points) + 2), np.vstack([q0, q0, points]),
                  velocity=FRACTION * VELOCITY + 1e-9, acceleration=FRACTION * ACCELERATION + 1e-9)
+
+
+def stop_toward_the_limit(speed, room, target_offset=None):
+    """Joint 2 (limit 2.0, 4 rad/s, 20 rad/s^2) at `speed` toward its upper limit `room` away,
+    joint 0 slowly (0.2 rad/s) the other way; the stop passes the SafetyFilter as in the streamer.
+    Returns the stop, the filtered points with the two before it, and the filter."""
+    budget, _ = make_budget()
+    q0 = np.array([0.0, 0.5, UPPER[2] - room, 1.0])
+    v0 = np.array([-0.2, 0.0, speed, 0.0])
+    target = None if target_offset is None else q0 - target_offset
+    stop = budget.stop(q0, v0, target)
+    safety = budget.limits
+    safety.reset(q0)
+    safe = safety.filter(stop.points)
+    return stop, np.vstack([q0 - v0 * DT, q0, safe]), safety
+
+
+@pytest.mark.parametrize("target_offset", [None, np.array([0.0, 0.0, 0.05, 0.0])])
+def test_fast_joint_toward_its_limit_stops_inside_within_the_full_acceleration(target_offset):
+    """At 4 rad/s, 0.6 rad before the limit: the budget's 10 rad/s^2 needs 0.8 rad, the full
+    20 rad/s^2 only 0.4: the stop brakes harder than the fraction and stays inside the limits,
+    with nothing for the SafetyFilter to clamp; a target behind is reached afterwards."""
+    stop, q, safety = stop_toward_the_limit(4.0, 0.6, target_offset)
+    assert not stop.within_budget and stop.braking == FULL_ACCELERATION
+    assert safety.report.position_clamps == 0 and safety.report.velocity_clamps == 0
+    np.testing.assert_array_equal(q[2:], stop.points)
+    assert np.all(q >= LOWER) and np.all(q <= UPPER)
+    t = DT * np.arange(len(q))
+    check_gentle(t, q, velocity=VELOCITY + 1e-9, acceleration=ACCELERATION + 1e-9)
+    # the slow joint still brakes within the fraction
+    check_gentle(t, q[:, :1], velocity=FRACTION * VELOCITY[:1] + 1e-9, acceleration=FRACTION * ACCELERATION[:1] + 1e-9)
+    assert np.allclose(q[-1], q[-2])
+    if target_offset is not None:
+        np.testing.assert_allclose(q[-1], q[1] - target_offset, atol=1e-12)
+
+
+def test_joint_too_close_to_its_limit_stops_at_it_with_the_full_acceleration():
+    """0.3 rad before the limit at 4 rad/s (full braking needs 0.4): braking at the full limit
+    until the joint reaches the limit, where it rests; no point leaves the limits."""
+    stop, q, safety = stop_toward_the_limit(4.0, 0.3)
+    assert stop.braking == AT_LIMIT
+    assert safety.report.position_clamps == 0 and safety.report.velocity_clamps == 0
+    assert np.all(q <= UPPER) and q[-1, 2] == UPPER[2]
+    reached = int(np.argmax(q[:, 2] >= UPPER[2]))
+    check_gentle(DT * np.arange(reached), q[:reached], velocity=VELOCITY + 1e-9, acceleration=ACCELERATION + 1e-9)
+
+
+def test_slow_joint_toward_its_limit_stops_within_the_fraction():
+    stop, q, safety = stop_toward_the_limit(1.0, 0.6)
+    assert stop.within_budget
+    assert safety.report.position_clamps == 0 and np.all(q <= UPPER)
+    check_gentle(DT * np.arange(len(q)), q, velocity=np.maximum(FRACTION * VELOCITY, np.abs(q[1] - q[0]) / DT) + 1e-9,
+                 acceleration=FRACTION * ACCELERATION + 1e-9)
 
 
 def test_controller_verdicts():
