@@ -9,7 +9,8 @@
 #      (ground truth, ground truth with shuffled music, the procedural choreographer); every
 #      set's rhythm columns (BAS vs half-beat-late beats, random-phase chance, period lock,
 #      joint speed) are in the report's Rhythm table
-# Usage: scripts/eval_default.sh [CORPUS] [MODEL] [REPORT_DIR]   (env: EVERY=N keeps every N-th test item)
+# Usage: scripts/eval_default.sh [CORPUS] [MODEL] [REPORT_DIR]   (env: EVERY=N keeps every N-th test item;
+#   CONTROLS="half-beat-delay other-tempo" picks the music controls)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 CORPUS=${1:-out/demo/corpus}
@@ -18,7 +19,7 @@ REPORT=${3:-docs/eval_report}
 DM=${DANCEMOSAIC:-.venv/bin/dancemosaic}
 WORK=out/eval
 EVERY=${EVERY:-1}
-CONTROLS=(half-beat-delay other-tempo shuffled)
+read -r -a CONTROLS <<< "${CONTROLS:-half-beat-delay other-tempo shuffled}"
 rm -rf "$WORK/generated" "${CONTROLS[@]/#/$WORK/}" "$REPORT/model_shuffled_music"
 $DM generate --dataset "$CORPUS" --split test --model "$MODEL" --out "$WORK/generated" --seed 0 --every "$EVERY"
 CONTROL_ARGS=()
