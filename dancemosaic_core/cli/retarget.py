@@ -18,6 +18,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--balance", action=argparse.BooleanOptionalAction, default=True,
                    help="balance-aware (default, floating base): plan the CoM by ZMP preview control on the "
                         "contact schedule and track it; --no-balance: the kinematic retarget alone")
+    p.add_argument("--export-beyondmimic", default=None, metavar="MOTION.npz",
+                   help="also write a BeyondMimic whole_body_tracking motion file (50 fps; floating base)")
     p.add_argument("--iterations", type=int, default=None, help="IK iterations per frame after the first (default 2)")
     p.set_defaults(func=run)
 
@@ -49,6 +51,8 @@ def run(args) -> int:
         if not 1 <= args.iterations <= 100:
             raise DanceMosaicError(f"--iterations {args.iterations}: give an integer in 1..100")
         options.iterations = args.iterations
+    if args.export_beyondmimic and args.fixed_base:
+        raise DanceMosaicError("--export-beyondmimic needs the floating-base pose; drop --fixed-base")
     retargeter = Retargeter(robot=robot, floating_base=not args.fixed_base, options=options)
     start = time.perf_counter()
     # the ZMP needs accelerations (3 frames); a fixed base has no balance to plan
@@ -69,4 +73,8 @@ def run(args) -> int:
         from dancemosaic_core.retarget.balance import zmp_margin
         print(zmp_margin(robot, result.q, result.base, result.fps).table())
     print(f"wrote {out}")
+    if args.export_beyondmimic:
+        from dancemosaic_core.cli.export import export_beyondmimic
+        from dancemosaic_core.retarget.export import BEYONDMIMIC_FPS
+        export_beyondmimic(robot, result, args.export_beyondmimic, BEYONDMIMIC_FPS)
     return 0
