@@ -204,7 +204,10 @@ class RetargetNode(DanceNode):
             self.refuse("motion", f"retargeting chunk {msg.index} failed: {exc}")
             return
         ik_seconds = time.perf_counter() - started
-        if self._refused_for_balance(msg.index, q, base):
+        # the margin costs ~1 ms a frame: before the send only when the guard needs it
+        guarded = self.params["balance_guard"] and self.margins is not None
+        reference = (q, base)                  # the retargeted chunk, before the take-over trims it
+        if guarded and self._refused_for_balance(self._measure_balance(msg.index, *reference)):
             return
         with self._lock:
             now = self._now()
@@ -228,21 +231,27 @@ class RetargetNode(DanceNode):
             self.last_chunk = (msg, end)
             self.latency = self._now() - (t0 - msg.start_time + msg.audio_time)
             self.compute = msg.compute_seconds + ik_seconds
+        if not guarded and self.margins is not None:
+            self._measure_balance(msg.index, *reference)
         self.publish_status()
 
-    def _refused_for_balance(self, index: int, q: np.ndarray, base: np.ndarray) -> bool:
-        """Measure the chunk's ZMP margin (kept for the status message); True when balance_guard
-        refuses the chunk (nothing is sent: the plan extends to rest as for a late chunk)."""
-        report = None if self.margins is None else self.margins.update(q, base)
+    def _measure_balance(self, index: int, q: np.ndarray, base: np.ndarray):
+        """The chunk's ZMP margin (BalanceReport or None under 3 frames), kept for the status message."""
+        report = self.margins.update(q, base)
+        if report is not None:
+            with self._lock:
+                self.balance_text = f"chunk {index}: {report.brief()}"
+        return report
+
+    def _refused_for_balance(self, report) -> bool:
+        """True when balance_guard refuses the chunk of `report` (nothing is sent: the plan extends
+        to rest as for a late chunk)."""
         if report is None:
             return False
-        text = f"chunk {index}: {report.brief()}"
-        with self._lock:
-            self.balance_text = text
         lowest = float(np.nan_to_num(report.margin_window, nan=-np.inf).min())
-        if self.params["balance_guard"] and lowest < self.params["min_zmp_margin"]:
-            self.refuse("balance", f"{text}: below min_zmp_margin ({100 * self.params['min_zmp_margin']:g} cm), "
-                                   "refused by balance_guard; the motion extends to rest")
+        if lowest < self.params["min_zmp_margin"]:
+            self.refuse("balance", f"{self.balance_text}: below min_zmp_margin ({100 * self.params['min_zmp_margin']:g} "
+                                   "cm), refused by balance_guard; the motion extends to rest")
             return True
         return False
 

@@ -27,14 +27,8 @@ def export_beyondmimic(robot, trajectory, out: str, fps: int) -> None:
 
 
 def run(args) -> int:
-    from dancemosaic_core.common.errors import DanceMosaicError
-    from dancemosaic_core.retarget import load_robot
-    from dancemosaic_core.retarget.io import load_trajectory
+    from dancemosaic_core.retarget.io import load_trajectory_for
 
-    trajectory = load_trajectory(args.trajectory)
-    robot = load_robot(args.robot or trajectory.robot)
-    if tuple(trajectory.joint_names) != tuple(robot.joint_names):
-        raise DanceMosaicError(f"{args.trajectory} was retargeted to {trajectory.robot!r} with other joints than "
-                               f"robot {robot.name!r}; pass --robot {trajectory.robot} or retarget again")
+    trajectory, robot = load_trajectory_for(args.trajectory, args.robot)
     export_beyondmimic(robot, trajectory, args.out, args.fps)
     return 0

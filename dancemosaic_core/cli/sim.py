@@ -37,17 +37,11 @@ def stayed_up(report, *, fixed_base: bool, stabilize: bool, why_not: str | None 
 
 def run(args) -> int:
     from dancemosaic_core.cli.render import parse_size
-    from dancemosaic_core.common.errors import DanceMosaicError
     from dancemosaic_core.render import video
-    from dancemosaic_core.retarget import load_robot
-    from dancemosaic_core.retarget.io import load_trajectory
+    from dancemosaic_core.retarget.io import load_trajectory_for
     from dancemosaic_core.sim.playback import Playback
 
-    trajectory = load_trajectory(args.trajectory)
-    robot = load_robot(args.robot or trajectory.robot)
-    if tuple(trajectory.joint_names) != tuple(robot.joint_names):
-        raise DanceMosaicError(f"{args.trajectory} was retargeted to {trajectory.robot!r} with other joints than "
-                               f"robot {robot.name!r}; pass --robot {trajectory.robot} or retarget again")
+    trajectory, robot = load_trajectory_for(args.trajectory, args.robot)
     size = parse_size(args.size) if args.render else None
     push = None if args.push is None else (args.push[0], args.push[1], [args.push[2], 0.0, 0.0])
     stabilize = args.stabilize and not args.fixed_base and trajectory.base is not None

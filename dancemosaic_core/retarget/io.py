@@ -75,3 +75,15 @@ def interpolate_poses(times: np.ndarray, poses: np.ndarray, at: np.ndarray | flo
     out = np.stack([np.interp(at, times, poses[:, k]) for k in range(7)], axis=-1)
     out[..., 3:] /= np.linalg.norm(out[..., 3:], axis=-1, keepdims=True)
     return out
+
+
+def load_trajectory_for(path: str | Path, robot: str | None = None):
+    """(RobotTrajectory, RobotConfig) of a trajectory file and the robot it plays on (default: its
+    own); a robot with other joints is an error naming the fix."""
+    from dancemosaic_core.retarget.robot import load_robot
+    trajectory = load_trajectory(path)
+    config = load_robot(robot or trajectory.robot)
+    if tuple(trajectory.joint_names) != tuple(config.joint_names):
+        raise DanceMosaicError(f"{path} was retargeted to {trajectory.robot!r} with other joints than robot "
+                               f"{config.name!r}; pass --robot {trajectory.robot} or retarget again")
+    return trajectory, config
