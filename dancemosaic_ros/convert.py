@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 from builtin_interfaces.msg import Duration, Time
 from dancemosaic.msg import AudioChunk, MotionChunk, PoseConstraint
+from geometry_msgs.msg import PoseStamped
 from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 
 from dancemosaic_core.audio.io import MAX_SR, MIN_SR
@@ -131,4 +132,15 @@ def joint_trajectory_msg(segment, joint_names, epoch_ns: int = 0) -> JointTrajec
         sec, nanosec = divmod(epoch_ns + int(round(t * 1e9)) - stamp_ns, 1_000_000_000)
         msg.points.append(JointTrajectoryPoint(positions=q.tolist(), velocities=v.tolist(),
                                                time_from_start=Duration(sec=sec, nanosec=nanosec)))
+    return msg
+
+
+def base_pose_msg(pose: np.ndarray, stamp, frame_id: str) -> PoseStamped:
+    """A floating-base pose x y z qx qy qz qw (the retargeter's base) as a PoseStamped."""
+    msg = PoseStamped()
+    msg.header.stamp, msg.header.frame_id = stamp, frame_id
+    x, y, z, qx, qy, qz, qw = (float(v) for v in pose)
+    msg.pose.position.x, msg.pose.position.y, msg.pose.position.z = x, y, z
+    o = msg.pose.orientation
+    o.x, o.y, o.z, o.w = qx, qy, qz, qw
     return msg

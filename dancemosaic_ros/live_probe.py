@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import rclpy
 from dancemosaic.msg import AudioChunk, DanceStatus, MotionChunk
+from geometry_msgs.msg import PoseStamped
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.signals import SignalHandlerOptions
 from trajectory_msgs.msg import JointTrajectory
@@ -34,11 +35,13 @@ class Probe:
     def __init__(self, node, controller: str, started_file: Path | None, full: bool = False,
                  keep_audio: bool = False):
         self.node, self.started_file, self.full, self.keep_audio = node, started_file, full, keep_audio
-        self.record = {"audio": None, "chunks": [], "trajectories": [], "status": {}}
+        self.record = {"audio": None, "chunks": [], "trajectories": [], "status": {}, "base_poses": []}
         self.samples: list = []          # audio blocks as heard, kept when --audio-out is given
         node.create_subscription(AudioChunk, "audio", self._on_audio, 100)
         node.create_subscription(MotionChunk, "motion", self._on_chunk, 10)
         node.create_subscription(JointTrajectory, f"/{controller}/joint_trajectory", self._on_trajectory, 10)
+        if full:
+            node.create_subscription(PoseStamped, "dance/base_pose", self._on_base_pose, 10)
         for topic in ("dance/status", "generator/status", "audio/status"):
             node.create_subscription(DanceStatus, topic, lambda msg, t=topic: self._on_status(t, msg), 10)
 
@@ -77,6 +80,11 @@ class Probe:
                 "positions": [list(p.positions) for p in msg.points],
                 "velocities": [list(p.velocities) for p in msg.points]} if self.full else {})})
 
+    def _on_base_pose(self, msg: PoseStamped) -> None:
+        p, o = msg.pose.position, msg.pose.orientation
+        self.record["base_poses"].append({"stamp": to_seconds(msg.header.stamp),
+                                          "pose": [p.x, p.y, p.z, o.x, o.y, o.z, o.w]})
+
     def _on_status(self, topic: str, msg: DanceStatus) -> None:
         self.record["status"].setdefault(topic, []).append(status_record(msg, self.now()))
 
@@ -89,7 +97,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--started-file", default=None, help="written when the first audio block arrives")
     parser.add_argument("--audio-out", default=None, help="write the audio heard (mono wav) here when stopping")
     parser.add_argument("--full", action="store_true",
-                        help="also record chunk joint positions and every trajectory point (the demo replays them)")
+                        help="also record chunk joint positions, every trajectory point and the base pose "
+                             "(the demo replays them)")
     args = parser.parse_args(argv)
 
     rclpy.init(args=None, signal_handler_options=SignalHandlerOptions.NO)

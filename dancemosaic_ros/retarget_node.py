@@ -5,12 +5,15 @@ joint_trajectory_controller contract (docs/ros.md, of the same name): every cont
 robot's order, positions and velocities, `time_from_start` strictly increasing from a stamp on
 the music clock, each message the whole remaining future (the controller replaces its
 trajectory with every message; dancemosaic_core.control.streamer). Also `dance/joint_states`
-(sensor_msgs/JointState, for visualisation) and `dance/status` (DanceStatus).
+(sensor_msgs/JointState, for visualisation), `dance/base_pose` (geometry_msgs/PoseStamped: the
+floating-base reference pose at now, frame `world`) and `dance/status` (DanceStatus; its message
+ends with the last chunk's ZMP margin).
 
 Safety: no point outside the position limits (minus position_margin), no step over the velocity
 limits; silence or lost audio for `silence_timeout` eases to the neutral pose; a chunk that is not
 there when the plan runs out extends the motion smoothly to rest (a deadline miss); services
-`dance/estop` (hold position) and `dance/resume` (std_srvs/Trigger).
+`dance/estop` (hold position) and `dance/resume` (std_srvs/Trigger); `balance_guard` refuses a
+chunk whose windowed ZMP margin falls below `min_zmp_margin` (dancemosaic_core.retarget.balance).
 
 Hand-over (docs/ros.md, "First time on a real robot"): the measured joint state (`state_topic`,
 sensor_msgs/JointState) is where the dance starts, ramping in within `handover_fraction` of the
@@ -27,6 +30,7 @@ import time
 
 import numpy as np
 from dancemosaic.msg import AudioChunk, DanceStatus, MotionChunk
+from geometry_msgs.msg import PoseStamped
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup, ReentrantCallbackGroup
 from rclpy.qos import QoSProfile, qos_profile_services_default
 from sensor_msgs.msg import JointState
@@ -38,7 +42,9 @@ from dancemosaic_core.control import MotionBudget, SafetyFilter, TrajectoryStrea
 from dancemosaic_core.control.controller_check import ControllerInfo, manager_report, subscriber_report
 from dancemosaic_core.control.streamer import TIME_EPS
 from dancemosaic_core.motion.skeleton import MOTION_FPS
-from dancemosaic_ros.convert import audio_mono, joint_trajectory_msg, motion_joints
+from dancemosaic_core.retarget.balance import ChunkMargin
+from dancemosaic_core.retarget.io import interpolate_poses
+from dancemosaic_ros.convert import audio_mono, base_pose_msg, joint_trajectory_msg, motion_joints
 from dancemosaic_ros.dance_node import DanceNode
 from dancemosaic_ros.params import Param, number
 from dancemosaic_ros.run import run_nodes
@@ -87,6 +93,10 @@ PARAMS = {
                                        "the node holds (0 = no divergence watch)", number(0, 10)),
     "divergence_seconds": Param(0.3, "how long the divergence must last before the node holds",
                                 number(0, 60, above=True)),
+    "balance_guard": Param(False, "refuse a chunk whose ZMP margin (averaged over 0.25 s) falls below "
+                                  "min_zmp_margin: its reference would tip a free-standing robot (floating base)"),
+    "min_zmp_margin": Param(0.0, "metres: the least windowed ZMP margin balance_guard lets through (negative: "
+                                 "outside the support polygon)", number(-0.5, 0.5)),
     "controller_timeout": Param(5.0, "seconds the start-up hand-shake waits for the controller to subscribe",
                                 number(0, 600, above=True), read_only=True),
 }
@@ -106,6 +116,9 @@ class RetargetNode(DanceNode):
         self.streamer = TrajectoryStreamer(safety=safety, neutral=self.robot.neutral_q)
         self.budget = MotionBudget(safety, self.robot.acceleration, p["handover_fraction"])
         self.handover = None                    # the ramp into the dance (None after a stop)
+        self.margins = ChunkMargin(self.robot, p["fps"]) if p["floating_base"] else None
+        self.balance_text = ""                  # the last chunk's ZMP margin, for the status message
+        self.base_plan = None                   # (times, poses (k, 7)) of the retargeted base, for dance/base_pose
 
         # streamer times are seconds after this ROS time: float64 stays exact to well under 1 ns
         self.epoch_ns = self.get_clock().now().nanoseconds
@@ -127,6 +140,7 @@ class RetargetNode(DanceNode):
         topic = self.trajectory_topic = f"/{p['controller'].strip('/')}/joint_trajectory"
         self.trajectory_publisher = self.create_publisher(JointTrajectory, topic, 10)
         self.joint_state_publisher = self.create_publisher(JointState, "dance/joint_states", 10)
+        self.base_publisher = self.create_publisher(PoseStamped, "dance/base_pose", 10)
         # the services have a group of their own: they answer whatever the chunk and timer callbacks
         # are doing (those hold the lock only for bounded work: filtering one bounded chunk)
         heavy, light, safety = (MutuallyExclusiveCallbackGroup(), MutuallyExclusiveCallbackGroup(),
@@ -172,22 +186,31 @@ class RetargetNode(DanceNode):
             self.refuse("motion", f"motion chunk {msg.index} is stamped {t0 - now:+.3g} s from now; chunks "
                         f"must play within max_ahead_seconds ({limit:g} s): check the music clock")
             return
-        times = t0 + self.dt * np.arange(len(joints))
+        times = times_all = t0 + self.dt * np.arange(len(joints))
         with self._lock:
             if self.state == DanceStatus.STATE_HOLDING or self._silent(now):
                 return
             contiguous = self.last_chunk is not None and abs(self.last_chunk[1] - t0) < 0.5 * self.dt
         if not contiguous:
             self.retargeter.reset()                # a new stream: no warm start from another pose
+            if self.margins is not None:
+                self.margins.reset()
         # frames the plan can still take (the rest is history by the time this is sent)
         use = times >= now + self.params["command_lead"] - self.dt
         started = time.perf_counter()
         try:
-            q = np.array([self.retargeter.step(frame)[0] for frame in joints[use]]).reshape(-1, len(self.joint_names))
+            steps = [self.retargeter.step(frame) for frame in joints[use]]
+            q = np.array([s[0] for s in steps]).reshape(-1, len(self.joint_names))
+            base = np.array([s[1] for s in steps]).reshape(-1, 7)
         except Exception as exc:  # IK failure on a pathological pose: keep the current plan
             self.refuse("motion", f"retargeting chunk {msg.index} failed: {exc}")
             return
         ik_seconds = time.perf_counter() - started
+        # the margin costs ~1 ms a frame: before the send only when the guard needs it
+        guarded = self.params["balance_guard"] and self.margins is not None
+        reference = (q, base)                  # the retargeted chunk, before the take-over trims it
+        if guarded and self._refused_for_balance(self._measure_balance(msg.index, *reference)):
+            return
         with self._lock:
             now = self._now()
             if self.state == DanceStatus.STATE_HOLDING:
@@ -206,10 +229,44 @@ class RetargetNode(DanceNode):
                     q = self.handover.apply(times, q)
                 self.state = DanceStatus.STATE_DANCING
                 self._send(self.streamer.add_chunk(times, q, now, self.params["command_lead"]))
+                self._plan_base(times_all[use], base, now)
             self.last_chunk = (msg, end)
             self.latency = self._now() - (t0 - msg.start_time + msg.audio_time)
             self.compute = msg.compute_seconds + ik_seconds
+        if not guarded and self.margins is not None:
+            self._measure_balance(msg.index, *reference)
         self.publish_status()
+
+    def _measure_balance(self, index: int, q: np.ndarray, base: np.ndarray):
+        """The chunk's ZMP margin (BalanceReport or None under 3 frames), kept for the status message."""
+        report = self.margins.update(q, base)
+        if report is not None:
+            with self._lock:
+                self.balance_text = f"chunk {index}: {report.brief()}"
+        return report
+
+    def _refused_for_balance(self, report) -> bool:
+        """True when balance_guard refuses the chunk of `report` (nothing is sent: the plan extends
+        to rest as for a late chunk)."""
+        if report is None:
+            return False
+        lowest = float(np.nan_to_num(report.margin_window, nan=-np.inf).min())
+        if lowest < self.params["min_zmp_margin"]:
+            self.refuse("balance", f"{self.balance_text}: below min_zmp_margin ({100 * self.params['min_zmp_margin']:g} "
+                                   "cm), refused by balance_guard; the motion extends to rest")
+            return True
+        return False
+
+    def _plan_base(self, times: np.ndarray, base: np.ndarray, now: float) -> None:
+        """Keep the chunk's base poses for dance/base_pose: they replace the plan from their first
+        time on; poses more than a second old are dropped (called with the lock held)."""
+        if self.margins is None or not len(times):
+            return
+        if self.base_plan is not None:
+            old_times, old_poses = self.base_plan
+            keep = (old_times < times[0]) & (old_times >= now - 1.0)
+            times, base = np.concatenate([old_times[keep], times]), np.concatenate([old_poses[keep], base])
+        self.base_plan = (times, base)
 
     def _take_over(self, times: np.ndarray, q: np.ndarray, now: float):
         """Start the dance from where the robot is (called with self._lock held): the measured
@@ -435,9 +492,12 @@ class RetargetNode(DanceNode):
         now = self._now()
         with self._lock:
             q, v = self.streamer.state_at(now)
+            plan = self.base_plan
         msg = JointState(name=self.joint_names, position=q.tolist(), velocity=v.tolist())
         msg.header.stamp = self.get_clock().now().to_msg()
         self.joint_state_publisher.publish(msg)
+        if plan is not None:
+            self.base_publisher.publish(base_pose_msg(interpolate_poses(*plan, now), msg.header.stamp, "world"))
 
     def status_fields(self, msg: DanceStatus) -> None:
         if self.last_chunk is not None:
@@ -449,6 +509,8 @@ class RetargetNode(DanceNode):
         msg.limit_clamps = report.position_clamps + report.velocity_clamps + report.nonfinite
         msg.deadline_misses = self.counts["deadline_misses"]
         msg.audio_dropouts = self.counts["audio_dropouts"]
+        if self.balance_text:
+            msg.message = f"{msg.message}; {self.balance_text}" if msg.message else self.balance_text
 
 
 def main(args=None) -> int:

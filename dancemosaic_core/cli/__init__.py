@@ -27,6 +27,7 @@ COMMANDS: dict[str, str] = {
     "render": "dancemosaic_core.cli.render",
     "retarget": "dancemosaic_core.cli.retarget",
     "sim": "dancemosaic_core.cli.sim",
+    "export": "dancemosaic_core.cli.export",
     "eval": "dancemosaic_core.cli.eval",
     "bench": "dancemosaic_core.cli.bench",
 }

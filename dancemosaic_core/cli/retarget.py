@@ -1,5 +1,6 @@
-"""`dancemosaic retarget dance.npz --robot g1 --out g1.npz [--fixed-base]`: a 22-joint motion
-to a robot joint trajectory, with a summary table."""
+"""`dancemosaic retarget dance.npz --robot g1 --out g1.npz [--fixed-base] [--no-balance]`: a 22-joint
+motion to a robot joint trajectory, with a summary table. A floating base is balance-aware by
+default (retarget/com_plan.py)."""
 from __future__ import annotations
 
 import argparse
@@ -14,8 +15,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", default=None, help="trajectory .npz (default: <motion>_<robot>.npz)")
     p.add_argument("--fixed-base", action="store_true",
                    help="pin the pelvis (display mode): targets relative to the human pelvis, no base output")
-    p.add_argument("--balance", action="store_true",
-                   help="balance-aware: plan the CoM by ZMP preview control on the contact schedule and track it")
+    p.add_argument("--balance", action=argparse.BooleanOptionalAction, default=True,
+                   help="balance-aware (default, floating base): plan the CoM by ZMP preview control on the "
+                        "contact schedule and track it; --no-balance: the kinematic retarget alone")
+    p.add_argument("--export-beyondmimic", default=None, metavar="MOTION.npz",
+                   help="also write a BeyondMimic whole_body_tracking motion file (50 fps; floating base)")
     p.add_argument("--iterations", type=int, default=None, help="IK iterations per frame after the first (default 2)")
     p.set_defaults(func=run)
 
@@ -47,9 +51,13 @@ def run(args) -> int:
         if not 1 <= args.iterations <= 100:
             raise DanceMosaicError(f"--iterations {args.iterations}: give an integer in 1..100")
         options.iterations = args.iterations
+    if args.export_beyondmimic and args.fixed_base:
+        raise DanceMosaicError("--export-beyondmimic needs the floating-base pose; drop --fixed-base")
     retargeter = Retargeter(robot=robot, floating_base=not args.fixed_base, options=options)
     start = time.perf_counter()
-    if args.balance:
+    # the ZMP needs accelerations (3 frames); a fixed base has no balance to plan
+    balance = args.balance and not args.fixed_base and len(motion.joints) >= 3
+    if balance:
         from dancemosaic_core.retarget.com_plan import balanced_retarget
         result, plan = balanced_retarget(retargeter, motion.joints, motion.fps)
     else:
@@ -58,10 +66,15 @@ def run(args) -> int:
     out = Path(args.out) if args.out else Path(args.motion).with_name(f"{Path(args.motion).stem}_{robot.name}.npz")
     save_trajectory(out, result, motion=str(args.motion))
     print(summary_table(result.summary(), seconds))
-    if result.base is not None:
+    if balance:
+        print(plan.after.table())
+        print(plan.table())
+    elif result.base is not None and len(result.q) >= 3:
         from dancemosaic_core.retarget.balance import zmp_margin
         print(zmp_margin(robot, result.q, result.base, result.fps).table())
-    if args.balance:
-        print(plan.table())
     print(f"wrote {out}")
+    if args.export_beyondmimic:
+        from dancemosaic_core.cli.export import export_beyondmimic
+        from dancemosaic_core.retarget.export import BEYONDMIMIC_FPS
+        export_beyondmimic(robot, result, args.export_beyondmimic, BEYONDMIMIC_FPS)
     return 0

@@ -1,5 +1,6 @@
-"""`dancemosaic sim g1.npz --robot g1 [--render g1.mp4] [--fixed-base]`: play a retargeted
-trajectory in MuJoCo and print how the robot fared (fell, contacts, slip, tracking, limits)."""
+"""`dancemosaic sim g1.npz --robot g1 [--render g1.mp4] [--no-stabilize] [--fixed-base]`: play a
+retargeted trajectory in MuJoCo and print how the robot fared (stayed up, contacts, slip, tracking,
+limits). A free-standing robot with a base path is stabilized by default (sim/stabilizer.py)."""
 from __future__ import annotations
 
 import argparse
@@ -11,10 +12,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("sim", help="play a robot trajectory in MuJoCo: balance, contacts, tracking, video")
     p.add_argument("trajectory", help="trajectory .npz from `dancemosaic retarget`")
     p.add_argument("--robot", default=None, help="robot name or YAML path (default: the trajectory's robot)")
-    p.add_argument("--fixed-base", action="store_true",
-                   help="pin the pelvis to the trajectory's base path (display mode, cannot fall)")
-    p.add_argument("--stabilize", action="store_true",
-                   help="close the balance loop: CoM and base-tilt feedback to the leg targets (free-standing only)")
+    p.add_argument("--fixed-base", "--weld-pelvis", dest="fixed_base", action="store_true",
+                   help="weld the pelvis to the trajectory's base path (display mode, cannot fall)")
+    p.add_argument("--stabilize", action=argparse.BooleanOptionalAction, default=True,
+                   help="close the balance loop: CoM and base-tilt feedback to the leg targets (default on; "
+                        "off for a welded pelvis or a trajectory without base poses); --no-stabilize: open loop")
     p.add_argument("--push", type=float, nargs=3, default=None, metavar=("TIME", "SECONDS", "NEWTONS_X"),
                    help="push the pelvis forward with NEWTONS_X (negative: backward) for SECONDS from TIME")
     p.add_argument("--render", default=None, help="write a video (.mp4/.mov/.mkv) or .gif of the playback")
@@ -24,22 +26,26 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
+def stayed_up(report, *, fixed_base: bool, stabilize: bool, why_not: str | None = None) -> str:
+    """One line: the mode and whether the robot stayed up, and for how long."""
+    if fixed_base:
+        mode = "welded pelvis (display; cannot fall)"
+    else:
+        mode = "free-standing, " + ("stabilized" if stabilize else "open loop" + (f" ({why_not})" if why_not else ""))
+    return f"{mode}: {report.verdict()}"
+
+
 def run(args) -> int:
     from dancemosaic_core.cli.render import parse_size
-    from dancemosaic_core.common.errors import DanceMosaicError
     from dancemosaic_core.render import video
-    from dancemosaic_core.retarget import load_robot
-    from dancemosaic_core.retarget.io import load_trajectory
+    from dancemosaic_core.retarget.io import load_trajectory_for
     from dancemosaic_core.sim.playback import Playback
 
-    trajectory = load_trajectory(args.trajectory)
-    robot = load_robot(args.robot or trajectory.robot)
-    if tuple(trajectory.joint_names) != tuple(robot.joint_names):
-        raise DanceMosaicError(f"{args.trajectory} was retargeted to {trajectory.robot!r} with other joints than "
-                               f"robot {robot.name!r}; pass --robot {trajectory.robot} or retarget again")
+    trajectory, robot = load_trajectory_for(args.trajectory, args.robot)
     size = parse_size(args.size) if args.render else None
     push = None if args.push is None else (args.push[0], args.push[1], [args.push[2], 0.0, 0.0])
-    run = Playback(trajectory, robot, fixed_base=args.fixed_base, render_size=size, stabilize=args.stabilize,
+    stabilize = args.stabilize and not args.fixed_base and trajectory.base is not None
+    run = Playback(trajectory, robot, fixed_base=args.fixed_base, render_size=size, stabilize=stabilize,
                    push=push)
     if args.render:
         out = Path(args.render)
@@ -52,7 +58,10 @@ def run(args) -> int:
             pass
     report = run.report()
     print(report.table())
-    summary = report.summary()
+    no_base = args.stabilize and not args.fixed_base and trajectory.base is None
+    print(stayed_up(report, fixed_base=args.fixed_base, stabilize=stabilize,
+                    why_not="the trajectory has no base poses to stabilize about" if no_base else None))
+    summary = {**report.summary(), "fixed_base": args.fixed_base, "stabilized": stabilize}
     if trajectory.base is not None:
         from dancemosaic_core.retarget.balance import zmp_margin
         balance = zmp_margin(robot, trajectory.q, trajectory.base, trajectory.fps)

@@ -67,6 +67,14 @@ class BalanceReport:
             out[f"zmp_margin_{key}_negative_fraction"] = float(np.mean(~(np.nan_to_num(m, nan=-1.0) >= 0)))
         return out
 
+    def brief(self) -> str:
+        """One line: the windowed margin's minimum and the share of frames outside (a status text)."""
+        s = self.summary()
+        if s["zmp_margin_window_min_m"] is None:
+            return "ZMP margin: no support (in flight)"
+        return (f"ZMP margin ({self.window:g} s) {100 * s['zmp_margin_window_min_m']:.1f} cm min, "
+                f"{100 * s['zmp_margin_window_negative_fraction']:.0f} % of frames outside")
+
     def table(self, width: int = 0, prefix: str = "") -> str:
         """Rows of min / mean margin and the fraction of frames outside, raw and windowed."""
         s, rows = self.summary(), []
@@ -181,3 +189,37 @@ def zmp_margin(robot: RobotConfig, q: np.ndarray, base: np.ndarray, fps: float,
     margin_window = np.array([signed_distance(zmp_window[t], polygons[t]) for t in range(T)])
     return BalanceReport(com=com, momentum_rate=rate, zmp=zmp, zmp_window=zmp_window, contacts=contacts,
                          margin=margin, margin_window=margin_window, polygons=polygons, window=opt.window)
+
+
+class ChunkMargin:
+    """The ZMP margin of a streamed trajectory, chunk by chunk: each chunk is measured with the
+    last `window` seconds of the one before prepended (when it continues it), so the finite
+    differences and the averaging window see across the joint.
+
+        margins = ChunkMargin(robot, fps)
+        report = margins.update(q, base)       # BalanceReport of the chunk's frames, or None (< 3 frames)
+        margins.reset()                        # a new stream: nothing to continue
+    """
+
+    def __init__(self, robot: RobotConfig, fps: float, options: BalanceOptions | None = None):
+        self.robot, self.fps, self.options = robot, float(fps), options or BalanceOptions()
+        self.keep = max(2, round(self.options.window * self.fps))
+        self.tail = None                        # (q, base) of the last frames measured
+
+    def reset(self) -> None:
+        self.tail = None
+
+    def update(self, q: np.ndarray, base: np.ndarray) -> BalanceReport | None:
+        q, base = np.asarray(q, np.float64), np.asarray(base, np.float64)
+        if len(q) == 0:
+            return None
+        lead = 0 if self.tail is None else len(self.tail[0])
+        if lead:
+            q, base = np.concatenate([self.tail[0], q]), np.concatenate([self.tail[1], base])
+        self.tail = (q[-self.keep:], base[-self.keep:])
+        if len(q) < 3:
+            return None
+        r = zmp_margin(self.robot, q, base, self.fps, self.options)
+        return BalanceReport(com=r.com[lead:], momentum_rate=r.momentum_rate[lead:], zmp=r.zmp[lead:],
+                             zmp_window=r.zmp_window[lead:], contacts=r.contacts[lead:], margin=r.margin[lead:],
+                             margin_window=r.margin_window[lead:], polygons=r.polygons[lead:], window=r.window)

@@ -58,3 +58,32 @@ def load_trajectory(path: str | Path) -> RobotTrajectory:
                 motion=str(data["motion"]) if "motion" in data else "")
     except (OSError, ValueError) as exc:
         raise DanceMosaicError(f"cannot read trajectory file {path}: {exc}") from None
+
+
+def interpolate_poses(times: np.ndarray, poses: np.ndarray, at: np.ndarray | float) -> np.ndarray:
+    """Base poses x y z qx qy qz qw at the times `at` from poses (k, 7) at increasing `times` (k,):
+    positions linearly, quaternions normalised-linearly along the shorter arc; held before the
+    first and after the last pose."""
+    times, poses = np.asarray(times, np.float64), np.array(poses, np.float64)
+    if len(times) == 0 or poses.shape != (len(times), 7):
+        raise DanceMosaicError(f"interpolate_poses needs times (k,) and poses (k, 7) with k >= 1; got "
+                               f"{times.shape} and {poses.shape}")
+    for i in range(1, len(poses)):                 # q and -q are the same turn: keep neighbours alike
+        if poses[i, 3:] @ poses[i - 1, 3:] < 0:
+            poses[i, 3:] *= -1
+    at = np.asarray(at, np.float64)
+    out = np.stack([np.interp(at, times, poses[:, k]) for k in range(7)], axis=-1)
+    out[..., 3:] /= np.linalg.norm(out[..., 3:], axis=-1, keepdims=True)
+    return out
+
+
+def load_trajectory_for(path: str | Path, robot: str | None = None):
+    """(RobotTrajectory, RobotConfig) of a trajectory file and the robot it plays on (default: its
+    own); a robot with other joints is an error naming the fix."""
+    from dancemosaic_core.retarget.robot import load_robot
+    trajectory = load_trajectory(path)
+    config = load_robot(robot or trajectory.robot)
+    if tuple(trajectory.joint_names) != tuple(config.joint_names):
+        raise DanceMosaicError(f"{path} was retargeted to {trajectory.robot!r} with other joints than robot "
+                               f"{config.name!r}; pass --robot {trajectory.robot} or retarget again")
+    return trajectory, config

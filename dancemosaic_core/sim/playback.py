@@ -48,6 +48,11 @@ class SimReport:
                 "limit_hits": self.limit_hits, "real_time_factor": self.real_time_factor,
                 "min_pelvis_height_m": float(self.pelvis_height.min())}
 
+    def verdict(self) -> str:
+        """Whether the robot stayed up, and for how long."""
+        return (f"fell at {self.fall_time:.2f} s of {self.seconds:.2f} s" if self.fell
+                else f"stayed up for all {self.seconds:.2f} s")
+
     def table(self) -> str:
         rows = [("fell", "yes" + (f" at {self.fall_time:.2f} s" if self.fall_time is not None else "") if self.fell else "no"),
                 ("simulated", f"{self.seconds:.2f} s"),

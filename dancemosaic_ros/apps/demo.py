@@ -7,7 +7,9 @@ publish is recorded; the published joint trajectory is replayed on the G1 in MuJ
                    frozen-bubble-data, installed by scripts/install.sh)
     2. pipeline    `dancemosaic_ros.bringup` + `dancemosaic_ros.live_probe --full` subprocesses
     3. motion      the generator's chunks on the music clock; the trajectory the controller runs
-    4. MuJoCo      floating base (balance); the fixed-pelvis display mode if it fell
+    4. MuJoCo      floating base under the stabilizer (the recorded base pose is its reference;
+                   --no-stabilize: open loop); the welded-pelvis display if it fell (--fixed-pelvis:
+                   always)
     5. video       robot render | skeleton render, captions, music
     6. report      tempo, BAS, FSR, limit violations, balance, latency, real-time factor
 
@@ -47,6 +49,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--single-process", action="store_true",
                    help="run the nodes in one bringup process (default: one process per node, which keeps "
                         "the Python GIL from serialising audio, generation and IK on a small CPU)")
+    p.add_argument("--stabilize", action=argparse.BooleanOptionalAction, default=True,
+                   help="balance feedback on the simulated robot (default on); --no-stabilize: the trajectory alone")
+    p.add_argument("--fixed-pelvis", action="store_true",
+                   help="show the robot with its pelvis welded in the video (display; the report still "
+                        "measures the free-standing run)")
     p.add_argument("--itto-limits", action="store_true",
                    help="also run ITTO with the robot's joint-limit proxy in the generator (slower on a CPU)")
     p.set_defaults(func=run)
@@ -122,6 +129,17 @@ def executed_trajectory(record: dict, times: np.ndarray, song_start: float, neut
     return q
 
 
+def executed_base(record: dict, times: np.ndarray, song_start: float) -> np.ndarray | None:
+    """Base poses (T, 7) at song times from the retarget node's dance/base_pose (held before the
+    first and after the last); None when the node published none (fixed base)."""
+    from dancemosaic_core.retarget.io import interpolate_poses
+    poses = sorted(record.get("base_poses", []), key=lambda p: p["stamp"])
+    if not poses:
+        return None
+    stamps = np.array([p["stamp"] for p in poses]) - song_start
+    return interpolate_poses(stamps, np.array([p["pose"] for p in poses], dtype=np.float64), times)
+
+
 def published_violations(record: dict, robot) -> dict:
     """Published points outside position limits, and steps over velocity limits, with a 1e-6
     tolerance; what the robot would actually have been sent."""
@@ -179,8 +197,7 @@ def write_report(path: Path, facts: dict) -> None:
         f"| published trajectory points | {v['points']} |",
         f"| points outside position limits | {v['position_violations']} |",
         f"| steps over velocity limits | {v['velocity_violations']} (max {100 * v['max_velocity_fraction_of_limit']:.0f} % of the limit) |",
-        f"| MuJoCo, floating base: fell | {s['floating']['fell']}"
-        + (f" at {s['floating']['fall_time_s']:.1f} s" if s['floating']['fell'] else "") + " |",
+        f"| MuJoCo, floating base ({s['control']}) | {s['verdict']} |",
         f"| MuJoCo, floating base: foot contact / slip | {100 * s['floating']['foot_contact_fraction']:.0f} % of frames / "
         f"{s['floating']['foot_slip_m_per_s']:.3f} m/s |",
         f"| MuJoCo tracking error (mean / max) | {s['floating']['tracking_error_rad']:.3f} / "
@@ -229,15 +246,20 @@ def run(args) -> int:
     skeleton = np.concatenate([lead, joints])[:n]
     times = np.arange(len(skeleton)) / MOTION_FPS
     q = executed_trajectory(live.record, times, song_start, robot.neutral_q)
-    traj = RobotTrajectory(q=q, base=None, fps=MOTION_FPS, joint_names=robot.joint_names, robot=robot.name)
-    # 4. MuJoCo: balance with the floating base (physics only, ~30x real time); the video shows
-    #    the floating base when it stayed up, else the fixed-pelvis display mode
-    print("demo: MuJoCo playback")
+    base = executed_base(live.record, times, song_start)
+    traj = RobotTrajectory(q=q, base=base, fps=MOTION_FPS, joint_names=robot.joint_names, robot=robot.name)
+    # 4. MuJoCo: balance with the floating base (physics only); the stabilizer needs the base
+    #    reference. The video shows the floating base when it stayed up, else the welded pelvis
+    stabilize = args.stabilize and base is not None
+    control = "stabilized" if stabilize else "open loop" + (" (no base pose published)" if args.stabilize else "")
+    print(f"demo: MuJoCo playback, floating base, {control}")
     size = (args.size, args.size)
-    floating = play(traj, robot, fixed_base=False)
-    mode = ("floating base (free-standing robot)" if not floating.fell
-            else f"fixed pelvis (the floating-base robot fell at {floating.fall_time:.1f} s)")
-    shown = Playback(traj, robot, fixed_base=floating.fell, render_size=size)
+    floating = play(traj, robot, fixed_base=False, stabilize=stabilize)
+    weld = args.fixed_pelvis or floating.fell
+    mode = ("fixed pelvis (display)" if args.fixed_pelvis and not floating.fell
+            else f"fixed pelvis (the floating-base robot fell at {floating.fall_time:.1f} s)" if floating.fell
+            else f"floating base (free-standing robot, {control})")
+    shown = Playback(traj, robot, fixed_base=weld, render_size=size, stabilize=stabilize and not weld)
     # 5. video, streamed: robot render | skeleton render, music muxed
     from dancemosaic_core.render.skeleton3d import skeleton_frames
     from dancemosaic_core.render.video import caption, side_by_side, write_video
@@ -254,7 +276,8 @@ def run(args) -> int:
         "machine": f"{os.cpu_count()} CPUs", "wall_seconds": time.monotonic() - t0,
         "motion": motion_metrics(skeleton[int(round(first * MOTION_FPS)):], wave, sr, first),
         "limits": published_violations(live.record, robot),
-        "sim": {"floating": floating.summary(), "video_mode": mode},
+        "sim": {"floating": floating.summary(), "control": control, "verdict": floating.verdict(),
+                "video_mode": mode},
         "live": live_stats, "video": str(getattr(video, "path", out / "demo.mp4")),
     }
     (out / "demo_report.json").write_text(json.dumps(facts, indent=2, default=float) + "\n")

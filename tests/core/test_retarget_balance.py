@@ -87,3 +87,35 @@ def test_bad_input_names_the_problem(g1):
         zmp_margin(g1, q, None, FPS)
     with pytest.raises(DanceMosaicError, match=r"base \(T, 7\)"):
         zmp_margin(g1, q, base[:5], FPS)
+
+
+def test_chunk_by_chunk_margin_continues_across_the_joints(g1):
+    from dancemosaic_core.retarget.balance import ChunkMargin
+    result = Retargeter(robot=g1).retarget(planted_squat(3.0), fps=FPS)
+    whole = zmp_margin(g1, result.q, result.base, FPS)
+    margins = ChunkMargin(g1, FPS)
+    chunks = [margins.update(result.q[a:a + 20], result.base[a:a + 20]) for a in (0, 20, 40)]
+    raw = np.concatenate([c.margin for c in chunks])
+    # only a chunk's last frame misses its successor (one-sided differences there)
+    inner = np.ones(60, bool)
+    inner[[19, 39]] = False
+    np.testing.assert_allclose(raw[inner], whole.margin[inner], atol=1e-9)
+    np.testing.assert_allclose(np.concatenate([c.margin_window for c in chunks]), whole.margin_window, atol=5e-3)
+    assert all(len(c.margin) == 20 for c in chunks) and "cm min" in chunks[-1].brief()
+    margins.reset()
+    assert margins.update(result.q[:2], result.base[:2]) is None          # too short to differentiate
+
+
+def test_interpolated_base_poses_hold_the_ends_and_take_the_short_arc():
+    from dancemosaic_core.retarget.io import interpolate_poses
+    half = np.sin(np.pi / 8)
+    poses = np.array([[0, 0, 1, 0, 0, 0, 1.0], [2, 0, 1, 0, 0, -half, -np.cos(np.pi / 8)]])   # yaw 45 deg, as -q
+    out = interpolate_poses([0.0, 1.0], poses, [-1.0, 0.5, 2.0])
+    np.testing.assert_allclose(out[0], poses[0])
+    np.testing.assert_allclose(out[2, :3], poses[1, :3])
+    np.testing.assert_allclose(out[2, 3:], -poses[1, 3:])        # the same turn
+    np.testing.assert_allclose(out[1, :3], [1, 0, 1])
+    assert np.linalg.norm(out[1, 3:]) == pytest.approx(1.0)
+    assert 2 * np.degrees(np.arctan2(out[1, 5], out[1, 6])) == pytest.approx(22.5, abs=0.5)
+    with pytest.raises(DanceMosaicError, match="poses"):
+        interpolate_poses([0.0], np.zeros((2, 7)), 0.0)

@@ -99,6 +99,22 @@ def test_cli_retarget_then_sim(tmp_path, capsys):
     assert "retarget again" in capsys.readouterr().err
 
 
+def test_cli_defaults_balance_the_retarget_and_stabilize_the_free_standing_robot(tmp_path, capsys):
+    dance = save_motion(tmp_path / "dance.npz", Motion(joints=planted_squat(1.0)))
+    out = tmp_path / "g1.npz"
+    assert main(["retarget", str(dance), "--out", str(out)]) == 0
+    assert "joint RMS change" in capsys.readouterr().out                  # balance-aware by default
+    assert main(["retarget", str(dance), "--no-balance", "--out", str(tmp_path / "plain.npz")]) == 0
+    assert "joint RMS change" not in capsys.readouterr().out
+    assert main(["sim", str(out), "--json", str(tmp_path / "sim.json")]) == 0
+    assert "free-standing, stabilized: stayed up for all 0.95 s" in capsys.readouterr().out
+    assert json.loads((tmp_path / "sim.json").read_text())["stabilized"] is True
+    assert main(["sim", str(out), "--no-stabilize"]) == 0
+    assert "free-standing, open loop: stayed up" in capsys.readouterr().out
+    assert main(["sim", str(out), "--weld-pelvis"]) == 0
+    assert "welded pelvis (display; cannot fall): stayed up" in capsys.readouterr().out
+
+
 def test_stabilizer_survives_a_push_that_topples_the_open_loop_robot(g1):
     push = (0.5, 0.2, [-40.0, 0.0, 0.0])          # 40 N x 0.2 s backward at 0.5 s
     open_loop = play(standing_with_base(g1, 2.5), g1, push=push)

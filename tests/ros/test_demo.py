@@ -10,6 +10,7 @@ import pytest
 
 from dancemosaic_ros.apps.demo import (
     chunk_motion,
+    executed_base,
     executed_trajectory,
     published_violations,
 )
@@ -34,6 +35,14 @@ def test_later_messages_replace_the_trajectory_from_their_first_point():
     t = np.array([0.0, 1.0, 1.5, 2.0, 3.0, 5.0])
     q = executed_trajectory({"trajectories": msgs}, t, 100.0, np.array([-1.0, -1.0]))
     assert q[:, 0].tolist() == [-1.0, 0.0, 0.5, 5.0, 5.0, 5.0]
+
+
+def test_base_poses_are_placed_on_the_song_clock_and_held_at_the_ends():
+    poses = [{"stamp": 102.0, "pose": [1, 0, 0.7, 0, 0, 0, 1]}, {"stamp": 101.0, "pose": [0, 0, 0.8, 0, 0, 0, 1]}]
+    base = executed_base({"base_poses": poses}, np.array([0.0, 1.0, 1.5, 3.0]), 100.0)
+    np.testing.assert_allclose(base[:, 0], [0, 0, 0.5, 1])
+    np.testing.assert_allclose(base[:, 2], [0.8, 0.8, 0.75, 0.7])
+    assert executed_base({"base_poses": []}, np.zeros(3), 100.0) is None      # a fixed-base node: none
 
 
 def test_published_violations_count_positions_and_speeds():

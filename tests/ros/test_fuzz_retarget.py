@@ -28,7 +28,8 @@ from tests.ros.test_retarget_node import DT, Rig, chunk_msg  # noqa: E402
 # documented parameter ranges: name -> (low, high, low excluded)
 RANGES = {"ease_seconds": (0, 10, True), "extend_seconds": (0, 5, True), "command_lead": (0, 2, False),
           "silence_timeout": (0, 60, True), "max_ahead_seconds": (0, 60, True), "deadline_margin": (0, 2, False),
-          "state_timeout": (0, 60, True), "divergence_threshold": (0, 10, False), "divergence_seconds": (0, 60, True)}
+          "state_timeout": (0, 60, True), "divergence_threshold": (0, 10, False), "divergence_seconds": (0, 60, True),
+          "min_zmp_margin": (-0.5, 0.5, False)}
 
 HOSTILE_FLOATS = st.one_of(st.sampled_from([0.0, -0.0, 1e-300, 1e300, -1e300, math.inf, -math.inf, math.nan]),
                            st.floats(-1e6, 1e6))

@@ -256,3 +256,37 @@ def test_deadline_miss_extends_the_motion_instead_of_stopping():
         assert times[-1] > end + 0.4 and np.allclose(v[-1], 0.0)
         rig.check()
         assert wait_for(lambda: rig.statuses and rig.statuses[-1].deadline_misses >= 1, 5.0)
+
+
+def test_status_reports_the_zmp_margin_and_the_base_pose_is_published():
+    from geometry_msgs.msg import PoseStamped
+
+    from dancemosaic_core.retarget.synthetic import planted_squat
+    with ros_session() as ros:
+        rig = Rig(ros)
+        poses = []
+        rig.probe.create_subscription(PoseStamped, "dance/base_pose", poses.append, 50)
+        start = rig.now() + 0.5
+        joints = planted_squat(2 * FRAMES * DT)          # both feet down: a margin, not "in flight"
+        for k in range(2):
+            rig.send(joints[k * FRAMES:(k + 1) * FRAMES], start + k * FRAMES * DT, k)
+        assert wait_for(lambda: any("chunk 1: ZMP margin (0.25 s)" in s.message and "cm min" in s.message
+                                    for s in rig.statuses), 20.0)
+        assert wait_for(lambda: len(poses) >= 5, 5.0)
+        p = poses[-1].pose
+        quaternion = np.array([p.orientation.x, p.orientation.y, p.orientation.z, p.orientation.w])
+        assert poses[-1].header.frame_id == "world" and np.linalg.norm(quaternion) == pytest.approx(1.0)
+        # the pelvis of a standing dance, above the floor
+        assert 0.5 * rig.robot.standing_height < p.position.z < 1.2 * rig.robot.standing_height
+
+
+def test_balance_guard_refuses_chunks_below_the_margin():
+    with ros_session() as ros:
+        # no reference keeps its ZMP 0.5 m inside the feet: every chunk is refused
+        rig = Rig(ros, balance_guard=True, min_zmp_margin=0.5)
+        start = rig.now() + 0.5
+        rig.send(synthetic_joints(FRAMES, 0), start, 0)
+        assert wait_for(lambda: rig.node.refused["balance"] == 1, 20.0)
+        assert wait_for(lambda: any("refused by balance_guard" in s.message for s in rig.statuses), 5.0)
+        assert not rig.trajectories
+        assert rig.node.set_parameters([Parameter("min_zmp_margin", value=0.6)])[0].successful is False
