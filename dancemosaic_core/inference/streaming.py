@@ -201,7 +201,9 @@ class StreamingDancer:
     def next_chunk(self) -> DanceChunk:
         t0 = time.perf_counter()
         first_new = self.start_frame + self.index * self.chunk_frames
-        ctx = 0 if self._ids is None else self.context_tokens
+        # the context is what the stream has so far, up to context_tokens: after a chunk
+        # shorter than the context only that chunk's tokens exist
+        ctx = 0 if self._ids is None else len(self._ids)
         first = first_new - ctx * TOKEN_DOWNSAMPLE
         frames = (ctx + self.chunk_tokens) * TOKEN_DOWNSAMPLE
         guess = None
@@ -227,14 +229,15 @@ class StreamingDancer:
             new = world[context_frames:] + fade[:, None, None] * seam
         else:
             new = joints
+        # ids and tail cover the same newest frames: min(context, all emitted) of them
         self._ids = out.ids[-self.context_tokens:].clone()
-        self._tail = np.concatenate([self._tail, new])[-self.context_tokens * TOKEN_DOWNSAMPLE:] \
-            if self._tail is not None else new[-self.context_tokens * TOKEN_DOWNSAMPLE:]
+        self._tail = np.concatenate([self._tail, new])[-len(self._ids) * TOKEN_DOWNSAMPLE:] \
+            if self._tail is not None else new[-len(self._ids) * TOKEN_DOWNSAMPLE:]
         beat = self.features.tracker.state()
         chunk = DanceChunk(joints=new.astype(np.float32), start_time=first_new / self.fps, fps=self.fps,
                            index=self.index, tempo_bpm=float(beat.tempo_bpm or 0.0), beat_phase=float(beat.phase),
                            compute_seconds=time.perf_counter() - t0,
-                           info={"heard_seconds": self.seconds_heard, "constraint_error": out.constraint_error_after,
+                           info={"heard_seconds": self.seconds_heard, "context_tokens": ctx, "constraint_error": out.constraint_error_after,
                                  "limit_before": out.limit_before, "limit_after": out.limit_after})
         self.index += 1
         return chunk
