@@ -40,6 +40,7 @@ class DanceChunk:
     tempo_bpm: float               # 0 when the tracker has no tempo yet
     beat_phase: float              # [0, 1) at the moment of generation
     compute_seconds: float
+    cpu_seconds: float = 0.0       # CPU time of the generating thread (all of it with torch_threads=1)
     info: dict = field(default_factory=dict)
 
     @property
@@ -199,7 +200,7 @@ class StreamingDancer:
         return PoseConstraints(window.times, window.joints, pos, window.weights)
 
     def next_chunk(self) -> DanceChunk:
-        t0 = time.perf_counter()
+        t0, cpu0 = time.perf_counter(), time.thread_time()
         first_new = self.start_frame + self.index * self.chunk_frames
         # the context is what the stream has so far, up to context_tokens: after a chunk
         # shorter than the context only that chunk's tokens exist
@@ -236,7 +237,7 @@ class StreamingDancer:
         beat = self.features.tracker.state()
         chunk = DanceChunk(joints=new.astype(np.float32), start_time=first_new / self.fps, fps=self.fps,
                            index=self.index, tempo_bpm=float(beat.tempo_bpm or 0.0), beat_phase=float(beat.phase),
-                           compute_seconds=time.perf_counter() - t0,
+                           compute_seconds=time.perf_counter() - t0, cpu_seconds=time.thread_time() - cpu0,
                            info={"heard_seconds": self.seconds_heard, "context_tokens": ctx, "constraint_error": out.constraint_error_after,
                                  "limit_before": out.limit_before, "limit_after": out.limit_after})
         self.index += 1
