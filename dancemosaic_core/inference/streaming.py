@@ -91,10 +91,10 @@ def fit_yaw_shift(src: np.ndarray, dst: np.ndarray) -> YawShift:
 
 class StreamingDancer:
     def __init__(self, *, pipeline: DancePipeline, genre: str | None = None, text: str | None = None,
-                 chunk_seconds: float = 2.0, context_seconds: float = 2.0, lead_seconds: float = 1.0,
+                 chunk_seconds: float = 0.4, context_seconds: float = 2.0, lead_seconds: float = 0.5,
                  start_seconds: float = 2.0, min_heard_seconds: float = 1.0, sample_rate: int | None = None,
-                 weights: GuidanceWeights = GuidanceWeights(), seed: int = 0, steps: int = 10,
-                 joint_limit_fn=None, itto_steps: int = 20, blend_frames: int = 8, rhythm_weight: float = 1.0):
+                 weights: GuidanceWeights = GuidanceWeights(), seed: int = 0, steps: int = 3,
+                 joint_limit_fn=None, itto_steps: int = 5, blend_frames: int = 8, rhythm_weight: float = 1.0):
         self.pipe = pipeline
         self.fps = float(MOTION_FPS)
         to_tokens = lambda s: int(round(s * MOTION_FPS / TOKEN_DOWNSAMPLE))  # noqa: E731
