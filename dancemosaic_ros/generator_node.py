@@ -54,7 +54,7 @@ PARAMS = {
     "seed": Param(0, "random seed of the sampler", integer(0, 2**63 - 1), read_only=True),
     "steps": Param(3, "masked-decoding iterations per chunk (paper section 3.4; fewer: lower latency)",
                    integer(1, 100), read_only=True),
-    "itto_steps": Param(5, "ITTO gradient steps per chunk (beat-aware rhythm term, constraints, robot limits)",
+    "itto_steps": Param(20, "ITTO gradient steps per chunk (beat-aware rhythm term, constraints, robot limits)",
                         integer(0, 1000),
                         read_only=True),
     "rhythm_weight": Param(1.0, "beat-aware ITTO: weight of the term that puts the motion's speed dips on the "

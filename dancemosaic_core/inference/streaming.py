@@ -94,7 +94,7 @@ class StreamingDancer:
                  chunk_seconds: float = 0.4, context_seconds: float = 2.0, lead_seconds: float = 0.5,
                  start_seconds: float = 2.0, min_heard_seconds: float = 1.0, sample_rate: int | None = None,
                  weights: GuidanceWeights = GuidanceWeights(), seed: int = 0, steps: int = 3,
-                 joint_limit_fn=None, itto_steps: int = 5, blend_frames: int = 8, rhythm_weight: float = 1.0):
+                 joint_limit_fn=None, itto_steps: int = 20, blend_frames: int = 8, rhythm_weight: float = 1.0):
         self.pipe = pipeline
         self.fps = float(MOTION_FPS)
         to_tokens = lambda s: int(round(s * MOTION_FPS / TOKEN_DOWNSAMPLE))  # noqa: E731
