@@ -181,7 +181,7 @@ class AudioNode(DanceNode):
 
 
 def main(args=None) -> int:
-    return run_nodes([AudioNode], args)
+    return run_nodes([AudioNode], args, executor="single")
 
 
 if __name__ == "__main__":

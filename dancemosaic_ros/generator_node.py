@@ -11,7 +11,9 @@ a longer gap, a rate change or a restarted source starts a new stream.
 """
 from __future__ import annotations
 
+import gc
 import math
+import os
 import queue
 import threading
 import time
@@ -44,15 +46,15 @@ PARAMS = {
     "w_music": Param(1.0, "guidance weight of the music tower", number(0, MAX_GUIDANCE_WEIGHT)),
     "w_pose": Param(1.0, "guidance weight of the pose tower (pose_constraints topic)",
                     number(0, MAX_GUIDANCE_WEIGHT)),
-    "chunk_seconds": Param(2.0, "motion generated per step of the streaming continuation",
+    "chunk_seconds": Param(0.4, "motion generated per step of the streaming continuation",
                            number(0, 10, above=True),
                            read_only=True),
-    "lead_seconds": Param(1.0, "a chunk is generated this long before it plays (its music partly predicted "
+    "lead_seconds": Param(0.5, "a chunk is generated this long before it plays (its music partly predicted "
                                "from the beat grid)", number(0, 5), read_only=True),
     "seed": Param(0, "random seed of the sampler", integer(0, 2**63 - 1), read_only=True),
-    "steps": Param(10, "masked-decoding iterations per chunk (paper section 3.4; fewer: lower latency)",
+    "steps": Param(3, "masked-decoding iterations per chunk (paper section 3.4; fewer: lower latency)",
                    integer(1, 100), read_only=True),
-    "itto_steps": Param(20, "ITTO gradient steps per chunk when constraints or a robot are set",
+    "itto_steps": Param(20, "ITTO gradient steps per chunk (beat-aware rhythm term, constraints, robot limits)",
                         integer(0, 1000),
                         read_only=True),
     "rhythm_weight": Param(1.0, "beat-aware ITTO: weight of the term that puts the motion's speed dips on the "
@@ -64,7 +66,11 @@ PARAMS = {
                              number(0, 10)),
     "max_clock_offset": Param(10.0, "a new audio stream stamped further than this from now is refused (a wrong "
                                     "or jumped clock)", number(0, 3600, above=True)),
-    "torch_threads": Param(0, "CPU threads for torch (0 = torch's default)", integer(0, 1024), read_only=True),
+    "torch_threads": Param(1, "CPU threads for torch (0 = torch's default; more than 1 lets OpenMP spin against "
+                              "the audio and ROS threads on a small CPU)", integer(0, 1024), read_only=True),
+    "realtime_priority": Param(0, "SCHED_FIFO priority of the generation thread (0 = normal scheduling; needs "
+                                  "CAP_SYS_NICE or an rtprio limit, see docs/ros.md)", integer(0, 99),
+                               read_only=True),
     "warmup": Param(True, "generate one throw-away chunk on silence before the music starts", read_only=True),
 }
 
@@ -187,6 +193,11 @@ class GeneratorNode(DanceNode):
             torch.set_num_threads(self.params["torch_threads"])   # OpenMP teams are per thread
         if self.params["warmup"]:
             self._warmup()
+        # everything allocated so far (model, caches) lives to the end: out of the collector's
+        # sight, a full collection no longer walks it (200-350 ms with the GIL held)
+        gc.collect()
+        gc.freeze()
+        self._set_realtime_priority(self.params["realtime_priority"])
         # listen only once warm: a file-playing audio node waits for this subscriber
         self.create_subscription(AudioChunk, "audio", self._on_audio, 100)
         self.message = "ready: waiting for audio"
@@ -209,6 +220,18 @@ class GeneratorNode(DanceNode):
             while self.origin is not None and not self._stop.is_set() and self.dancer.ready():
                 if not self._generate():
                     break
+
+    def _set_realtime_priority(self, priority: int) -> None:
+        """Real-time scheduling of this thread where the OS allows it (Linux, with the rights)."""
+        if priority <= 0:
+            return
+        try:
+            os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(priority))
+            self.get_logger().info(f"generation thread on SCHED_FIFO priority {priority}")
+        except (AttributeError, PermissionError, OSError) as exc:
+            self.get_logger().warning(f"realtime_priority {priority} not granted ({exc}); normal scheduling. "
+                                      "Allow it with `ulimit -r 99` / an rtprio line in /etc/security/limits.conf "
+                                      "or CAP_SYS_NICE")
 
     def _warmup(self) -> None:
         """Pay the one-off costs (feature JIT, first model calls) before the music starts."""
@@ -275,7 +298,7 @@ class GeneratorNode(DanceNode):
 
 
 def main(args=None) -> int:
-    return run_nodes([GeneratorNode], args)
+    return run_nodes([GeneratorNode], args, executor="single")
 
 
 if __name__ == "__main__":

@@ -466,6 +466,11 @@ class RetargetNode(DanceNode):
     # --- e-stop ------------------------------------------------------------------------------
     def _on_estop(self, request, response):
         with self._lock:
+            if self.state == DanceStatus.STATE_HOLDING:
+                # Already stopped: answer at once. Re-planning the stop for every caller of a storm
+                # would hold the lock for each of them in turn and leave the later ones unanswered.
+                response.success, response.message = True, self.message
+                return response
             now = self._now()
             measured = self._measured(now)
             segment = self._stop(now, measured)

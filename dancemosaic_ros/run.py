@@ -1,4 +1,4 @@
-"""Start nodes in one process on a multi-threaded executor and tear them down in the order
+"""Start nodes in one process on an executor (make_executor) and tear them down in the order
 rclpy needs (worker threads and nodes, then the executor, then the context): every executable's
 main()."""
 from __future__ import annotations
@@ -8,15 +8,30 @@ import sys
 import threading
 
 import rclpy
-from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
+from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor, SingleThreadedExecutor
 from rclpy.signals import SignalHandlerOptions
 
 from dancemosaic_core.common.errors import DanceMosaicError
 
 
-def run_nodes(node_classes, args=None, *, num_threads: int | None = None) -> int:
-    """Build each node class (no arguments) and spin them until SIGINT or SIGTERM.
-    A DanceMosaicError while building (bad parameters, missing model) is logged; exit status 1.
+def make_executor(kind: str, num_threads: int | None = None):
+    """"single": a SingleThreadedExecutor, for nodes whose callbacks only queue or publish (audio,
+    generator: the model runs in its own thread), with none of the thread pool's background
+    cost; "multi": a MultiThreadedExecutor, for nodes whose callbacks must run beside each
+    other (the retarget node answers the e-stop while a chunk is being solved).
+    rclpy.experimental.EventsExecutor (cheaper still) is not used: in the kilted wheels its
+    spin_once(timeout_sec=...) fails with "SystemError: null argument to internal routine"."""
+    if kind == "multi":
+        return MultiThreadedExecutor(num_threads=num_threads)
+    if kind == "single":
+        return SingleThreadedExecutor()
+    raise DanceMosaicError(f"unknown executor {kind!r}: use 'single' or 'multi'")
+
+
+def run_nodes(node_classes, args=None, *, num_threads: int | None = None, executor: str = "multi") -> int:
+    """Build each node class (no arguments) and spin them until SIGINT or SIGTERM on the
+    `executor` kind (make_executor). A DanceMosaicError while building (bad parameters,
+    missing model) is logged; exit status 1.
 
     rclpy's own signal handler would shut the context down at once, under worker threads that
     still publish (`RCLError: publisher's context is invalid`); here a signal only ends the spin,
@@ -25,7 +40,7 @@ def run_nodes(node_classes, args=None, *, num_threads: int | None = None) -> int
     stop = threading.Event()
     previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
     nodes, status = [], 0
-    executor = MultiThreadedExecutor(num_threads=num_threads)
+    executor = make_executor(executor, num_threads)
     try:
         for cls in node_classes:
             if stop.is_set():

@@ -5,7 +5,7 @@ one-shot resampling `music_features` does) into a buffer at the feature rate fps
 feature column but the beat one-hot depends only on audio within a bounded window around its
 frame (features.py): RIGHT_MARGIN frames of look-ahead (chroma_cens: the longest constant-Q
 filter, about +-0.8 s, the multirate resampler's tail and the +-21-frame smoothing window)
-and as much left context. So `features()` recomputes `local_features` over [first unfinished
+and as much left context. So each update (in `push`, once per `update_seconds` of new audio) recomputes `local_features` over [first unfinished
 frame - margin, newest sample] and keeps the frames whose whole window was inside: those are
 *final* and equal the offline features of the same audio. The newest frames are *provisional*
 (their right context is not heard yet); `features(provisional=True)` appends them.
@@ -58,8 +58,9 @@ class StreamingMusicFeatures:
         self.sr = feature_sr(fps)
         self.left, self.right = margin_frames(fps)
         self.max_frames = int(max_frames)
-        # each recomputation costs a whole margin window (~4.6 s of audio at 20 fps), so it
-        # runs at most once per update_seconds of new audio (end() forces the last one)
+        # each recomputation costs a whole margin window (~4.6 s of audio at 20 fps, ~80 ms
+        # CPU, chroma_cens' constant-Q transform most of it), so it runs on push at most once
+        # per update_seconds of new audio (end() forces the last one)
         self.update_samples = int(round(update_seconds * self.sr))
         self._computed_at = 0
         self._resampler = None
@@ -87,8 +88,9 @@ class StreamingMusicFeatures:
         return self._n_samples / self.sr
 
     def push(self, block: np.ndarray) -> None:
-        """Append an audio block ((n,), (n, channels)) at sr_in. Cheap: features are computed
-        when asked for."""
+        """Append an audio block ((n,), (n, channels)) at sr_in. The features are updated here,
+        as the audio arrives (once per update_seconds of it), so that reading them when a chunk
+        is due costs nothing."""
         if self._ended:
             raise DanceMosaicError("push() after end(): start a new StreamingMusicFeatures")
         block = check_wave(to_mono(block), "audio block")
@@ -110,9 +112,15 @@ class StreamingMusicFeatures:
         self._n_samples += len(y)
         self.tempo.push(y)
         self._dirty = True
+        self._update()
 
-    def _update(self) -> None:
-        if not self._dirty or (not self._ended and self._n_samples - self._computed_at < self.update_samples):
+    def update(self) -> None:
+        """Compute the features of all audio heard now, whatever update_seconds says."""
+        self._update(force=True)
+
+    def _update(self, force: bool = False) -> None:
+        due = force or self._ended or self._n_samples - self._computed_at >= self.update_samples
+        if not self._dirty or not due:
             return
         self._dirty = False
         self._computed_at = self._n_samples

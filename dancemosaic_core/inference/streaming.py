@@ -40,6 +40,7 @@ class DanceChunk:
     tempo_bpm: float               # 0 when the tracker has no tempo yet
     beat_phase: float              # [0, 1) at the moment of generation
     compute_seconds: float
+    cpu_seconds: float = 0.0       # CPU time of the generating thread (all of it with torch_threads=1)
     info: dict = field(default_factory=dict)
 
     @property
@@ -90,9 +91,9 @@ def fit_yaw_shift(src: np.ndarray, dst: np.ndarray) -> YawShift:
 
 class StreamingDancer:
     def __init__(self, *, pipeline: DancePipeline, genre: str | None = None, text: str | None = None,
-                 chunk_seconds: float = 2.0, context_seconds: float = 2.0, lead_seconds: float = 1.0,
+                 chunk_seconds: float = 0.4, context_seconds: float = 2.0, lead_seconds: float = 0.5,
                  start_seconds: float = 2.0, min_heard_seconds: float = 1.0, sample_rate: int | None = None,
-                 weights: GuidanceWeights = GuidanceWeights(), seed: int = 0, steps: int = 10,
+                 weights: GuidanceWeights = GuidanceWeights(), seed: int = 0, steps: int = 3,
                  joint_limit_fn=None, itto_steps: int = 20, blend_frames: int = 8, rhythm_weight: float = 1.0):
         self.pipe = pipeline
         self.fps = float(MOTION_FPS)
@@ -199,9 +200,11 @@ class StreamingDancer:
         return PoseConstraints(window.times, window.joints, pos, window.weights)
 
     def next_chunk(self) -> DanceChunk:
-        t0 = time.perf_counter()
+        t0, cpu0 = time.perf_counter(), time.thread_time()
         first_new = self.start_frame + self.index * self.chunk_frames
-        ctx = 0 if self._ids is None else self.context_tokens
+        # the context is what the stream has so far, up to context_tokens: after a chunk
+        # shorter than the context only that chunk's tokens exist
+        ctx = 0 if self._ids is None else len(self._ids)
         first = first_new - ctx * TOKEN_DOWNSAMPLE
         frames = (ctx + self.chunk_tokens) * TOKEN_DOWNSAMPLE
         guess = None
@@ -227,14 +230,15 @@ class StreamingDancer:
             new = world[context_frames:] + fade[:, None, None] * seam
         else:
             new = joints
+        # ids and tail cover the same newest frames: min(context, all emitted) of them
         self._ids = out.ids[-self.context_tokens:].clone()
-        self._tail = np.concatenate([self._tail, new])[-self.context_tokens * TOKEN_DOWNSAMPLE:] \
-            if self._tail is not None else new[-self.context_tokens * TOKEN_DOWNSAMPLE:]
+        self._tail = np.concatenate([self._tail, new])[-len(self._ids) * TOKEN_DOWNSAMPLE:] \
+            if self._tail is not None else new[-len(self._ids) * TOKEN_DOWNSAMPLE:]
         beat = self.features.tracker.state()
         chunk = DanceChunk(joints=new.astype(np.float32), start_time=first_new / self.fps, fps=self.fps,
                            index=self.index, tempo_bpm=float(beat.tempo_bpm or 0.0), beat_phase=float(beat.phase),
-                           compute_seconds=time.perf_counter() - t0,
-                           info={"heard_seconds": self.seconds_heard, "constraint_error": out.constraint_error_after,
+                           compute_seconds=time.perf_counter() - t0, cpu_seconds=time.thread_time() - cpu0,
+                           info={"heard_seconds": self.seconds_heard, "context_tokens": ctx, "constraint_error": out.constraint_error_after,
                                  "limit_before": out.limit_before, "limit_after": out.limit_after})
         self.index += 1
         return chunk

@@ -39,8 +39,12 @@ def add_arguments(parser) -> None:
     parser.add_argument("--robot", default="g1")
     parser.add_argument("--itto-robot", action="store_true",
                         help="also give the generator the robot's joint-limit term (ITTO)")
-    parser.add_argument("--steps", type=int, default=10, help="masked-decoding iterations per chunk")
-    parser.add_argument("--chunk-seconds", type=float, default=2.0, help="motion generated per chunk")
+    parser.add_argument("--steps", type=int, default=None, help="masked-decoding iterations per chunk "
+                                                                "(default: config/ros/dance.yaml)")
+    parser.add_argument("--itto-steps", type=int, default=None, help="ITTO steps per chunk (default: dance.yaml)")
+    parser.add_argument("--chunk-seconds", type=float, default=None, help="motion generated per chunk "
+                                                                        "(default: dance.yaml)")
+    parser.add_argument("--lead-seconds", type=float, default=None, help="generation lead (default: dance.yaml)")
     parser.add_argument("--torch-threads", type=int, default=1, help="generator torch threads (0: torch's default)")
     parser.add_argument("--processes", action="store_true", help="one process per node instead of bringup")
     parser.add_argument("--startup-timeout", type=float, default=300.0, help="seconds for loading and warm-up")
@@ -64,19 +68,23 @@ def _song(args, out: Path) -> str:
     return f"{source} ({args.seconds:.0f} s)"
 
 
-def _params(args, song: Path, out: Path) -> None:
+def _params(args, song: Path, out: Path) -> dict:
+    """Writes the pipeline's parameters file; returns the generator's parameters."""
     import yaml
 
     config = yaml.safe_load((ROOT / "config" / "ros" / "dance.yaml").read_text())
     # the music starts once the generator (after its warm-up), the retargeter and the probe listen
     config["audio_node"]["ros__parameters"].update(file=str(song), sample_rate=0, wait_for_listeners=3)
-    config["generator_node"]["ros__parameters"].update(
-        model_dir=str(args.model), device=args.device, torch_threads=args.torch_threads, steps=args.steps,
-        chunk_seconds=args.chunk_seconds,
-        robot=args.robot if args.itto_robot else "")
+    generator = config["generator_node"]["ros__parameters"]
+    generator.update(model_dir=str(args.model), device=args.device, torch_threads=args.torch_threads,
+                     robot=args.robot if args.itto_robot else "")
+    chosen = {"steps": args.steps, "itto_steps": args.itto_steps, "chunk_seconds": args.chunk_seconds,
+              "lead_seconds": args.lead_seconds}
+    generator.update({k: v for k, v in chosen.items() if v is not None})
     # no robot state here: the retarget node starts from the neutral pose
     config["retarget_node"]["ros__parameters"].update(robot=args.robot, start_without_state=True)
     out.write_text(yaml.safe_dump(config))
+    return generator
 
 
 def random_model(size: str, out: Path) -> Path:
@@ -149,7 +157,7 @@ def run(args) -> dict:
     if args.random_model:
         args.model = str(random_model(args.random_model, work / "model"))
     described = _song(args, song)
-    _params(args, song, params)
+    generator = _params(args, song, params)
     live = run_pipeline(params, args.seconds, work=work, processes=args.processes,
                         startup_timeout=args.startup_timeout)
     result = analyse(live.record, args.seconds, live.audio_start)
@@ -157,7 +165,10 @@ def run(args) -> dict:
         "model": f"random {args.random_model} model" if args.random_model else str(args.model),
         "device": args.device, "song": described, "robot": args.robot,
         "mode": "one process per node" if args.processes else "one process (bringup)",
-        "itto_joint_limits": bool(args.itto_robot), "steps": args.steps,
+        "itto_joint_limits": bool(args.itto_robot),
+        **{k: generator[k] for k in ("chunk_seconds", "lead_seconds", "steps", "itto_steps", "torch_threads")},
+        # CPU of all nodes while the song played, per chunk: less load-sensitive than wall time
+        "pipeline_cpu_ms_per_chunk": 1000.0 * live.cpu_cores * args.seconds / result["chunks"],
         "cpu_cores_used": live.cpu_cores, "cpu_count": os.cpu_count(),
         "machine_cpu_busy_percent": live.machine_busy_percent,
         "pipeline_warnings": live.warnings,

@@ -72,6 +72,7 @@ def test_streaming_equals_offline_random_blocks():
     final = stream.features()
     assert stream.start_frame() == 0 and len(final) > len(off) - 3 * 20   # only ~2.3 s still provisional
     np.testing.assert_allclose(final[:, :COL_BEAT], off[:len(final), :COL_BEAT], atol=1e-5)
+    stream.update()                              # the audio since the last update, not yet computed
     with_prov = stream.features(provisional=True)
     assert len(with_prov) == len(off)
     stream.end()
@@ -79,6 +80,23 @@ def test_streaming_equals_offline_random_blocks():
     # the online beat column marks beats at the click rate (120 BPM = every 10 frames) after settling
     beats = np.flatnonzero(stream.features()[:, COL_BEAT])
     assert len(beats) >= 10 and np.median(np.diff(beats)) == 10
+
+
+def test_streaming_features_are_computed_as_the_audio_arrives():
+    """push() finalises frames once per update_seconds of audio, before anyone reads them, and
+    every frame final at any point of the stream equals the offline feature."""
+    sr = 10240
+    y, _ = _music(8.0, sr, seed=3)
+    off = music_features(y, sr, 20)
+    stream = StreamingMusicFeatures(sr, fps=20, update_seconds=0.25)
+    finalised = []
+    for i in range(0, len(y), 512):
+        stream.push(y[i:i + 512])
+        finalised.append(stream.n_final)
+    steps = np.flatnonzero(np.diff(finalised))
+    assert finalised[-1] >= len(off) - 3 * 20 and len(steps) >= 20
+    assert np.diff(steps).min() >= 4                         # 0.25 s = 5 blocks of 512 samples
+    np.testing.assert_allclose(stream.features()[:, :COL_BEAT], off[:finalised[-1], :COL_BEAT], atol=1e-5)
 
 
 def test_streaming_resampled_stereo_equals_offline():

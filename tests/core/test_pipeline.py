@@ -170,3 +170,27 @@ def test_constraints_window_keeps_and_retimes_the_span():
     w = c.window(1.0, 2.0)
     assert w.times.tolist() == [0.0, 1.0] and w.joints == ["pelvis", "left_wrist"]
     assert np.array_equal(w.positions, np.eye(4, 3)[1:3]) and len(c.window(4.0, 1.0)) == 0
+
+
+@pytest.mark.parametrize("chunk_seconds, context_seconds", [(0.4, 2.0), (1.0, 2.4), (2.0, 0.4), (0.2, 0.2)])
+def test_streaming_any_chunk_context_ratio(model_dir, chunk_seconds, context_seconds):
+    """A chunk shorter than the context continues what the stream has so far (one chunk's
+    tokens after the first), then the full context once enough is emitted."""
+    from dancemosaic_core.audio.synth import click_track
+    dancer = StreamingDancer.from_pretrained(model_dir, device="cpu", genre="Jazz", sample_rate=22050,
+                                             chunk_seconds=chunk_seconds, context_seconds=context_seconds,
+                                             start_seconds=1.0, lead_seconds=0.2, itto_steps=2)
+    wave, _ = click_track(120, 5.5, sr=22050)
+    chunks = []
+    for i in range(0, len(wave), 1102):
+        dancer.push_audio(wave[i:i + 1102])
+        while dancer.ready():
+            chunks.append(dancer.next_chunk())
+    assert len(chunks) >= 3
+    emitted = 0
+    for a, b in zip(chunks, chunks[1:]):
+        assert b.start_time == pytest.approx(a.end_time) and len(b.joints) == dancer.chunk_frames
+    for c in chunks:
+        assert c.info["context_tokens"] == min(dancer.context_tokens, emitted)
+        assert np.isfinite(c.joints).all()
+        emitted += dancer.chunk_tokens

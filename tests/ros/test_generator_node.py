@@ -119,7 +119,7 @@ def test_bad_constraints_and_parameters_are_refused_and_generation_goes_on(model
 def test_robot_joint_limit_term_joins_generation(model_dir):
     chunks = []
     with ros_session() as ros:
-        node = generator(ros, model_dir, robot="g1", itto_steps=3)
+        node = generator(ros, model_dir, robot="g1", itto_steps=3, lead_seconds=1.0)   # 1.2 s of audio is enough
         assert node.dancer.joint_limit_fn is not None
         probe = ros.probe()
         probe.create_subscription(MotionChunk, "motion", chunks.append, 10)

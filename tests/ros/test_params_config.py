@@ -29,3 +29,18 @@ def test_config_section_matches_declared_parameters(node):
         assert type(value) is type(spec.default), f"{node}.{name}: {value!r} vs default {spec.default!r}"
         assert spec.check is None or spec.check(value) is None, name
         assert spec.check is None or spec.check(spec.default) is None, name
+
+
+def test_generator_defaults_are_the_measured_low_latency_ones():
+    """The node, dance.yaml and StreamingDancer share the short-chunk CPU defaults
+    (docs/inference.md, "Short chunks"), and torch runs one thread unless told otherwise."""
+    import inspect
+
+    from dancemosaic_core.inference.streaming import StreamingDancer
+    dancer = inspect.signature(StreamingDancer).parameters
+    section = yaml.safe_load(CONFIG.read_text())["generator_node"]["ros__parameters"]
+    for name in ("chunk_seconds", "lead_seconds", "steps", "itto_steps", "rhythm_weight"):
+        assert generator_node.PARAMS[name].default == dancer[name].default == section[name], name
+    assert dancer["chunk_seconds"].default <= 0.5 and dancer["steps"].default <= 3
+    assert dancer["rhythm_weight"].default > 0 and dancer["itto_steps"].default > 0
+    assert generator_node.PARAMS["torch_threads"].default == 1
