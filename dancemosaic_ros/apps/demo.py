@@ -163,24 +163,32 @@ def published_violations(record: dict, robot) -> dict:
 
 # --- 6. report --------------------------------------------------------------------------------------
 def motion_metrics(joints: np.ndarray, wave: np.ndarray, sr: int, offset: float) -> dict:
+    from dancemosaic_core.audio.features import beat_times
     from dancemosaic_core.eval.beats import music_beats, truncate_beats
     from dancemosaic_core.eval.foot import foot_skating, foot_skating_ratio
     from dancemosaic_core.eval.protocols import get_protocol
     from dancemosaic_core.eval.rhythm import median_beat_period, rhythm_metrics
+    from dancemosaic_core.inference.pipeline import music_features_for
     proto = get_protocol("finedance")
     # the protocol's own beat recipe and rate (30 fps for FineDance): at 20 fps the reference
     # tracker reads this song at 2/3 of its tempo (109 against 164 BPM)
     song_beats = music_beats(wave, sr, proto.fps) - offset
     inside = truncate_beats(song_beats, len(joints) / MOTION_FPS)
     rhythm = rhythm_metrics(joints, MOTION_FPS, song_beats, sigma_s=proto.bas_sigma_s, smooth_s=proto.bas_smooth_s)
+    # The reference tracker and the project's dance-level beat column (what the dancer hears)
+    # can pick different metrical levels on a song without known beats: report both.
+    column = beat_times(music_features_for(wave, sr)) - offset
+    dance = rhythm_metrics(joints, MOTION_FPS, column, sigma_s=proto.bas_sigma_s, smooth_s=proto.bas_smooth_s)
     period = median_beat_period(inside)
     return {**rhythm, "bas_random_phase": rhythm["bas_chance"],
+            "dance_level": {k: dance[k] for k in ("bas", "bas_half_beat", "bas_chance", "period_ratio", "locked")},
             "fsr": foot_skating_ratio([foot_skating(joints, MOTION_FPS)]),
             "music_beats": int(len(inside)), "music_tempo_bpm": 60.0 / period if period else 0.0}
 
 
 def write_report(path: Path, facts: dict) -> None:
     m, v, s, live = facts["motion"], facts["limits"], facts["sim"], facts["live"]
+    d = m["dance_level"]
     fmt = lambda x, spec=".3f": "n/a" if x is None else format(x, spec)  # noqa: E731
     lines = [
         "# DanceMosaic demo report", "",
@@ -194,6 +202,10 @@ def write_report(path: Path, facts: dict) -> None:
         f"| same, music beats half a beat late | {fmt(m['bas_half_beat'])} |",
         f"| movement period / beat period (locked: within 8 % of 0.5, 1, 2) | {fmt(m['period_ratio'], '.2f')} "
         f"({'locked' if m['locked'] else 'not locked'}) |",
+        f"| beat align score against the project's dance-level beat column (what the dancer hears) / half a beat "
+        f"late / random phase | {fmt(d['bas'])} / {fmt(d['bas_half_beat'])} / {fmt(d['bas_chance'])} |",
+        f"| movement period / dance-level beat period | {fmt(d['period_ratio'], '.2f')} "
+        f"({'locked' if d['locked'] else 'not locked'}) |",
         f"| mean joint speed | {fmt(m['joint_speed'])} m/s |",
         f"| foot skating ratio (LODGE) of the generated motion | {fmt(m['fsr'])} |",
         f"| published trajectory points | {v['points']} |",
