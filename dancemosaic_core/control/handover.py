@@ -10,6 +10,8 @@ fraction of the joints' velocity and acceleration limits:
   peak acceleration pi^2 d / 2T^2) and grows until every sampled step of the blend stays within
   the fraction of the limits, or within what the dance itself does at that moment (the dance was
   already limited by the retargeter; the blend never adds speed beyond the fraction).
+  `MotionBudget.blend` applies it chunk by chunk and checks each later chunk again from what was
+  commanded, re-planning the rest of the blend slower where the later dance would leave the budget.
 - `MotionBudget.stop`: a cubic Hermite from the planned state (q0, v0) to rest at a target (the
   measured pose, the neutral pose) or, without one, constant braking to where the motion stops.
   Its duration is the shortest on the frame grid with |acceleration| <= fraction x limit and
