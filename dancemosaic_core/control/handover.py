@@ -78,11 +78,9 @@ class Handover:
         rate = np.where((x > 0) & (x < 1), 0.5 * np.pi * np.sin(np.pi * np.clip(x, 0.0, 1.0)) / self.seconds, 0.0)
         for join, w0, r0, seconds in self.pieces:
             k = np.clip((t - join) / seconds, 0.0, 1.0)
-            # cubic Hermite basis: w0 h00 + r0 T h10 + h01 (to 1 at rest)
-            h = w0 * (2 * k ** 3 - 3 * k ** 2 + 1) + r0 * seconds * (k ** 3 - 2 * k ** 2 + k) + 3 * k ** 2 - 2 * k ** 3
-            dh = (w0 * (6 * k ** 2 - 6 * k) + r0 * seconds * (3 * k ** 2 - 4 * k + 1) + 6 * k - 6 * k ** 2) / seconds
+            h, dh = _to_one(k, w0, r0 * seconds)
             after = t >= join
-            w, rate = np.where(after, h, w), np.where(after & (k < 1), dh, rate)
+            w, rate = np.where(after, h, w), np.where(after & (k < 1), dh / seconds, rate)
         return w, rate
 
     def weight(self, times: np.ndarray) -> np.ndarray:
@@ -109,11 +107,20 @@ class Stop:
         return self.braking == WITHIN_BUDGET
 
 
+def _to_one(k: np.ndarray, w0: float, slope: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The cubic Hermite from w0 (slope `slope` per unit k) to 1 at rest, at k in [0, 1]
+    (w0 h00 + slope h10 + h01), and its derivative in k. `slope` (C, 1) gives (C, len(k))."""
+    h = w0 * (2 * k ** 3 - 3 * k ** 2 + 1) + slope * (k ** 3 - 2 * k ** 2 + k) + 3 * k ** 2 - 2 * k ** 3
+    dh = w0 * (6 * k ** 2 - 6 * k) + slope * (3 * k ** 2 - 4 * k + 1) + 6 * k - 6 * k ** 2
+    return h, dh
+
+
 def _differences(times: np.ndarray, q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Finite-difference velocities (N-1, n) and accelerations (N-2, n) of points at `times`."""
-    v = np.diff(q, axis=0) / np.diff(times)[:, None]
+    """Finite-difference velocities (..., N-1, n) and accelerations (..., N-2, n) of points
+    (..., N, n) at `times` (N,)."""
+    v = np.diff(q, axis=-2) / np.diff(times)[:, None]
     mid = 0.5 * (times[1:] + times[:-1])
-    a = np.diff(v, axis=0) / np.diff(mid)[:, None]
+    a = np.diff(v, axis=-2) / np.diff(mid)[:, None]
     return v, a
 
 
@@ -188,36 +195,40 @@ class MotionBudget:
         if excess() > 1 and plan.end > before_t[-1]:
             join = float(before_t[-1])
             w0, rate = (float(x[0]) for x in plan.weight_and_rate([join]))
-            kept = list(plan.pieces)
-            best = (np.inf, None)
+            rates = rate * np.linspace(1.0, 0.0, 101)          # kept, or lowered at the join
+            best, best_excess = None, np.inf
             seconds = max(plan.end - join, self.limits.dt)
-            while best[0] > 1 and seconds <= MAX_SECONDS:
-                for r0 in rate * np.linspace(1.0, 0.0, 101):
-                    # steeper than 3 (1 - w0) / T at the join, the weight would overshoot 1
-                    if r0 * seconds > 3 * (1 - w0) * (1 + TOLERANCE):
-                        continue
-                    plan.pieces = kept + [(join, w0, float(r0), seconds)]
-                    found = excess()
-                    if found < best[0]:
-                        best = (found, plan.pieces[-1])
-                    if found <= 1:
-                        break
+            while best_excess > 1 and seconds <= MAX_SECONDS:
+                # steeper than 3 (1 - w0) / T at the join, the weight would overshoot 1
+                r0 = rates[rates * seconds <= 3 * (1 - w0) * (1 + TOLERANCE)]
+                if len(r0):
+                    w = _to_one(np.clip((times - join) / seconds, 0.0, 1.0), w0, r0[:, None] * seconds)[0]
+                    q = plan.start_q + w[:, :, None] * (dance - plan.start_q)
+                    found = self._excess(t, np.concatenate([np.broadcast_to(before_q, (len(r0),) + before_q.shape), q],
+                                                           axis=1), own)
+                    i = int(np.argmax(found <= 1)) if np.any(found <= 1) else int(np.argmin(found))
+                    if found[i] < best_excess:
+                        best, best_excess = (join, w0, float(r0[i]), seconds), found[i]
                 seconds *= 1.05
-            plan.pieces = kept + [best[1]] if best[1] is not None else kept
+            if best is not None:
+                plan.pieces = plan.pieces + [best]
         commanded = plan.apply(times, dance)
         plan.times = np.concatenate([plan.times[past], times])
         plan.commanded = np.vstack([plan.commanded[past], commanded])
         plan.dance = np.vstack([plan.dance[past], dance])
         return commanded
 
-    def _excess(self, t: np.ndarray, q: np.ndarray, dance: np.ndarray) -> float:
-        """The largest ratio of a step (acceleration) of points `q` at `t` to what the budget
-        allows there: the fraction of the limits or the dance's own step (acceleration)."""
+    def _excess(self, t: np.ndarray, q: np.ndarray, dance: np.ndarray):
+        """The largest ratio of a step (acceleration) of points `q` (N, n), or of each of (C, N, n)
+        candidates, at `t` to what the budget allows there: the fraction of the limits or the
+        dance's own step (acceleration)."""
         own_v, own_a = _differences(t, dance)
         v, a = _differences(t, q)
         v_allowed = np.maximum(self.velocity, np.abs(own_v)) * (1 + TOLERANCE)
         a_allowed = np.maximum(self.accel, np.abs(own_a)) * (1 + TOLERANCE)
-        return float(max(np.max(np.abs(v) / v_allowed, initial=0.0), np.max(np.abs(a) / a_allowed, initial=0.0)))
+        worst = np.maximum(np.max(np.abs(v) / v_allowed, axis=(-2, -1), initial=0.0),
+                           np.max(np.abs(a) / a_allowed, axis=(-2, -1), initial=0.0))
+        return worst if worst.ndim else float(worst)
 
     # --- to rest ------------------------------------------------------------------------------
     def stop(self, q0: np.ndarray, v0: np.ndarray, target: np.ndarray | None = None,
