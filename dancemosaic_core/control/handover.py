@@ -189,8 +189,9 @@ class MotionBudget:
         before_t, before_q, before_d = plan.times[past][-2:], plan.commanded[past][-2:], plan.dance[past][-2:]
         t, own = np.concatenate([before_t, times]), np.vstack([before_d, dance])
 
+        # checked as sent: inside the position limits, as the SafetyFilter will clip them
         def excess() -> float:
-            return self._excess(t, np.vstack([before_q, plan.apply(times, dance)]), own)
+            return self._excess(t, np.vstack([before_q, self.limits.clip(plan.apply(times, dance))]), own)
 
         if excess() > 1 and plan.end > before_t[-1]:
             join = float(before_t[-1])
@@ -203,7 +204,7 @@ class MotionBudget:
                 r0 = rates[rates * seconds <= 3 * (1 - w0) * (1 + TOLERANCE)]
                 if len(r0):
                     w = _to_one(np.clip((times - join) / seconds, 0.0, 1.0), w0, r0[:, None] * seconds)[0]
-                    q = plan.start_q + w[:, :, None] * (dance - plan.start_q)
+                    q = self.limits.clip(plan.start_q + w[:, :, None] * (dance - plan.start_q))
                     found = self._excess(t, np.concatenate([np.broadcast_to(before_q, (len(r0),) + before_q.shape), q],
                                                            axis=1), own)
                     i = int(np.argmax(found <= 1)) if np.any(found <= 1) else int(np.argmin(found))
@@ -212,7 +213,7 @@ class MotionBudget:
                 seconds *= 1.05
             if best is not None:
                 plan.pieces = plan.pieces + [best]
-        commanded = plan.apply(times, dance)
+        commanded = self.limits.clip(plan.apply(times, dance))
         plan.times = np.concatenate([plan.times[past], times])
         plan.commanded = np.vstack([plan.commanded[past], commanded])
         plan.dance = np.vstack([plan.dance[past], dance])
