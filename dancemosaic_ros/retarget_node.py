@@ -226,7 +226,7 @@ class RetargetNode(DanceNode):
                 # a chunk that is history by now (late, or retargeted slowly) sends nothing and
                 # starts nothing: the next one takes over from the robot's pose
                 if self.handover is not None and not self.handover.done(times[0]):
-                    q = self.handover.apply(times, q)
+                    q = self.budget.blend(self.handover, times, q)
                 self.state = DanceStatus.STATE_DANCING
                 self._send(self.streamer.add_chunk(times, q, now, self.params["command_lead"]))
                 self._plan_base(times_all[use], base, now)

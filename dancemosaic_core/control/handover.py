@@ -10,6 +10,8 @@ fraction of the joints' velocity and acceleration limits:
   peak acceleration pi^2 d / 2T^2) and grows until every sampled step of the blend stays within
   the fraction of the limits, or within what the dance itself does at that moment (the dance was
   already limited by the retargeter; the blend never adds speed beyond the fraction).
+  `MotionBudget.blend` applies it chunk by chunk and checks each later chunk again from what was
+  commanded, re-planning the rest of the blend slower where the later dance would leave the budget.
 - `MotionBudget.stop`: a cubic Hermite from the planned state (q0, v0) to rest at a target (the
   measured pose, the neutral pose) or, without one, constant braking to where the motion stops.
   Its duration is the shortest on the frame grid with |acceleration| <= fraction x limit and
@@ -25,7 +27,7 @@ No ROS client library here.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -34,6 +36,8 @@ from dancemosaic_core.control.limits import JointLimits, ramp_fraction
 
 # Relative slack of the limit checks (float rounding of the sampled curves).
 TOLERANCE = 1e-9
+# Points of a later chunk within this share of a frame of a commanded one replace it.
+TIME_STEP_SLACK = 0.5
 # Longest plan either move may take before the planner gives up growing it.
 MAX_SECONDS = 120.0
 
@@ -49,14 +53,39 @@ AT_LIMIT = "at a position limit with the full acceleration limit (too close to t
 
 @dataclass
 class Handover:
-    """Blend from `start_q` (at rest at `start_time`) into the dance over `seconds`."""
+    """Blend from `start_q` (at rest at `start_time`) into the dance: the cosine ramp over
+    `seconds`, then any slower continuations `MotionBudget.blend` planned as later chunks came."""
     start_q: np.ndarray
     start_time: float
     seconds: float
+    # (join time, weight there, weight rate there, seconds): a cubic Hermite from there to 1 at rest
+    pieces: list = field(default_factory=list)
+    # what the blend commanded so far (the rest before the start included): times, commands, dance
+    times: np.ndarray = None
+    commanded: np.ndarray = None
+    dance: np.ndarray = None
+
+    @property
+    def end(self) -> float:
+        join, _, _, seconds = self.pieces[-1] if self.pieces else (self.start_time, 0.0, 0.0, self.seconds)
+        return join + seconds
+
+    def weight_and_rate(self, times: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The weight of the dance at `times` and its rate of change (1/s)."""
+        t = np.asarray(times, dtype=np.float64)
+        x = (t - self.start_time) / self.seconds
+        w = ramp_fraction(x)
+        rate = np.where((x > 0) & (x < 1), 0.5 * np.pi * np.sin(np.pi * np.clip(x, 0.0, 1.0)) / self.seconds, 0.0)
+        for join, w0, r0, seconds in self.pieces:
+            k = np.clip((t - join) / seconds, 0.0, 1.0)
+            h, dh = _to_one(k, w0, r0 * seconds)
+            after = t >= join
+            w, rate = np.where(after, h, w), np.where(after & (k < 1), dh / seconds, rate)
+        return w, rate
 
     def weight(self, times: np.ndarray) -> np.ndarray:
         """How much of the dance is in the command at `times` (0 before the start, 1 after the end)."""
-        return ramp_fraction((np.asarray(times, dtype=np.float64) - self.start_time) / self.seconds)
+        return self.weight_and_rate(times)[0]
 
     def apply(self, times: np.ndarray, dance: np.ndarray) -> np.ndarray:
         """The commanded positions (N, n) for dance positions (N, n) at absolute `times` (N,)."""
@@ -64,7 +93,7 @@ class Handover:
         return self.start_q + s * (np.asarray(dance, dtype=np.float64) - self.start_q)
 
     def done(self, t: float) -> bool:
-        return t >= self.start_time + self.seconds
+        return t >= self.end
 
 
 @dataclass
@@ -78,11 +107,20 @@ class Stop:
         return self.braking == WITHIN_BUDGET
 
 
+def _to_one(k: np.ndarray, w0: float, slope: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The cubic Hermite from w0 (slope `slope` per unit k) to 1 at rest, at k in [0, 1]
+    (w0 h00 + slope h10 + h01), and its derivative in k. `slope` (C, 1) gives (C, len(k))."""
+    h = w0 * (2 * k ** 3 - 3 * k ** 2 + 1) + slope * (k ** 3 - 2 * k ** 2 + k) + 3 * k ** 2 - 2 * k ** 3
+    dh = w0 * (6 * k ** 2 - 6 * k) + slope * (3 * k ** 2 - 4 * k + 1) + 6 * k - 6 * k ** 2
+    return h, dh
+
+
 def _differences(times: np.ndarray, q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Finite-difference velocities (N-1, n) and accelerations (N-2, n) of points at `times`."""
-    v = np.diff(q, axis=0) / np.diff(times)[:, None]
+    """Finite-difference velocities (..., N-1, n) and accelerations (..., N-2, n) of points
+    (..., N, n) at `times` (N,)."""
+    v = np.diff(q, axis=-2) / np.diff(times)[:, None]
     mid = 0.5 * (times[1:] + times[:-1])
-    a = np.diff(v, axis=0) / np.diff(mid)[:, None]
+    a = np.diff(v, axis=-2) / np.diff(mid)[:, None]
     return v, a
 
 
@@ -124,20 +162,74 @@ class MotionBudget:
             raise DanceMosaicError("the hand-over needs dance points after its start time")
         seconds = max(self.ramp_seconds(np.max(np.abs(dance - start_q), axis=0)), self.limits.dt)
         # the robot rests at start_q one frame before the start: the first steps start from rest
-        t = np.concatenate([[start_time - self.limits.dt, start_time], times])
-        own_v, own_a = _differences(t, np.vstack([dance[:1], dance[:1], dance]))
-        v_allowed = np.maximum(self.velocity, np.abs(own_v)) * (1 + TOLERANCE)
-        a_allowed = np.maximum(self.accel, np.abs(own_a)) * (1 + TOLERANCE)
+        rest_t = np.array([start_time - self.limits.dt, start_time])
+        t = np.concatenate([rest_t, times])
+        own = np.vstack([dance[:1], dance[:1], dance])
         while True:
-            plan = Handover(start_q, float(start_time), seconds)
-            q = np.vstack([start_q, start_q, plan.apply(times, dance)])
-            v, a = _differences(t, q)
-            if np.all(np.abs(v) <= v_allowed) and np.all(np.abs(a) <= a_allowed):
+            plan = Handover(start_q, float(start_time), seconds, times=rest_t, commanded=np.vstack([start_q, start_q]),
+                            dance=own[:2])
+            if self._excess(t, np.vstack([start_q, start_q, plan.apply(times, dance)]), own) <= 1:
                 return plan
             if seconds > MAX_SECONDS:
                 raise DanceMosaicError(f"no hand-over ramp within {MAX_SECONDS} s fits {self.fraction} of the "
                                        "joint limits; check the robot config's velocity and acceleration limits")
             seconds *= 1.05
+
+    def blend(self, plan: Handover, times: np.ndarray, dance: np.ndarray) -> np.ndarray:
+        """The commands (N, n) for a chunk's dance positions (N, n) at `times` during the hand-over.
+        The ramp was planned against the first chunk's dance; a later chunk's dance may lie farther
+        from the start, so every step from what the blend already commanded is checked again and,
+        where one leaves the budget (or the dance's own step), the rest of the blend is re-planned
+        slower: a cubic Hermite in the weight from the last commanded point (its rate there kept or
+        lowered) to 1 at rest, the first on the shortest duration that fits (`plan.pieces` grows).
+        Where none fits, the least excessive is taken (the dance moved away faster than one frame
+        of the acceleration budget can follow)."""
+        times, dance = np.asarray(times, dtype=np.float64), np.asarray(dance, dtype=np.float64)
+        past = plan.times < times[0] - TIME_STEP_SLACK * self.limits.dt
+        before_t, before_q, before_d = plan.times[past][-2:], plan.commanded[past][-2:], plan.dance[past][-2:]
+        t, own = np.concatenate([before_t, times]), np.vstack([before_d, dance])
+
+        # checked as sent: inside the position limits, as the SafetyFilter will clip them
+        def excess() -> float:
+            return self._excess(t, np.vstack([before_q, self.limits.clip(plan.apply(times, dance))]), own)
+
+        if excess() > 1 and plan.end > before_t[-1]:
+            join = float(before_t[-1])
+            w0, rate = (float(x[0]) for x in plan.weight_and_rate([join]))
+            rates = rate * np.linspace(1.0, 0.0, 101)          # kept, or lowered at the join
+            best, best_excess = None, np.inf
+            seconds = max(plan.end - join, self.limits.dt)
+            while best_excess > 1 and seconds <= MAX_SECONDS:
+                # steeper than 3 (1 - w0) / T at the join, the weight would overshoot 1
+                r0 = rates[rates * seconds <= 3 * (1 - w0) * (1 + TOLERANCE)]
+                if len(r0):
+                    w = _to_one(np.clip((times - join) / seconds, 0.0, 1.0), w0, r0[:, None] * seconds)[0]
+                    q = self.limits.clip(plan.start_q + w[:, :, None] * (dance - plan.start_q))
+                    found = self._excess(t, np.concatenate([np.broadcast_to(before_q, (len(r0),) + before_q.shape), q],
+                                                           axis=1), own)
+                    i = int(np.argmax(found <= 1)) if np.any(found <= 1) else int(np.argmin(found))
+                    if found[i] < best_excess:
+                        best, best_excess = (join, w0, float(r0[i]), seconds), found[i]
+                seconds *= 1.05
+            if best is not None:
+                plan.pieces = plan.pieces + [best]
+        commanded = self.limits.clip(plan.apply(times, dance))
+        plan.times = np.concatenate([plan.times[past], times])
+        plan.commanded = np.vstack([plan.commanded[past], commanded])
+        plan.dance = np.vstack([plan.dance[past], dance])
+        return commanded
+
+    def _excess(self, t: np.ndarray, q: np.ndarray, dance: np.ndarray):
+        """The largest ratio of a step (acceleration) of points `q` (N, n), or of each of (C, N, n)
+        candidates, at `t` to what the budget allows there: the fraction of the limits or the
+        dance's own step (acceleration)."""
+        own_v, own_a = _differences(t, dance)
+        v, a = _differences(t, q)
+        v_allowed = np.maximum(self.velocity, np.abs(own_v)) * (1 + TOLERANCE)
+        a_allowed = np.maximum(self.accel, np.abs(own_a)) * (1 + TOLERANCE)
+        worst = np.maximum(np.max(np.abs(v) / v_allowed, axis=(-2, -1), initial=0.0),
+                           np.max(np.abs(a) / a_allowed, axis=(-2, -1), initial=0.0))
+        return worst if worst.ndim else float(worst)
 
     # --- to rest ------------------------------------------------------------------------------
     def stop(self, q0: np.ndarray, v0: np.ndarray, target: np.ndarray | None = None,

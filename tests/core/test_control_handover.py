@@ -80,6 +80,53 @@ def test_handover_never_moves_faster_than_the_dance_or_the_budget():
     assert handover.done(t[-1]) == (t[-1] >= handover.seconds)
 
 
+def drifting_dance(times, t0):
+    """A dance that walks away from the start as it goes: each later chunk lies farther from the
+    start pose than the first chunk the ramp was planned on."""
+    return slow_dance(times) + 0.04 * (times - t0)[:, None] * np.array([1.0, -1.0, 1.0, 0.2])
+
+
+@pytest.mark.parametrize("share", [0.3, 0.9, 0.05])
+def test_blend_across_short_chunks_stays_within_the_budget(share):
+    """Short chunks (as the node gets them) through MotionBudget.handover on the first and
+    MotionBudget.blend on each: every step and acceleration of the whole blend, point by point,
+    within the fraction of the limits or the dance's own step there."""
+    budget, streamer = make_budget()
+    start_q = LOWER + share * (UPPER - LOWER)
+    now, t0, frames = 10.0, 10.0 + LEAD, 8
+    times = t0 + DT * np.arange(1, 40 * frames + 1)
+    dance = drifting_dance(times, t0)
+    chunks = [slice(k, k + frames) for k in range(0, len(times), frames)]
+    handover = budget.handover(start_q, t0, times[chunks[0]], dance[chunks[0]])
+    # the ramp as planned on the first chunk alone leaves the budget on the later ones
+    alone = np.vstack([start_q, start_q, handover.apply(times, dance)])
+    allowance_t = np.concatenate([[t0 - DT, t0], times])
+    own = np.vstack([dance[:1], dance[:1], dance])
+    assert budget._excess(allowance_t, alone, own) > 1.01
+    streamer.rest_at(start_q, t0)
+    messages = []
+    for chunk in chunks:
+        if handover.done(times[chunk][0]):
+            commanded = dance[chunk]
+        else:
+            commanded = budget.blend(handover, times[chunk], dance[chunk])
+        seg = streamer.add_chunk(times[chunk], commanded, now, LEAD)
+        messages.append((seg.stamp, seg.times, seg.positions))
+        now = times[chunk][0] - LEAD - 0.3 * DT        # the next chunk comes as this one starts, off the frame grid
+    assert len(handover.pieces) >= 1 and handover.end < times[-1] - 1.0
+    t, q = executed_timeline(messages)
+    check_timeline(t, q, lower=LOWER, upper=UPPER, velocity=VELOCITY, min_dt=DT)
+    np.testing.assert_allclose(q[0], start_q)
+    np.testing.assert_allclose(q[1:], handover.apply(times, dance), atol=1e-12)
+    # from rest (one frame before the start) through the blend and past its end, point by point
+    t, q = np.concatenate([[t0 - DT], t]), np.vstack([start_q, q])
+    own_v, own_a = np.abs(np.diff(own, axis=0)) / DT, np.abs(np.diff(own, 2, axis=0)) / DT ** 2
+    check_gentle(t, q, velocity=np.maximum(FRACTION * VELOCITY, own_v) + 1e-12,
+                 acceleration=np.maximum(FRACTION * ACCELERATION, own_a) + 1e-9)
+    after = t > handover.end
+    np.testing.assert_allclose(q[after], dance[after[2:]], atol=1e-12)
+
+
 @pytest.mark.parametrize("target", [None, "measured"])
 def test_stop_decelerates_within_the_budget_and_rests(target):
     budget, streamer = make_budget()

@@ -48,17 +48,19 @@ def test_far_start_ramps_into_the_dance_within_the_budget():
         rig, robot = start_robot(ros)
         robot.follow()
         start = rig.now() + 0.4
-        joints = slow_dance(3 * FRAMES, 0)
-        for k in range(3):
+        chunks = 3
+        joints = slow_dance(chunks * FRAMES, 0)
+        for k in range(chunks):
             rig.send(joints[k * FRAMES:(k + 1) * FRAMES], start + k * FRAMES * DT, k)
-        assert wait_for(lambda: len(rig.trajectories) >= 3, 20.0)
+        assert wait_for(lambda: len(rig.trajectories) >= chunks, 20.0)
         times, q = rig.check()
         np.testing.assert_allclose(q[0], far_pose(rig.robot), atol=1e-9)      # starts where the robot is
         handover = rig.node.handover
         ramp_start = handover.start_time + (rig.node.epoch_ns - rig.origin_ns) * 1e-9      # on the test's clock
-        assert ramp_start == pytest.approx(times[0], abs=1e-6) and times[-1] > ramp_start + handover.seconds
-        # the ramp as planned on the first chunk (later chunks continue the same blend)
-        ramp = times <= min(ramp_start + handover.seconds, start + (FRAMES - 1) * DT + 1e-6)
+        ramp_end = ramp_start + handover.end - handover.start_time
+        assert ramp_start == pytest.approx(times[0], abs=1e-6) and ramp_end > start + FRAMES * DT
+        # the whole blend across the chunks it spans (and the first step after it, when sent)
+        ramp = times <= ramp_end + DT + 1e-6
         t, q = np.concatenate([[times[0] - DT], times[ramp]]), np.vstack([q[:1], q[ramp]])
         # the dance the node blended in, recovered from the commands: q = q0 + s (dance - q0)
         weight = handover.weight(t - ramp_start + handover.start_time)[:, None]
