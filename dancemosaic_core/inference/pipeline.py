@@ -205,13 +205,14 @@ class DancePipeline:
         ids = self._decode_tokens(n, cond, weights, **decode_kw)
         out = DanceOutput(joints=np.zeros(0), ids=ids[0], info={"branches": list(self.branches(cond, weights))})
         # 4. ITTO on the token embeddings, then re-weighted sampling
-        rhythm = (self.rhythm_target(self.model.tokenizer.embed(ids), beats, rhythm_weight, energy_floor)
-                  if rhythm_weight > 0 else None)
+        z0 = self.model.tokenizer.embed(ids)
+        rhythm = (self.rhythm_target(z0, beats, rhythm_weight, energy_floor)
+                  if rhythm_weight > 0 and itto_steps > 0 else None)
         if itto_output == "auto":
             itto_output = "embeddings" if rhythm is not None else "tokens"
         z_opt = None
         if (cond.pose is not None or joint_limit_fn is not None or rhythm is not None) and itto_steps > 0:
-            ids, z_opt = self._itto(ids, cond, weights, out, joint_limit_fn, rhythm, fixed_mask, itto_steps,
+            ids, z_opt = self._itto(ids, z0, cond, weights, out, joint_limit_fn, rhythm, fixed_mask, itto_steps,
                                     itto_lr, decode_kw)
         # 5. decode
         out.ids = ids[0]
@@ -237,8 +238,7 @@ class DancePipeline:
         return rhythm_target(beats, frames, MOTION_FPS, energy_floor=max(float(own), energy_floor),
                              weight=weight, device=self.model.device)
 
-    def _itto(self, ids, cond, weights, out: DanceOutput, limit_fn, rhythm, frozen, steps, lr, decode_kw):
-        z0 = self.model.tokenizer.embed(ids)
+    def _itto(self, ids, z0, cond, weights, out: DanceOutput, limit_fn, rhythm, frozen, steps, lr, decode_kw):
         res = optimize_tokens(z0, self.model.joints_from_embeddings, target=cond.pose, valid=cond.pose_weight,
                               limit_fn=limit_fn, rhythm=rhythm, frozen=frozen, steps=steps, lr=lr)
         if cond.pose is not None:
