@@ -1,6 +1,6 @@
 """`dancemosaic sim g1.npz --robot g1 [--render g1.mp4] [--no-stabilize] [--fixed-base]`: play a
 retargeted trajectory in MuJoCo and print how the robot fared (stayed up, contacts, slip, tracking,
-limits). A free-standing robot with a base path is stabilized by default (sim/stabilizer.py)."""
+limits). A free-standing robot with a base path is stabilized by default (retarget/stabilizer.py)."""
 from __future__ import annotations
 
 import argparse

@@ -140,6 +140,21 @@ def _moving_average(x: np.ndarray, width: int) -> np.ndarray:
     return (c[hi] - c[lo]) / (hi - lo).reshape((-1,) + (1,) * (x.ndim - 1))
 
 
+def foot_contacts(feet: np.ndarray, fps: float, options: BalanceOptions | None = None
+                  ) -> tuple[np.ndarray, np.ndarray]:
+    """Which feet support at each frame, from the sole points (T, 2, k, 3) of a trajectory at fps
+    (T >= 2): (contacts (T, 2) bool, touching (T, 2, k) bool sole points on the floor)."""
+    opt = options or BalanceOptions()
+    if len(feet) < 2:
+        touching = feet[..., 2] <= opt.contact_height
+        return touching.any(axis=2), touching
+    # a foot that touches down or lifts off is still on one side of the frame: the slower side counts
+    step_speed = np.linalg.norm(np.diff(feet[..., :2].mean(axis=2), axis=0), axis=-1) * fps
+    speed = np.minimum(np.concatenate([step_speed[:1], step_speed]), np.concatenate([step_speed, step_speed[-1:]]))
+    touching = feet[..., 2] <= opt.contact_height                       # (T, 2, k) sole points on the floor
+    return touching.any(axis=2) & (speed <= opt.contact_speed), touching
+
+
 def zmp_margin(robot: RobotConfig, q: np.ndarray, base: np.ndarray, fps: float,
                options: BalanceOptions | None = None) -> BalanceReport:
     """Feasibility of a floating-base trajectory: q (T, n) controller-order joints, base (T, 7)
@@ -179,11 +194,7 @@ def zmp_margin(robot: RobotConfig, q: np.ndarray, base: np.ndarray, fps: float,
     # averaged ZMP = ZMP of the averaged contact wrench (moments and normal force averaged apart)
     width = max(1, round(opt.window * fps))
     zmp_window = _moving_average(moment, width) / _moving_average(force[:, 2:3], width)
-    # a foot that touches down or lifts off is still on one side of the frame: the slower side counts
-    step_speed = np.linalg.norm(np.diff(feet[..., :2].mean(axis=2), axis=0), axis=-1) * fps
-    speed = np.minimum(np.concatenate([step_speed[:1], step_speed]), np.concatenate([step_speed, step_speed[-1:]]))
-    touching = feet[..., 2] <= opt.contact_height                       # (T, 2, k) sole points on the floor
-    contacts = touching.any(axis=2) & (speed <= opt.contact_speed)
+    contacts, touching = foot_contacts(feet, fps, opt)
     polygons = [convex_hull(feet[t][contacts[t][:, None] & touching[t]][:, :2]) for t in range(T)]
     margin = np.array([signed_distance(zmp[t], polygons[t]) for t in range(T)])
     margin_window = np.array([signed_distance(zmp_window[t], polygons[t]) for t in range(T)])

@@ -21,7 +21,7 @@ import numpy as np
 from dancemosaic_core.common.errors import DanceMosaicError
 from dancemosaic_core.retarget.robot import RobotConfig
 from dancemosaic_core.sim.model import FLOOR_GROUP, SimModel, build_sim_model
-from dancemosaic_core.sim.stabilizer import Stabilizer
+from dancemosaic_core.retarget.stabilizer import Stabilizer
 
 LIMIT_MARGIN = 0.01     # rad: a joint this close to a limit counts as a limit hit
 
@@ -113,7 +113,7 @@ class Playback:
                  render_size: tuple[int, int] | None = None, camera_distance: float = 3.0,
                  timestep: float = 0.002, stabilize: bool = False,
                  push: tuple[float, float, np.ndarray] | None = None):
-        """stabilize: close the balance loop (sim/stabilizer.py) on the simulated state at every
+        """stabilize: close the balance loop (retarget/stabilizer.py) on the simulated state at every
         physics step; needs a free-standing robot and a trajectory with a base path.
         push: (start s, duration s, world force (3,) N) applied to the root link."""
         q = np.asarray(trajectory.q, dtype=np.float64)

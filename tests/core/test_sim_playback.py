@@ -137,7 +137,7 @@ def standing_with_base(robot, seconds: float):
 
 
 def test_stabilizer_corrects_tilt_not_position(g1):
-    from dancemosaic_core.sim.stabilizer import Stabilizer
+    from dancemosaic_core.retarget.stabilizer import Stabilizer
     stabilizer = Stabilizer(g1, standing_with_base(g1, 1.0))
     nv = stabilizer.model.nv
     shifted = np.array([0.05, -0.03, g1.standing_height, 0, 0, 0, 1.0])     # the whole robot moved

@@ -4,7 +4,7 @@ Dances: the procedural choreographer's dances to click tracks (genres x tempos, 
 to foot) and, when the demo song is installed, a choreographed dance to it (`--song-seconds`).
 Per dance, retargeted to the G1 without and with balance (com_plan.balanced_retarget): the ZMP
 margin of the reference (balance.zmp_margin), the joint RMS change, and MuJoCo free-floating
-playback open loop and with the stabilizer (sim/stabilizer.py): fell or stood, and when; the
+playback open loop and with the stabilizer (retarget/stabilizer.py): fell or stood, and when; the
 balanced, stabilized demo-like dance is also pushed (`--push` N for 0.2 s at 5 s).
 """
 from __future__ import annotations
