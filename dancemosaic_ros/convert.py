@@ -5,8 +5,13 @@ from __future__ import annotations
 import numpy as np
 from builtin_interfaces.msg import Duration, Time
 from dancemosaic.msg import AudioChunk, MotionChunk, PoseConstraint
-from geometry_msgs.msg import PoseStamped
-from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
+from geometry_msgs.msg import PoseStamped, Transform
+from trajectory_msgs.msg import (
+    JointTrajectory,
+    JointTrajectoryPoint,
+    MultiDOFJointTrajectory,
+    MultiDOFJointTrajectoryPoint,
+)
 
 from dancemosaic_core.audio.io import MAX_SR, MIN_SR
 from dancemosaic_core.common.errors import DanceMosaicError
@@ -17,6 +22,8 @@ from dancemosaic_core.motion.skeleton import NUM_JOINTS
 MAX_AUDIO_CHANNELS = 8
 MAX_AUDIO_BLOCK_FRAMES = 65536          # the audio node's largest block_size
 MAX_CHUNK_FRAMES = 600                  # 30 s at 20 fps; the generator sends chunk_seconds <= 10
+MAX_TRAJECTORY_POINTS = 12000          # a reference trajectory message: 60 s at 200 points a second
+BASE_JOINT = "floating_base"            # the one joint of the base reference (MultiDOFJointTrajectory)
 
 
 def to_seconds(stamp) -> float:
@@ -144,3 +151,79 @@ def base_pose_msg(pose: np.ndarray, stamp, frame_id: str) -> PoseStamped:
     o = msg.pose.orientation
     o.x, o.y, o.z, o.w = qx, qy, qz, qw
     return msg
+
+
+def _stamp_ns(stamp) -> int:
+    return stamp.sec * 1_000_000_000 + stamp.nanosec
+
+
+def _point_times(msg, epoch_ns: int) -> np.ndarray:
+    """Absolute point times of a trajectory message, seconds after epoch_ns; strictly increasing."""
+    stamp_ns = _stamp_ns(msg.header.stamp)
+    times = np.array([stamp_ns - epoch_ns + p.time_from_start.sec * 1_000_000_000 + p.time_from_start.nanosec
+                      for p in msg.points], dtype=np.float64) * 1e-9
+    if len(times) > 1 and np.any(np.diff(times) <= 0):
+        raise DanceMosaicError("trajectory points must have strictly increasing time_from_start")
+    return times
+
+
+def joint_trajectory_points(msg: JointTrajectory, joint_names, epoch_ns: int = 0):
+    """(times (k,), positions (k, n), velocities (k, n)) of a JointTrajectory in the order of
+    `joint_names` (velocities 0 where the message has none); refuses other joints, missing or
+    non-finite values and too many points."""
+    names = list(joint_names)
+    if sorted(msg.joint_names) != sorted(names):
+        missing, unknown = sorted(set(names) - set(msg.joint_names)), sorted(set(msg.joint_names) - set(names))
+        raise DanceMosaicError(f"trajectory joints do not match the robot's: missing {missing[:5]}, unknown "
+                               f"{unknown[:5]}; publish every controller joint of the robot config, once")
+    if not 1 <= len(msg.points) <= MAX_TRAJECTORY_POINTS:
+        raise DanceMosaicError(f"trajectory has {len(msg.points)} points; send 1..{MAX_TRAJECTORY_POINTS}")
+    order = [list(msg.joint_names).index(name) for name in names]
+    if any(len(p.positions) != len(names) or len(p.velocities) not in (0, len(names)) for p in msg.points):
+        raise DanceMosaicError(f"every trajectory point needs {len(names)} positions (and none or {len(names)} "
+                               "velocities), one per joint name")
+    positions = np.array([p.positions for p in msg.points], dtype=np.float64)[:, order]
+    velocities = np.array([p.velocities if len(p.velocities) else [0.0] * len(names) for p in msg.points],
+                          dtype=np.float64)[:, order]
+    if not (np.isfinite(positions).all() and np.isfinite(velocities).all()):
+        raise DanceMosaicError("trajectory holds NaN or infinite positions or velocities; refused")
+    return _point_times(msg, epoch_ns), positions, velocities
+
+
+def base_trajectory_msg(times: np.ndarray, poses: np.ndarray, stamp_seconds: float, epoch_ns: int = 0,
+                        frame_id: str = "world") -> MultiDOFJointTrajectory:
+    """Floating-base poses (k, 7) x y z qx qy qz qw at absolute times (k,) (seconds after
+    epoch_ns, all after stamp_seconds) as a MultiDOFJointTrajectory of the one joint BASE_JOINT."""
+    msg = MultiDOFJointTrajectory(joint_names=[BASE_JOINT])
+    stamp_ns = epoch_ns + int(round(stamp_seconds * 1e9))
+    msg.header.stamp.sec, msg.header.stamp.nanosec = divmod(stamp_ns, 1_000_000_000)
+    msg.header.frame_id = frame_id
+    for t, pose in zip(times, poses):
+        sec, nanosec = divmod(epoch_ns + int(round(t * 1e9)) - stamp_ns, 1_000_000_000)
+        transform = Transform()
+        transform.translation.x, transform.translation.y, transform.translation.z = (float(v) for v in pose[:3])
+        r = transform.rotation
+        r.x, r.y, r.z, r.w = (float(v) for v in pose[3:])
+        msg.points.append(MultiDOFJointTrajectoryPoint(transforms=[transform],
+                                                       time_from_start=Duration(sec=sec, nanosec=nanosec)))
+    return msg
+
+
+def base_trajectory_poses(msg: MultiDOFJointTrajectory, epoch_ns: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """(times (k,), poses (k, 7) x y z qx qy qz qw) of a base reference; refuses anything but one
+    joint with one transform per point, non-finite values and unnormalised quaternions."""
+    if list(msg.joint_names) != [BASE_JOINT]:
+        raise DanceMosaicError(f"base reference joints {list(msg.joint_names)}; send the one joint {BASE_JOINT!r}")
+    if not 1 <= len(msg.points) <= MAX_TRAJECTORY_POINTS or any(len(p.transforms) != 1 for p in msg.points):
+        raise DanceMosaicError(f"base reference needs 1..{MAX_TRAJECTORY_POINTS} points of one transform each")
+    poses = np.array([[p.transforms[0].translation.x, p.transforms[0].translation.y, p.transforms[0].translation.z,
+                       p.transforms[0].rotation.x, p.transforms[0].rotation.y, p.transforms[0].rotation.z,
+                       p.transforms[0].rotation.w] for p in msg.points], dtype=np.float64)
+    if not np.isfinite(poses).all():
+        raise DanceMosaicError("base reference holds NaN or infinite values; refused")
+    norms = np.linalg.norm(poses[:, 3:], axis=1)
+    if np.any(np.abs(norms - 1.0) > 0.01):
+        raise DanceMosaicError(f"base reference quaternion of norm {norms[np.argmax(np.abs(norms - 1))]:.4g}: "
+                               "send unit quaternions x y z w")
+    poses[:, 3:] /= norms[:, None]
+    return _point_times(msg, epoch_ns), poses

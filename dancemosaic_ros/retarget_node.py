@@ -14,6 +14,9 @@ limits; silence or lost audio for `silence_timeout` eases to the neutral pose; a
 there when the plan runs out extends the motion smoothly to rest (a deadline miss); services
 `dance/estop` (hold position) and `dance/resume` (std_srvs/Trigger); `balance_guard` refuses a
 chunk whose windowed ZMP margin falls below `min_zmp_margin` (dancemosaic_core.retarget.balance).
+With `stabilized` the plan goes to the stabilizer node instead (`dance/reference`, and the
+floating-base plan as trajectory_msgs/MultiDOFJointTrajectory on `dance/base_reference`), which
+corrects it with the robot's measured balance and sends it on (dancemosaic_ros/stabilizer_node.py).
 
 Hand-over (docs/ros.md, "First time on a real robot"): the measured joint state (`state_topic`,
 sensor_msgs/JointState) is where the dance starts, ramping in within `handover_fraction` of the
@@ -35,7 +38,7 @@ from rclpy.callback_groups import MutuallyExclusiveCallbackGroup, ReentrantCallb
 from rclpy.qos import QoSProfile, qos_profile_services_default
 from sensor_msgs.msg import JointState
 from std_srvs.srv import Trigger
-from trajectory_msgs.msg import JointTrajectory
+from trajectory_msgs.msg import JointTrajectory, MultiDOFJointTrajectory
 
 from dancemosaic_core.common.errors import DanceMosaicError
 from dancemosaic_core.control import MotionBudget, SafetyFilter, TrajectoryStreamer
@@ -44,13 +47,21 @@ from dancemosaic_core.control.streamer import TIME_EPS
 from dancemosaic_core.motion.skeleton import MOTION_FPS
 from dancemosaic_core.retarget.balance import ChunkMargin
 from dancemosaic_core.retarget.io import interpolate_poses
-from dancemosaic_ros.convert import audio_mono, base_pose_msg, joint_trajectory_msg, motion_joints
+from dancemosaic_ros.convert import (
+    audio_mono,
+    base_pose_msg,
+    base_trajectory_msg,
+    joint_trajectory_msg,
+    motion_joints,
+)
 from dancemosaic_ros.dance_node import DanceNode
 from dancemosaic_ros.params import Param, number
 from dancemosaic_ros.run import run_nodes
 
 # Requests of dance/estop and dance/resume queued at once: a storm of callers is served, not dropped.
 SERVICE_QUEUE_DEPTH = 256
+# With stabilized:=true the plan goes to the stabilizer node on these instead of the controller.
+REFERENCE_TOPIC, BASE_REFERENCE_TOPIC = "dance/reference", "dance/base_reference"
 
 try:  # the controller manager's interfaces are not among this repository's wheels
     from controller_manager_msgs.srv import ListControllers
@@ -97,6 +108,8 @@ PARAMS = {
                                   "min_zmp_margin: its reference would tip a free-standing robot (floating base)"),
     "min_zmp_margin": Param(0.0, "metres: the least windowed ZMP margin balance_guard lets through (negative: "
                                  "outside the support polygon)", number(-0.5, 0.5)),
+    "stabilized": Param(False, "send the plan to the stabilizer node (dance/reference, and the base plan on "
+                               "dance/base_reference) instead of the controller", read_only=True),
     "controller_timeout": Param(5.0, "seconds the start-up hand-shake waits for the controller to subscribe",
                                 number(0, 600, above=True), read_only=True),
 }
@@ -137,8 +150,11 @@ class RetargetNode(DanceNode):
         self.controller_report = None
         self.started = self._now()
 
-        topic = self.trajectory_topic = f"/{p['controller'].strip('/')}/joint_trajectory"
+        topic = self.trajectory_topic = REFERENCE_TOPIC if p["stabilized"] else \
+            f"/{p['controller'].strip('/')}/joint_trajectory"
         self.trajectory_publisher = self.create_publisher(JointTrajectory, topic, 10)
+        self.base_plan_publisher = self.create_publisher(MultiDOFJointTrajectory, BASE_REFERENCE_TOPIC, 10) \
+            if p["stabilized"] else None
         self.joint_state_publisher = self.create_publisher(JointState, "dance/joint_states", 10)
         self.base_publisher = self.create_publisher(PoseStamped, "dance/base_pose", 10)
         # the services have a group of their own: they answer whatever the chunk and timer callbacks
@@ -230,6 +246,8 @@ class RetargetNode(DanceNode):
                 self.state = DanceStatus.STATE_DANCING
                 self._send(self.streamer.add_chunk(times, q, now, self.params["command_lead"]))
                 self._plan_base(times_all[use], base, now)
+                if self.base_plan_publisher is not None and self.base_plan is not None:
+                    self.base_plan_publisher.publish(base_trajectory_msg(*self.base_plan, now, self.epoch_ns))
             self.last_chunk = (msg, end)
             self.latency = self._now() - (t0 - msg.start_time + msg.audio_time)
             self.compute = msg.compute_seconds + ik_seconds
@@ -478,6 +496,7 @@ class RetargetNode(DanceNode):
             self.message = (f"e-stop: holding at the {'measured' if measured is not None else 'last commanded'} "
                             "pose until dance/resume")
         self._send(segment)
+        self.publish_status()                  # at once: a stabilizer_node forwards the stop uncorrected
         self.get_logger().warning(self.message)
         response.success, response.message = True, self.message
         return response

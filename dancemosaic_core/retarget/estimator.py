@@ -1,0 +1,121 @@
+"""The floating-base state of a real robot from what it measures: joint encoders and one IMU
+(no foot force sensor, no motion capture), for the stabilizer (retarget/stabilizer.py).
+
+    estimator = BaseEstimator(robot)
+    base, v = estimator.update(t, q, qd, imu_quaternion, imu_rate, reference.contacts,
+                               reference.feet, reference.base)   # reference: StreamingStabilizer.reference_at(t)
+
+  orientation   the IMU's quaternion (x y z w, sensor_msgs/Imu) turned into the base frame through
+                the IMU's mounting (`imu_orientation`, the IMU axes in the base frame); its yaw is
+                relative to where the IMU started, so it is aligned to the reference's yaw at the
+                first sample and follows the IMU's yaw changes after that,
+  angular rate  the IMU's gyro (IMU axes) in base axes: Pinocchio's v[3:6],
+  position      leg odometry: the base placed by the measured joint angles and that orientation
+                so that the stance feet (the reference's contact schedule) sit at their reference
+                world positions; with no foot in stance it coasts on the last velocity,
+  velocity      finite difference of that position, low-pass filtered (`velocity_time_constant`);
+                a stance change re-anchors the feet and is not differenced; joint velocities from
+                the joint state, else its filtered finite difference.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pinocchio as pin
+
+from dancemosaic_core.common.errors import DanceMosaicError
+from dancemosaic_core.retarget.robot import RobotConfig
+
+QUATERNION_TOLERANCE = 0.01     # |norm - 1| of an IMU quaternion beyond this: not a rotation
+
+
+@dataclass
+class EstimatorOptions:
+    velocity_time_constant: float = 0.03                     # s, low-pass of the differenced velocities
+    imu_orientation: tuple = (0.0, 0.0, 0.0, 1.0)            # x y z w: the IMU's axes in the base frame
+
+
+def rotation_of(quaternion, what: str = "IMU orientation") -> np.ndarray:
+    """The rotation matrix of a quaternion x y z w; refuses a non-finite or unnormalised one."""
+    quaternion = np.asarray(quaternion, np.float64)
+    if quaternion.shape != (4,) or not np.isfinite(quaternion).all():
+        raise DanceMosaicError(f"{what} must be 4 finite numbers x y z w; got {quaternion.tolist()}")
+    norm = float(np.linalg.norm(quaternion))
+    if abs(norm - 1.0) > QUATERNION_TOLERANCE:
+        raise DanceMosaicError(f"{what} has norm {norm:.4g}, not 1 (within {QUATERNION_TOLERANCE}): not a "
+                               "rotation; the IMU driver must publish a unit quaternion x y z w")
+    return pin.XYZQUATToSE3(np.concatenate([np.zeros(3), quaternion / norm])).rotation
+
+
+def _yaw(R: np.ndarray) -> float:
+    return float(np.arctan2(R[1, 0], R[0, 0]))
+
+
+def _rotation_z(angle: float) -> np.ndarray:
+    c, s = np.cos(angle), np.sin(angle)
+    return np.array([[c, -s, 0.0], [s, c, 0.0], [0.0, 0.0, 1.0]])
+
+
+class BaseEstimator:
+    def __init__(self, robot: RobotConfig, options: EstimatorOptions | None = None):
+        self.robot, self.options = robot, options or EstimatorOptions()
+        self.model = robot.model(floating=True)
+        self.data = self.model.createData()
+        self.jv = robot.joint_v_index(self.model)
+        self.foot_frames = [self.model.getFrameId(robot.feet[s].frame) for s in ("left", "right")]
+        self.mount = rotation_of(self.options.imu_orientation, "imu_orientation")
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget the past: the next sample aligns the yaw again and starts the velocities at 0."""
+        self.yaw_offset = None
+        self.last = None            # (t, position, stance, q) of the previous sample
+        self.velocity = np.zeros(3)
+        self.joint_velocity = np.zeros(self.robot.num_joints)
+
+    def _filter(self, filtered: np.ndarray, raw: np.ndarray, dt: float) -> np.ndarray:
+        return filtered + dt / (self.options.velocity_time_constant + dt) * (raw - filtered)
+
+    def update(self, t: float, q: np.ndarray, qd: np.ndarray | None, imu_quaternion, imu_rate,
+               stance: np.ndarray, ref_feet: np.ndarray, ref_base: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(base (7,) x y z qx qy qz qw, v (nv,) Pinocchio velocity) at time t (s) from the joints q
+        (n,) and velocities qd (n,) or None, the IMU's quaternion x y z w and rate (rad/s, IMU axes),
+        the stance feet (2,) bool and the reference's feet (2, 3) and base pose (7,)."""
+        q = np.asarray(q, np.float64)
+        rate = np.asarray(imu_rate, np.float64)
+        if q.shape != (self.robot.num_joints,) or not np.isfinite(q).all():
+            raise DanceMosaicError(f"joint positions must be {self.robot.num_joints} finite numbers in the robot's order")
+        if rate.shape != (3,) or not np.isfinite(rate).all():
+            raise DanceMosaicError("IMU angular velocity must be 3 finite numbers (rad/s, IMU axes)")
+        R = rotation_of(imu_quaternion) @ self.mount.T           # world <- base, IMU world
+        if self.yaw_offset is None:
+            self.yaw_offset = _yaw(rotation_of(np.asarray(ref_base)[3:], "reference base orientation")) - _yaw(R)
+        R = _rotation_z(self.yaw_offset) @ R
+        stance = np.asarray(stance, bool)
+        # leg odometry: the stance feet where the reference has them, the base where that puts it
+        config = self.robot.configuration(self.model, q, np.concatenate([np.zeros(3), pin.Quaternion(R).coeffs()]))
+        pin.framesForwardKinematics(self.model, self.data, config)
+        if stance.any():
+            position = np.mean([ref_feet[k] - self.data.oMf[self.foot_frames[k]].translation
+                                for k in range(2) if stance[k]], axis=0)
+        elif self.last is not None:
+            position = self.last[1] + self.velocity * (t - self.last[0])
+        else:
+            position = np.asarray(ref_base, np.float64)[:3].copy()
+        if self.last is not None and t > self.last[0]:
+            dt = t - self.last[0]
+            if stance.any() and np.array_equal(stance, self.last[2]):
+                self.velocity = self._filter(self.velocity, (position - self.last[1]) / dt, dt)
+            if qd is None:
+                self.joint_velocity = self._filter(self.joint_velocity, (q - self.last[3]) / dt, dt)
+        if qd is not None:
+            self.joint_velocity = np.asarray(qd, np.float64)
+            if self.joint_velocity.shape != q.shape or not np.isfinite(self.joint_velocity).all():
+                raise DanceMosaicError(f"joint velocities must be {len(q)} finite numbers in the robot's order")
+        self.last = (t, position, stance, q)
+        v = np.zeros(self.model.nv)
+        v[:3] = R.T @ self.velocity                 # Pinocchio: base linear velocity in base axes
+        v[3:6] = self.mount @ rate
+        v[self.jv] = self.joint_velocity
+        return np.concatenate([position, pin.Quaternion(R).coeffs()]), v
