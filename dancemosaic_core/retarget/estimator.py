@@ -26,6 +26,7 @@ import pinocchio as pin
 
 from dancemosaic_core.common.errors import DanceMosaicError
 from dancemosaic_core.retarget.robot import RobotConfig
+from dancemosaic_core.retarget.targets import rotation_z, yaw_of
 
 QUATERNION_TOLERANCE = 0.01     # |norm - 1| of an IMU quaternion beyond this: not a rotation
 
@@ -46,15 +47,6 @@ def rotation_of(quaternion, what: str = "IMU orientation") -> np.ndarray:
         raise DanceMosaicError(f"{what} has norm {norm:.4g}, not 1 (within {QUATERNION_TOLERANCE}): not a "
                                "rotation; the IMU driver must publish a unit quaternion x y z w")
     return pin.XYZQUATToSE3(np.concatenate([np.zeros(3), quaternion / norm])).rotation
-
-
-def _yaw(R: np.ndarray) -> float:
-    return float(np.arctan2(R[1, 0], R[0, 0]))
-
-
-def _rotation_z(angle: float) -> np.ndarray:
-    c, s = np.cos(angle), np.sin(angle)
-    return np.array([[c, -s, 0.0], [s, c, 0.0], [0.0, 0.0, 1.0]])
 
 
 class BaseEstimator:
@@ -90,8 +82,8 @@ class BaseEstimator:
             raise DanceMosaicError("IMU angular velocity must be 3 finite numbers (rad/s, IMU axes)")
         R = rotation_of(imu_quaternion) @ self.mount.T           # world <- base, IMU world
         if self.yaw_offset is None:
-            self.yaw_offset = _yaw(rotation_of(np.asarray(ref_base)[3:], "reference base orientation")) - _yaw(R)
-        R = _rotation_z(self.yaw_offset) @ R
+            self.yaw_offset = yaw_of(rotation_of(np.asarray(ref_base)[3:], "reference base orientation")) - yaw_of(R)
+        R = rotation_z(self.yaw_offset) @ R
         stance = np.asarray(stance, bool)
         # leg odometry: the stance feet where the reference has them, the base where that puts it
         config = self.robot.configuration(self.model, q, np.concatenate([np.zeros(3), pin.Quaternion(R).coeffs()]))

@@ -8,8 +8,8 @@ errors become offsets of the leg joints' position targets, through the leg Jacob
     live.extend(t0, q, base, now)                             # frames at t0 + k / fps replace the rest
     ctrl = q_ref(t) + live.correction(t, q, base, v)
 
-Both run the one law below (MuJoCo: sim/playback.py on the simulated state; ROS:
-dancemosaic_ros/stabilizer_node.py on the state of retarget/estimator.py). At each control tick,
+Both run the one law below (MuJoCo: sim/playback.py on the simulated state; ROS: the
+stabilizer node, on the state of retarget/estimator.py). At each control tick,
 with the reference's stance feet held where they are (J_feet dv = 0):
   CoM       e_c = (c - s) - (c_ref - s_ref), horizontal, s = centre of the stance feet; its divergent
             component e_c + e_c' / omega_0 (capture point, omega_0 = sqrt(g / z_c)) is driven back:

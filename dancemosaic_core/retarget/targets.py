@@ -49,11 +49,11 @@ class Targets:
     support: np.ndarray | None = None   # (2,) xy centre of the planted soles, None in flight
 
 
-def _yaw(R: np.ndarray) -> float:
+def yaw_of(R: np.ndarray) -> float:
     return float(np.arctan2(R[1, 0], R[0, 0]))
 
 
-def _rot_z(yaw: float) -> np.ndarray:
+def rotation_z(yaw: float) -> np.ndarray:
     c, s = np.cos(yaw), np.sin(yaw)
     return np.array([[c, -s, 0.0], [s, c, 0.0], [0.0, 0.0, 1.0]])
 
@@ -145,7 +145,7 @@ class TargetBuilder:
         if self.floating:
             contacts = self._place_on_ground(h, t, R, pos_w, rot_w, fps)
             if contacts.any():
-                support = np.mean([self.anchors[i][0] + _rot_z(self.anchors[i][1])[:2, :2] @ self.sole_centre[i]
+                support = np.mean([self.anchors[i][0] + rotation_z(self.anchors[i][1])[:2, :2] @ self.sole_centre[i]
                                    for i in range(2) if contacts[i]], axis=0)
         else:
             pelvis_R, pelvis_t = rot["pelvis"], t["pelvis"].copy()
@@ -184,7 +184,7 @@ class TargetBuilder:
                 self.anchors[i] = None
             elif self.anchors[i] is None:
                 task = self.foot_task.get(f"{f.side}_foot")
-                yaw = _yaw(R[task] @ self.R0[task].T) if task else 0.0
+                yaw = yaw_of(R[task] @ self.R0[task].T) if task else 0.0
                 self.anchors[i] = (t[f.ankle][:2] + self.slide, yaw)
         if contacts.any():
             self.slide = np.mean([self.anchors[i][0] - t[self.feet[i].ankle][:2]
@@ -198,7 +198,7 @@ class TargetBuilder:
                 t[f.ankle] = np.array([xy[0], xy[1], self.ankle_height[i]])
                 pos_w[f.ankle] = pos_w.get(f.ankle, 1.0) * c.stance_weight
                 if task:
-                    R[task] = _rot_z(yaw) @ self.R0[task]
+                    R[task] = rotation_z(yaw) @ self.R0[task]
                     rot_w[task] = rot_w.get(task, 1.0) * c.stance_weight
             else:
                 t[f.ankle][2] = max(t[f.ankle][2], self.ankle_height[i])
