@@ -7,7 +7,7 @@ Pinned dependencies live in requirements.txt; a colcon workspace installs throug
 from setuptools import find_packages, setup
 
 # Keep in step with DANCEMOSAIC_NODES in CMakeLists.txt (tests/core/test_infra_package.py).
-ROS_NODES = ["audio_node", "generator_node", "retarget_node", "bringup"]
+ROS_NODES = ["audio_node", "generator_node", "retarget_node", "stabilizer_node", "bringup"]
 # The ROS applications join the core's `dancemosaic` command line through these groups
 # (dancemosaic_core.cli reads them): command name / benchmark name = module.
 CLI_APPLICATIONS = {

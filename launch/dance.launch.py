@@ -6,6 +6,10 @@
 Every node reads config/ros/dance.yaml (or params_file); the launch arguments override the
 parameters they name. single_process runs the three nodes in the `bringup` executable (one
 process, multi-threaded executor: lowest latency) instead of one process each.
+stabilizer:=true adds the balance stabilizer (config/ros/stabilizer.yaml; docs/ros.md, "Balance
+stabilizer on a real G1") in a process of its own: the retarget node sends it the plan and it
+sends the controller the corrected one. Off by default: it needs the robot's joint states and
+pelvis IMU, and has not yet run on a real G1.
 The launch packages are imported inside generate_launch_description(), so the pure helpers below
 load without ROS (tests/core/test_infra_launch.py calls them).
 """
@@ -16,6 +20,7 @@ PACKAGE = "dancemosaic"
 NODES = ("audio_node", "generator_node", "retarget_node")
 SINGLE_PROCESS_EXECUTABLE = "bringup"
 PARAMS_FILE = "dance.yaml"  # in config/ros/
+STABILIZER_NODE, STABILIZER_PARAMS_FILE = "stabilizer_node", "stabilizer.yaml"
 AUDIO_FILE_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3")
 
 ARGUMENTS = {
@@ -27,10 +32,12 @@ ARGUMENTS = {
     "params_file": ("", "parameters file ('' = this package's config/ros/dance.yaml)"),
     "single_process": ("false", "run all nodes in one process (the bringup executable)"),
     "use_sim_time": ("false", "use /clock (true in simulation)"),
+    "stabilizer": ("false", "balance feedback from /joint_states and /imu between the retarget node and the "
+                            "controller (stabilizer_node; a free-standing robot)"),
 }
 
 
-def node_overrides(*, robot: str, audio_source: str, model: str, device: str) -> dict:
+def node_overrides(*, robot: str, audio_source: str, model: str, device: str, stabilizer: bool = False) -> dict:
     """Parameters the launch arguments set, per node name, on top of the parameters file."""
     if audio_source.lower().endswith(AUDIO_FILE_SUFFIXES):
         audio = {"file": audio_source}
@@ -40,7 +47,11 @@ def node_overrides(*, robot: str, audio_source: str, model: str, device: str) ->
     generator = {"device": device, "robot": robot}
     if model:
         generator["model_dir"] = model
-    return {"audio_node": audio, "generator_node": generator, "retarget_node": {"robot": robot}}
+    overrides = {"audio_node": audio, "generator_node": generator,
+                 "retarget_node": {"robot": robot, "stabilized": stabilizer}}
+    if stabilizer:
+        overrides[STABILIZER_NODE] = {"robot": robot}
+    return overrides
 
 
 def write_overrides(overrides: dict, use_sim_time: bool, path: str) -> str:
@@ -64,17 +75,25 @@ def _launch_setup(context):
 
     params_file = arg("params_file") or os.path.join(
         get_package_share_directory(PACKAGE), "config", "ros", PARAMS_FILE)
+    stabilizer = arg("stabilizer").lower() == "true"
     overrides = node_overrides(robot=arg("robot"), audio_source=arg("audio_source"),
-                               model=arg("model"), device=arg("device"))
+                               model=arg("model"), device=arg("device"), stabilizer=stabilizer)
     override_file = write_overrides(
         overrides, arg("use_sim_time").lower() == "true",
         os.path.join(tempfile.mkdtemp(prefix="dancemosaic_launch_"), "overrides.yaml"))
     parameters = [params_file, override_file]
     if arg("single_process").lower() == "true":
-        return [Node(package=PACKAGE, executable=SINGLE_PROCESS_EXECUTABLE, output="screen",
-                     parameters=parameters)]
-    return [Node(package=PACKAGE, executable=node, name=node, output="screen", parameters=parameters)
-            for node in NODES]
+        nodes = [Node(package=PACKAGE, executable=SINGLE_PROCESS_EXECUTABLE, output="screen",
+                      parameters=parameters)]
+    else:
+        nodes = [Node(package=PACKAGE, executable=node, name=node, output="screen", parameters=parameters)
+                 for node in NODES]
+    if stabilizer:
+        # its control loop runs in a process of its own, clear of the generator's GIL
+        stabilizer_params = os.path.join(os.path.dirname(params_file), STABILIZER_PARAMS_FILE)
+        nodes.append(Node(package=PACKAGE, executable=STABILIZER_NODE, name=STABILIZER_NODE, output="screen",
+                          parameters=[stabilizer_params, override_file]))
+    return nodes
 
 
 def generate_launch_description():

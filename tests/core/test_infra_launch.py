@@ -131,10 +131,12 @@ def test_launch_file_imports_only_the_standard_library_at_top_level(name):
     assert any(isinstance(n, ast.FunctionDef) and n.name == "generate_launch_description" for n in tree.body)
 
 
+@pytest.mark.parametrize("stabilizer", ["false", "true"])
 @pytest.mark.parametrize("single_process", ["false", "true"])
-def test_dance_launch_starts_installed_nodes_with_declared_parameters(run_launch, single_process):
+def test_dance_launch_starts_installed_nodes_with_declared_parameters(run_launch, single_process, stabilizer):
     context = {"robot": "g1", "audio_source": "song.wav", "model": "runs/m", "device": "cpu",
-               "params_file": "", "single_process": single_process, "use_sim_time": "false"}
+               "params_file": "", "single_process": single_process, "use_sim_time": "false",
+               "stabilizer": stabilizer}
     recorder = run_launch("dance.launch.py", context)
     declared = {a.args[0]: a.kwargs["description"] for a in recorder.of("DeclareLaunchArgument")}
     assert {"robot", "audio_source", "model", "device"} <= set(declared)
@@ -142,12 +144,17 @@ def test_dance_launch_starts_installed_nodes_with_declared_parameters(run_launch
     check_started_nodes(recorder)
     nodes = recorder.of("Node")
     assert [n.kwargs["executable"] for n in nodes] == (
-        ["bringup"] if single_process == "true" else ["audio_node", "generator_node", "retarget_node"])
+        ["bringup"] if single_process == "true" else ["audio_node", "generator_node", "retarget_node"]) + (
+        ["stabilizer_node"] if stabilizer == "true" else [])
     params_file, override_file = nodes[0].kwargs["parameters"]
     config = yaml.safe_load(Path(params_file).read_text())
     overrides = yaml.safe_load(Path(override_file).read_text())
     module = load_launch("dance.launch.py")
     assert set(config) == set(module.NODES)
+    if stabilizer == "true":
+        config.update(yaml.safe_load(Path(nodes[-1].kwargs["parameters"][0]).read_text()))
+        assert nodes[-1].kwargs["parameters"][1] == override_file
+    assert overrides["retarget_node"]["ros__parameters"]["stabilized"] is (stabilizer == "true")
     for node, section in overrides.items():
         unknown = set(section["ros__parameters"]) - set(config[node]["ros__parameters"]) - {"use_sim_time"}
         assert not unknown, f"launch overrides undeclared {node} parameters {unknown}"

@@ -12,15 +12,18 @@ try:
 except ImportError as exc:
     pytest.skip(f"dancemosaic.msg is not generated ({exc}); run `make install`", allow_module_level=True)
 
-from dancemosaic_ros import audio_node, generator_node, retarget_node  # noqa: E402
+from dancemosaic_ros import audio_node, generator_node, retarget_node, stabilizer_node  # noqa: E402
 
 CONFIG = Path(__file__).resolve().parents[2] / "config" / "ros" / "dance.yaml"
-MODULES = {"audio_node": audio_node, "generator_node": generator_node, "retarget_node": retarget_node}
+STABILIZER_CONFIG = CONFIG.with_name("stabilizer.yaml")
+MODULES = {"audio_node": audio_node, "generator_node": generator_node, "retarget_node": retarget_node,
+           "stabilizer_node": stabilizer_node}
 
 
 @pytest.mark.parametrize("node", sorted(MODULES))
 def test_config_section_matches_declared_parameters(node):
-    section = yaml.safe_load(CONFIG.read_text())[node]["ros__parameters"]
+    config = STABILIZER_CONFIG if node == "stabilizer_node" else CONFIG
+    section = yaml.safe_load(config.read_text())[node]["ros__parameters"]
     params = MODULES[node].PARAMS
     assert set(section) == set(params)
     for name, value in section.items():
