@@ -6,7 +6,7 @@
 Every node reads config/ros/dance.yaml (or params_file); the launch arguments override the
 parameters they name. single_process runs the three nodes in the `bringup` executable (one
 process, multi-threaded executor: lowest latency) instead of one process each.
-stabilizer:=true adds the balance stabilizer (config/ros/stabilizer.yaml; docs/ros.md, "Balance
+stabilizer:=true adds the balance stabilizer (this package's config/ros/stabilizer.yaml; docs/ros.md, "Balance
 stabilizer on a real G1") in a process of its own: the retarget node sends it the plan and it
 sends the controller the corrected one. Off by default: it needs the robot's joint states and
 pelvis IMU, and has not yet run on a real G1.
@@ -90,7 +90,7 @@ def _launch_setup(context):
                  for node in NODES]
     if stabilizer:
         # its control loop runs in a process of its own, clear of the generator's GIL
-        stabilizer_params = os.path.join(os.path.dirname(params_file), STABILIZER_PARAMS_FILE)
+        stabilizer_params = os.path.join(get_package_share_directory(PACKAGE), "config", "ros", STABILIZER_PARAMS_FILE)
         nodes.append(Node(package=PACKAGE, executable=STABILIZER_NODE, name=STABILIZER_NODE, output="screen",
                           parameters=[stabilizer_params, override_file]))
     return nodes
