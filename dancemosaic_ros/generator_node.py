@@ -57,9 +57,13 @@ PARAMS = {
     "itto_steps": Param(20, "ITTO gradient steps per chunk (beat-aware rhythm term, constraints, robot limits)",
                         integer(0, 1000),
                         read_only=True),
-    "rhythm_weight": Param(1.0, "beat-aware ITTO: weight of the term that puts the motion's speed dips on the "
+    "rhythm_weight": Param(3.0, "beat-aware ITTO: weight of the term that puts the motion's speed dips on the "
                                 "tracked beats (0 = off, the paper's method alone)", number(0.0, 100.0),
                            read_only=True),
+    "energy_weight": Param(10.0, "beat-aware ITTO: how hard the dance is kept at the training corpus's speed for "
+                                 "the genre", number(0.0, 100.0), read_only=True),
+    "itto_lr": Param(0.1, "ITTO learning rate (Adam on the token embeddings)", number(0.0, 10.0, above=True),
+                     read_only=True),
     "robot": Param("", "robot whose joint-limit proxy joins ITTO (config/robots/<robot>.yaml; '' = none)",
                    read_only=True),
     "max_gap_seconds": Param(2.0, "lost audio up to this long is filled with silence; longer restarts the stream",
@@ -110,7 +114,8 @@ class GeneratorNode(DanceNode):
         dancer = StreamingDancer.from_pretrained(
             model_dir, device=p["device"], genre=p["genre"] or None, text=p["text"] or None,
             chunk_seconds=p["chunk_seconds"], lead_seconds=p["lead_seconds"], seed=p["seed"],
-            steps=p["steps"], itto_steps=p["itto_steps"], rhythm_weight=p["rhythm_weight"],
+            steps=p["steps"], itto_steps=p["itto_steps"], itto_lr=p["itto_lr"], rhythm_weight=p["rhythm_weight"],
+            energy_weight=p["energy_weight"],
             weights=GuidanceWeights(text=p["w_text"], music=p["w_music"], pose=p["w_pose"]),
             joint_limit_fn=joint_limit_fn)
         self.get_logger().info(f"model {model_dir} on {dancer.pipe.model.device}; chunks of "

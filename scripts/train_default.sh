@@ -44,6 +44,7 @@ stage music --tokenizer="$RUNS/tokenizer/checkpoint" --t2m="$RUNS/t2m/checkpoint
 # Stage 4: pose tower, T2M frozen
 stage pose --tokenizer="$RUNS/tokenizer/checkpoint" --t2m="$RUNS/t2m/checkpoint" --batch_size=16 \
     --data.window_frames=96 --optim.max_steps="$(steps 1800)" --optim.warmup_steps=25 --save_every=300
-# Inference weights only (no optimizer state): config.json, model.safetensors, mean/std
-$DM train assemble --runs "$RUNS" --out "$OUT"
+# Inference weights only (no optimizer state): config.json, model.safetensors, mean/std, and the
+# corpus's dance speed per genre (motion_stats.json: beat-aware ITTO's energy floor)
+$DM train assemble --runs "$RUNS" --out "$OUT" --cache "$CACHE"
 du -sh "$OUT"

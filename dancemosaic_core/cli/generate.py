@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from dancemosaic_core.common.errors import DanceMosaicError
+from dancemosaic_core.inference.itto import BEAT_ITTO
 from dancemosaic_core.inference.loader import DEFAULT_MODEL_DIR
 from dancemosaic_core.motion.skeleton import (
     JOINT_NAMES,
@@ -58,16 +59,21 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--steps", type=int, default=10, help="masked decoding iterations T")
     p.add_argument("--temperature", type=float, default=1.0)
     p.add_argument("--top-k", type=int, default=None)
-    p.add_argument("--itto-steps", type=int, default=50, help="ITTO gradient steps (with constraints)")
+    p.add_argument("--itto-steps", type=int, default=BEAT_ITTO["itto_steps"],
+                   help="ITTO gradient steps (constraints, joint limits, rhythm)")
+    p.add_argument("--itto-lr", type=float, default=BEAT_ITTO["itto_lr"], help="ITTO learning rate (Adam)")
     p.add_argument("--itto-output", choices=("auto", "tokens", "embeddings"), default="auto",
                    help="tokens: re-sampled tokens (paper); embeddings: the optimised embeddings decoded "
                         "directly, so constraints are met as closely as ITTO reached; auto (default): "
                         "embeddings with the rhythm term, tokens otherwise")
-    p.add_argument("--rhythm-weight", type=float, default=1.0,
+    p.add_argument("--rhythm-weight", type=float, default=BEAT_ITTO["rhythm_weight"],
                    help="beat-aware ITTO: weight of the term that puts the motion's speed dips on the music's "
                         "beats (0 = off, the paper's method alone)")
-    p.add_argument("--energy-floor", type=float, default=0.0,
-                   help="with the rhythm term: keep the mean joint speed at least this many m/s")
+    p.add_argument("--energy-floor", type=float, default=None,
+                   help="with the rhythm term: keep the mean joint speed at least this many m/s (default: the "
+                        "training corpus's dance speed for the genre, from the model's motion_stats.json)")
+    p.add_argument("--energy-weight", type=float, default=BEAT_ITTO["energy_weight"],
+                   help="with the rhythm term: how hard the energy floor is held")
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=run)
 
@@ -239,11 +245,16 @@ def _progress_bar():
 
 def _guidance_kwargs(args) -> dict:
     from dancemosaic_core.inference.guidance import GuidanceWeights
-    for flag, value in (("--rhythm-weight", args.rhythm_weight), ("--energy-floor", args.energy_floor)):
-        if not (np.isfinite(value) and 0.0 <= value <= 100.0):
-            raise DanceMosaicError(f"{flag} {value}: give a number in [0, 100]")
+    checks = [("--rhythm-weight", args.rhythm_weight, 100.0), ("--energy-weight", args.energy_weight, 100.0),
+              ("--itto-lr", args.itto_lr, 10.0)]
+    if args.energy_floor is not None:
+        checks.append(("--energy-floor", args.energy_floor, 5.0))
+    for flag, value, top in checks:
+        if not (np.isfinite(value) and 0.0 <= value <= top):
+            raise DanceMosaicError(f"{flag} {value}: give a number in [0, {top:g}]")
     return dict(steps=args.steps, temperature=args.temperature, top_k=args.top_k, itto_steps=args.itto_steps,
-                itto_output=args.itto_output, rhythm_weight=args.rhythm_weight, energy_floor=args.energy_floor,
+                itto_lr=args.itto_lr, itto_output=args.itto_output, rhythm_weight=args.rhythm_weight,
+                energy_floor=args.energy_floor, energy_weight=args.energy_weight,
                 weights=GuidanceWeights(text=args.w_text, music=args.w_music, pose=args.w_pose))
 
 

@@ -120,6 +120,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                                                   "model directory (inference files only)")
     assemble.add_argument("--runs", required=True, help="run directory holding one sub-directory per stage")
     assemble.add_argument("--out", required=True, help="model directory to write (DanceModel.from_pretrained)")
+    assemble.add_argument("--cache", default=None,
+                          help="dataset cache whose dances give the model's motion_stats.json (corpus dance speed "
+                               "per genre, beat-aware ITTO's energy floor; default: the tokenizer run's data.cache)")
     assemble.set_defaults(func=_assemble)
 
 
@@ -136,7 +139,11 @@ def _train(args) -> int:
 
 
 def _assemble(args) -> int:
-    from dancemosaic_core.train.assemble import build_model_dir
+    from dancemosaic_core.data.stats import write_motion_stats
+    from dancemosaic_core.train.assemble import build_model_dir, check_runs, corpus_stats
+    check_runs(args.runs)
+    stats, cache = corpus_stats(args.runs, args.cache)       # both before anything is written
     out = build_model_dir(args.runs, args.out)
-    print(f"model directory {out}: {', '.join(STAGES)}")
+    write_motion_stats(out, stats, cache=cache, split="train")
+    print(f"model directory {out}: {', '.join(STAGES)}; dance speed {stats['all']:.3f} m/s over the corpus")
     return 0

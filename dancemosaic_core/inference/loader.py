@@ -4,13 +4,16 @@
     MODEL_DIR/t2m/         T2M + residual transformer     required
     MODEL_DIR/music/       music tower (stage 3)          optional
     MODEL_DIR/pose/        pose tower (stage 4)           optional
+    MODEL_DIR/motion_stats.json   the training corpus's dance speed per genre (data/stats.py;
+                                  beat-aware ITTO's energy floor)   optional
 
 Each is a checkpoint directory as `dancemosaic train` writes it (<out_dir>/checkpoint); the
 directory may also hold those run directories (MODEL_DIR/tokenizer/checkpoint/...).
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+import json
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -30,6 +33,7 @@ from dancemosaic_core.text.prompts import genre_prompt
 
 # the shipped model (scripts/train_default.sh), used when no model directory is given
 DEFAULT_MODEL_DIR = Path(__file__).resolve().parents[1] / "weights" / "default"
+MOTION_STATS_FILE = "motion_stats.json"     # written by train.assemble (data/stats.py)
 PARTS = ("tokenizer", "t2m", "music", "pose")
 MOMASK_WINDOW_TOKENS = 49     # MoMask's longest training motion: 196 frames, 9.8 s
 
@@ -69,6 +73,7 @@ class DanceModel:
     device: torch.device
     max_tokens: int = MOMASK_WINDOW_TOKENS   # the longest window the transformers were trained on
     source: str = ""
+    dance_speed: dict[str, float] = field(default_factory=dict)   # corpus m/s: "all" and per genre
 
     @classmethod
     def from_pretrained(cls, model_dir, *, device: str | torch.device = "auto") -> "DanceModel":
@@ -105,7 +110,8 @@ class DanceModel:
         return cls(tokenizer=tokenizer.eval(), t2m=t2m.eval(), multi_tower=multi_tower,
                    text_encoder=build_text_encoder(t2m_cfg["text_encoder"]),
                    normalizer=load_normalizer(paths["tokenizer"]), genres=sorted(genres),
-                   device=device, max_tokens=trained_window_tokens(t2m_cfg), source=str(model_dir))
+                   device=device, max_tokens=trained_window_tokens(t2m_cfg), source=str(model_dir),
+                   dance_speed=_read_dance_speed(model_dir / MOTION_STATS_FILE))
 
     @property
     def has_music(self) -> bool:
@@ -128,6 +134,11 @@ class DanceModel:
                 raise DanceMosaicError(f"unknown genre {genre!r}; this model knows: {', '.join(self.genres)}")
             return genre_prompt(genre)
         return ""
+
+    def corpus_dance_speed(self, genre: str | None) -> float:
+        """The training corpus's median mean joint speed (m/s) for `genre` (all dances when the
+        genre is unknown or None); 0 when the model directory has no motion_stats.json."""
+        return float(self.dance_speed.get(genre or "", self.dance_speed.get("all", 0.0)))
 
     def text_embedding(self, prompt: str) -> torch.Tensor:
         return self.text_encoder.encode([prompt]).to(self.device)
@@ -154,3 +165,19 @@ class DanceModel:
             raise DanceMosaicError(f"reference motion has {len(joints)} frames; need at least 5")
         x = torch.as_tensor(self.normalizer.normalize(feats[:n].astype(np.float32)), device=self.device)
         return self.tokenizer.encode(x[None])
+
+
+def _read_dance_speed(path: Path) -> dict[str, float]:
+    if not path.is_file():
+        return {}
+    try:
+        speeds = json.loads(path.read_text(encoding="utf-8"))["dance_speed_mps"]
+        out = {str(k): float(v) for k, v in speeds.items()}
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise DanceMosaicError(f"cannot read {path}: {exc!r}; rebuild it with `dancemosaic train assemble` "
+                               "or delete it (beat-aware ITTO then keeps each dance's own energy)") from None
+    bad = {k: v for k, v in out.items() if not (np.isfinite(v) and 0.0 <= v <= 10.0)}
+    if bad:
+        raise DanceMosaicError(f"{path}: dance speeds {bad} are not in [0, 10] m/s; rebuild it with "
+                               "`dancemosaic train assemble`")
+    return out

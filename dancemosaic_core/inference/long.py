@@ -37,8 +37,8 @@ def segment_bounds(n: int, window: int) -> list[tuple[int, int]]:
 def generate_long(pipe: DancePipeline, *, frames: int, music: np.ndarray | None = None,
                   constraints: PoseConstraints | None = None, window: int | None = None,
                   transition: int = 4, context: int = 12, seed: int = 0, progress=None,
-                  beats: np.ndarray | None = None, rhythm_weight: float = 0.0, energy_floor: float = 0.0,
-                  **kwargs) -> DanceOutput:
+                  beats: np.ndarray | None = None, rhythm_weight: float = 0.0, energy_floor: float | None = None,
+                  energy_weight: float = 1.0, **kwargs) -> DanceOutput:
     """A dance of any length. kwargs go to the pipeline (genre, text, weights, steps, ...).
     Constraints apply to the segments they fall in (segment-local times). beats (s from the
     start; default the beat column of `music`) and rhythm_weight: beat-aware ITTO (step 3)."""
@@ -46,10 +46,12 @@ def generate_long(pipe: DancePipeline, *, frames: int, music: np.ndarray | None 
     context = min(context, window // 2)
     if window > pipe.model.max_tokens or window < 2 * transition:
         raise DanceMosaicError(f"window must be in [{2 * transition}, {pipe.model.max_tokens}] tokens, got {window}")
+    energy_floor = pipe.energy_floor(kwargs.get("genre"), energy_floor)
     n = math.ceil(frames / TOKEN_DOWNSAMPLE)
     if n <= window:
         return pipe(frames=frames, music=music, constraints=constraints, seed=seed, beats=beats,
-                    rhythm_weight=rhythm_weight, energy_floor=energy_floor, **kwargs)
+                    rhythm_weight=rhythm_weight, energy_floor=energy_floor,
+                    energy_weight=energy_weight, **kwargs)
     frame_of = lambda tok: tok * TOKEN_DOWNSAMPLE  # noqa: E731
     music_at = (lambda a, b: None) if music is None else (lambda a, b: music[frame_of(a):frame_of(b)])
 
@@ -90,7 +92,7 @@ def generate_long(pipe: DancePipeline, *, frames: int, music: np.ndarray | None 
     if with_rhythm and beats is not None:
         for k, (a, b) in enumerate(segments):
             z, r = _rhythm_window(pipe, z, beats, max(0, a - context), a, b, rhythm_weight, energy_floor,
-                                  itto_steps, itto_lr)
+                                  energy_weight, itto_steps, itto_lr)
             if r is not None:
                 rhythm.append(r)
             if progress:
@@ -105,13 +107,13 @@ def generate_long(pipe: DancePipeline, *, frames: int, music: np.ndarray | None 
 
 
 def _rhythm_window(pipe: DancePipeline, z: torch.Tensor, beats: np.ndarray, start: int, a: int, b: int,
-                   weight: float, energy_floor: float, steps: int, lr: float):
+                   weight: float, energy_floor: float, energy_weight: float, steps: int, lr: float):
     """Optimise the embeddings of tokens [a, b) of z (1, n, d) for the rhythm term over frames
     [start, b) * 4, tokens [start, a) frozen; returns (z, (rhythm before, after)) or (z, None)
     when the window holds fewer than two beats."""
     t0 = start * TOKEN_DOWNSAMPLE / MOTION_FPS
     local = z[:, start:b]
-    target = pipe.rhythm_target(local, beats - t0, weight, energy_floor)
+    target = pipe.rhythm_target(local, beats - t0, weight, energy_floor, energy_weight)
     if target is None:
         return z, None
     frozen = torch.zeros(1, b - start, dtype=torch.bool, device=z.device)

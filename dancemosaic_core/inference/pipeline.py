@@ -46,6 +46,8 @@ from dancemosaic_core.motion.skeleton import (
     TOKEN_DOWNSAMPLE,
 )
 
+MAX_ENERGY_FLOOR = 5.0      # m/s of mean joint speed: far above any human dance (corpus 0.2-0.6)
+
 
 @dataclass
 class DanceOutput:
@@ -173,19 +175,21 @@ class DancePipeline:
                  top_k: int | None = None, seed: int = 0, fixed_ids: torch.Tensor | None = None,
                  fixed_mask: torch.Tensor | None = None, joint_limit_fn=None, itto_steps: int = 50,
                  itto_lr: float = 0.05, itto_output: str = "auto", beats: np.ndarray | None = None,
-                 rhythm_weight: float = 0.0, energy_floor: float = 0.0) -> DanceOutput:
+                 rhythm_weight: float = 0.0, energy_floor: float | None = None, energy_weight: float = 1.0) -> DanceOutput:
         """One window of `frames` motion frames (at most the model's max_tokens: use
         inference.long.generate_long for whole songs). fixed_ids (1, n, Q) / fixed_mask (1, n)
         keep tokens (editing, inpainting, continuation). beats: the music's beat times in
         seconds from the window's first frame (default: the beat column of `music`); with
         rhythm_weight > 0 ITTO aligns the motion's
         speed dips to them, keeping at least max(energy_floor, the motion's own) mean joint
-        speed (m/s). itto_output: "tokens" decodes the re-sampled tokens (the paper's route);
+        speed (m/s), held with energy_weight; energy_floor None: the training corpus's speed for
+        the genre (DanceModel.corpus_dance_speed). itto_output: "tokens" decodes the re-sampled tokens (the paper's route);
         "embeddings" decodes the optimised continuous embeddings themselves (what ITTO reached,
         off the codebook); "auto" is "embeddings" when the rhythm term is on, else "tokens"."""
         if itto_output not in ("tokens", "embeddings", "auto"):
             raise DanceMosaicError(f"itto_output must be 'tokens', 'embeddings' or 'auto', got {itto_output!r}")
-        for name, value in (("rhythm_weight", rhythm_weight), ("energy_floor", energy_floor)):
+        energy_floor = self.energy_floor(genre, energy_floor)
+        for name, value in (("rhythm_weight", rhythm_weight), ("energy_weight", energy_weight)):
             if not (np.isfinite(value) and 0.0 <= value <= 100.0):
                 raise DanceMosaicError(f"{name} must be a number in [0, 100], got {value}")
         if frames < TOKEN_DOWNSAMPLE:
@@ -206,7 +210,7 @@ class DancePipeline:
         out = DanceOutput(joints=np.zeros(0), ids=ids[0], info={"branches": list(self.branches(cond, weights))})
         # 4. ITTO on the token embeddings, then re-weighted sampling
         z0 = self.model.tokenizer.embed(ids)
-        rhythm = (self.rhythm_target(z0, beats, rhythm_weight, energy_floor)
+        rhythm = (self.rhythm_target(z0, beats, rhythm_weight, energy_floor, energy_weight)
                   if rhythm_weight > 0 and itto_steps > 0 else None)
         if itto_output == "auto":
             itto_output = "embeddings" if rhythm is not None else "tokens"
@@ -226,7 +230,15 @@ class DancePipeline:
             out.constraint_error_after = float(constraint_error(final, cond.pose[:, :frames], cond.pose_weight[:, :frames]))
         return out
 
-    def rhythm_target(self, z: torch.Tensor, beats, weight: float, energy_floor: float):
+    def energy_floor(self, genre: str | None, energy_floor: float | None = None) -> float:
+        """The energy floor (m/s) beat-aware ITTO keeps: `energy_floor`, or with None the training
+        corpus's dance speed for the genre (0 without motion_stats.json: the motion's own)."""
+        floor = self.model.corpus_dance_speed(genre) if energy_floor is None else energy_floor
+        if not (np.isfinite(floor) and 0.0 <= floor <= MAX_ENERGY_FLOOR):
+            raise DanceMosaicError(f"energy_floor must be a speed in [0, {MAX_ENERGY_FLOOR:g}] m/s, got {floor}")
+        return float(floor)
+
+    def rhythm_target(self, z: torch.Tensor, beats, weight: float, energy_floor: float, energy_weight: float = 1.0):
         """The rhythm term for the token embeddings z (1, n, d) on beat grid `beats` (s from
         z's first frame), or None when the grid has fewer than two beats. The energy floor is
         at least the decoded motion's own mean joint speed: alignment never slows the dance."""
@@ -236,7 +248,7 @@ class DancePipeline:
         with torch.no_grad():
             own = mean_joint_speed(self.model.joints_from_embeddings(z), MOTION_FPS).mean()
         return rhythm_target(beats, frames, MOTION_FPS, energy_floor=max(float(own), energy_floor),
-                             weight=weight, device=self.model.device)
+                             weight=weight, energy_weight=energy_weight, device=self.model.device)
 
     def _itto(self, ids, z0, cond, weights, out: DanceOutput, limit_fn, rhythm, frozen, steps, lr, decode_kw):
         res = optimize_tokens(z0, self.model.joints_from_embeddings, target=cond.pose, valid=cond.pose_weight,

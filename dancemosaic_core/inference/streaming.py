@@ -27,6 +27,7 @@ from dancemosaic_core.audio.streaming import StreamingMusicFeatures
 from dancemosaic_core.common.errors import DanceMosaicError
 from dancemosaic_core.inference.constraints import PoseConstraints
 from dancemosaic_core.inference.guidance import GuidanceWeights
+from dancemosaic_core.inference.itto import BEAT_ITTO
 from dancemosaic_core.inference.pipeline import DancePipeline
 from dancemosaic_core.motion.skeleton import MOTION_FPS, TOKEN_DOWNSAMPLE
 
@@ -94,7 +95,9 @@ class StreamingDancer:
                  chunk_seconds: float = 0.4, context_seconds: float = 2.0, lead_seconds: float = 0.5,
                  start_seconds: float = 2.0, min_heard_seconds: float = 1.0, sample_rate: int | None = None,
                  weights: GuidanceWeights = GuidanceWeights(), seed: int = 0, steps: int = 3,
-                 joint_limit_fn=None, itto_steps: int = 20, blend_frames: int = 8, rhythm_weight: float = 1.0):
+                 joint_limit_fn=None, itto_steps: int = 20, blend_frames: int = 8,
+                 rhythm_weight: float = BEAT_ITTO["rhythm_weight"], energy_weight: float = BEAT_ITTO["energy_weight"],
+                 itto_lr: float = BEAT_ITTO["itto_lr"]):
         self.pipe = pipeline
         self.fps = float(MOTION_FPS)
         to_tokens = lambda s: int(round(s * MOTION_FPS / TOKEN_DOWNSAMPLE))  # noqa: E731
@@ -111,7 +114,7 @@ class StreamingDancer:
         self.seed, self.steps, self.itto_steps = int(seed), int(steps), int(itto_steps)
         self.joint_limit_fn, self.blend_frames = joint_limit_fn, int(blend_frames)
         # beat-aware ITTO on the tracker's beat grid (heard and predicted beats of the window)
-        self.rhythm_weight = float(rhythm_weight)
+        self.rhythm_weight, self.energy_weight, self.itto_lr = float(rhythm_weight), float(energy_weight), float(itto_lr)
         self.constraints: PoseConstraints | None = None
         self._lock = threading.Lock()
         self.reset()
@@ -220,7 +223,7 @@ class StreamingDancer:
                         constraints=self._window_constraints(guess, first, frames), weights=self.weights,
                         steps=self.steps, seed=self.seed + self.index, fixed_ids=fixed_ids, fixed_mask=fixed_mask,
                         joint_limit_fn=self.joint_limit_fn, itto_steps=self.itto_steps,
-                        rhythm_weight=self.rhythm_weight)
+                        itto_lr=self.itto_lr, rhythm_weight=self.rhythm_weight, energy_weight=self.energy_weight)
         joints = out.joints.astype(np.float64)
         context_frames = ctx * TOKEN_DOWNSAMPLE
         if ctx:

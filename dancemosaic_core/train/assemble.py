@@ -5,7 +5,8 @@ inference.loader.DanceModel reads.
     MODEL/<stage>/             config.json, model.safetensors, mean.npy, std.npy (no optimizer state),
                                music/: music_mean.npy, music_std.npy when the run wrote them
 
-`build_model_dir` gathers a run directory into a model directory (`dancemosaic train assemble`);
+`build_model_dir` gathers a run directory into a model directory (`dancemosaic train assemble`),
+`corpus_stats` gives the corpus's dance speeds for MODEL/motion_stats.json (data/stats.py);
 `save_untrained_stages` writes randomly initialised stage checkpoints of given sizes into a run
 directory, for tests and timing where the weights do not matter.
 """
@@ -19,6 +20,7 @@ from typing import Iterable
 import torch
 
 from dancemosaic_core.common.errors import DanceMosaicError
+from dancemosaic_core.data.stats import dance_speed_stats
 from dancemosaic_core.models.checkpoint import MUSIC_STATS_FILES, read_config, save_checkpoint
 from dancemosaic_core.models.mask_transformer import T2MModel
 from dancemosaic_core.models.tokenizer import MotionTokenizer
@@ -37,9 +39,8 @@ def stage_checkpoint(runs, stage: str) -> Path:
     return Path(runs) / stage / "checkpoint"
 
 
-def build_model_dir(runs, out, *, stages: Iterable[str] = STAGES) -> Path:
-    """Copy the inference files of RUNS/<stage>/checkpoint into OUT/<stage>/ for each stage.
-    Every stage is checked before anything is written, so a missing one leaves OUT untouched."""
+def check_runs(runs, stages: Iterable[str] = STAGES) -> tuple[str, ...]:
+    """The stages, each checked to hold a finished checkpoint of its kind in RUNS/<stage>/checkpoint."""
     stages = tuple(stages)
     unknown = [s for s in stages if s not in STAGES]
     if unknown:
@@ -57,6 +58,13 @@ def build_model_dir(runs, out, *, stages: Iterable[str] = STAGES) -> Path:
         kind = read_config(src)["kind"]
         if kind != stage:
             raise DanceMosaicError(f"stage {stage}: {src} holds a {kind} checkpoint, not a {stage} one")
+    return stages
+
+
+def build_model_dir(runs, out, *, stages: Iterable[str] = STAGES) -> Path:
+    """Copy the inference files of RUNS/<stage>/checkpoint into OUT/<stage>/ for each stage.
+    Every stage is checked before anything is written, so a missing one leaves OUT untouched."""
+    stages = check_runs(runs, stages)
     out = Path(out)
     for stage in stages:
         (out / stage).mkdir(parents=True, exist_ok=True)
@@ -64,6 +72,18 @@ def build_model_dir(runs, out, *, stages: Iterable[str] = STAGES) -> Path:
         for name in INFERENCE_FILES + tuple(f for f in OPTIONAL_FILES if (src / f).is_file()):
             shutil.copyfile(src / name, out / stage / name)
     return out
+
+
+def corpus_stats(runs, cache=None, split: str = "train") -> tuple[dict[str, float], str]:
+    """(dance speeds, cache) of `cache` (default: the cache the tokenizer run trained on, as its
+    checkpoint's config records it), for MODEL/motion_stats.json (data/stats.py)."""
+    if cache is None:
+        config = read_config(stage_checkpoint(runs, "tokenizer"))
+        cache = ((config.get("train_config") or {}).get("data") or {}).get("cache")
+        if not cache:
+            raise DanceMosaicError(f"{stage_checkpoint(runs, 'tokenizer')} records no training cache; "
+                                   "give the dataset cache with --cache")
+    return dance_speed_stats(cache, split), str(cache)
 
 
 def save_untrained_stages(runs, sizes: ModelSizes, *, text_encoder: TextEncoder, normalizer: Normalizer,

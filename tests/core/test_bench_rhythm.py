@@ -7,6 +7,7 @@ import pytest
 
 from dancemosaic_core.cli.benchmarks import rhythm as bench_rhythm
 from dancemosaic_core.cli import main
+from dancemosaic_core.inference.itto import BEAT_ITTO
 from tests.model_fixture import tiny_model_dir
 
 
@@ -33,10 +34,11 @@ def test_bench_rhythm_scores_every_condition_and_passes_pipeline_kwargs(tmp_path
     model = tiny_model_dir(tmp_path / "model")
     out = tmp_path / "rhythm.json"
     assert main(["bench", "rhythm", "--model", str(model), "--device", "cpu", "--pieces", "2", "--seconds", "3",
-                 "--pipeline-kwargs", '{"steps": 2}', "--keep-dir", str(tmp_path / "keep"), "--out", str(out)]) == 0
-    assert calls == [{"steps": 2}] * 6
+                 "--pipeline-kwargs", '{"steps": 2, "itto_steps": 3}', "--keep-dir", str(tmp_path / "keep"), "--out", str(out)]) == 0
+    expected = {**BEAT_ITTO, "steps": 2, "itto_steps": 3}    # the CLI's beat-aware ITTO, overridden
+    assert calls == [expected] * 6
     res = json.loads(out.read_text())["results"]
-    assert res["pieces"] == 2 and res["pipeline_kwargs"] == {"steps": 2}
+    assert res["pieces"] == 2 and res["pipeline_kwargs"] == expected
     first = res["per_piece"][0]
     assert first["other_piece"] == res["per_piece"][1]["piece"]
     assert first["half_beat_delay_s"] == pytest.approx(30 / 80.0)

@@ -194,3 +194,19 @@ def test_streaming_any_chunk_context_ratio(model_dir, chunk_seconds, context_sec
         assert c.info["context_tokens"] == min(dancer.context_tokens, emitted)
         assert np.isfinite(c.joints).all()
         emitted += dancer.chunk_tokens
+
+
+def test_energy_floor_raises_the_speed_and_defaults_to_the_corpus(pipe):
+    from dancemosaic_core.motion.rhythm import mean_joint_speed
+    beats = np.arange(0.25, 4.0, 0.5)
+    kw = dict(frames=64, genre="Jazz", beats=beats, rhythm_weight=1.0, itto_steps=25, itto_lr=0.1, seed=3)
+    own = pipe(**{**kw, "rhythm_weight": 0.0, "itto_steps": 0}).joints
+    base = float(mean_joint_speed(torch.as_tensor(own)[None], 20.0).mean())
+    fast = pipe(**kw, energy_floor=3 * base, energy_weight=10.0).joints
+    held = pipe(**kw, energy_floor=0.0, energy_weight=10.0).joints
+    speed = lambda j: float(mean_joint_speed(torch.as_tensor(j)[None], 20.0).mean())  # noqa: E731
+    assert speed(fast) > 1.03 * speed(held)                 # identical if the floor were ignored
+    assert pipe.energy_floor("Jazz") == pipe.model.corpus_dance_speed("Jazz")   # None: the corpus's speed
+    assert pipe.energy_floor("Jazz", 0.25) == 0.25
+    with pytest.raises(DanceMosaicError, match="energy_floor"):
+        pipe(**kw, energy_floor=-1.0)

@@ -11,6 +11,7 @@ import torch
 from dancemosaic_core.cli import main as cli_main
 from dancemosaic_core.cli.train import run_stage
 from dancemosaic_core.common.errors import DanceMosaicError
+from dancemosaic_core.data.stats import dance_speed_stats
 from dancemosaic_core.inference.loader import DanceModel
 from dancemosaic_core.motion.normalize import Normalizer
 from dancemosaic_core.motion.skeleton import FEATURE_DIM
@@ -132,11 +133,16 @@ def _tiny_runs(root, towers=("music", "pose")):
 def test_train_assemble_gathers_runs_into_a_model_dir(tmp_path):
     runs = _tiny_runs(tmp_path)
     (stage_checkpoint(runs, "t2m") / "train_state.pt").write_bytes(b"optimizer state")
-    assert cli_main(["train", "assemble", "--runs", str(runs), "--out", str(tmp_path / "model")]) == 0
-    assert sorted(p.name for p in (tmp_path / "model").iterdir()) == sorted(STAGES)
+    assert cli_main(["train", "assemble", "--runs", str(runs), "--out", str(tmp_path / "model")]) == 2
+    assert not (tmp_path / "model").exists()              # untrained runs record no cache: nothing written
+    cache = make_cache(tmp_path / "cache")
+    assert cli_main(["train", "assemble", "--runs", str(runs), "--out", str(tmp_path / "model"),
+                     "--cache", str(cache)]) == 0
+    assert sorted(p.name for p in (tmp_path / "model").iterdir()) == sorted([*STAGES, "motion_stats.json"])
     assert not (tmp_path / "model" / "t2m" / "train_state.pt").exists()
     model = DanceModel.from_pretrained(tmp_path / "model", device="cpu")
     assert model.has_music and model.has_pose and model.genres == ["Jazz"]
+    assert model.dance_speed == pytest.approx(dance_speed_stats(cache))
 
 
 def test_assemble_names_the_missing_stage_and_writes_nothing(tmp_path, capsys):

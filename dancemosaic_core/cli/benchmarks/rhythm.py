@@ -150,7 +150,8 @@ def add_arguments(parser) -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--protocol", default="finedance", help="evaluation protocol of the beat scores")
     parser.add_argument("--pipeline-kwargs", type=json.loads, default={}, metavar="JSON",
-                        help="extra keyword arguments for every generation, e.g. '{\"itto_steps\": 60}'")
+                        help="keyword arguments for every generation, over the beat-aware ITTO the CLI runs "
+                             "(inference.itto.BEAT_ITTO), e.g. '{\"rhythm_weight\": 0}' for the paper's method alone")
     parser.add_argument("--keep-dir", default=None,
                         help="keep the MIDI files, renders and dances (<piece>_<condition>.npz) here (default: none kept)")
 
@@ -168,6 +169,8 @@ def run(args) -> dict:
 
     if not isinstance(args.pipeline_kwargs, dict):
         raise DanceMosaicError(f"--pipeline-kwargs must be a JSON object, got {args.pipeline_kwargs!r}")
+    from dancemosaic_core.inference.itto import BEAT_ITTO
+    args.pipeline_kwargs = {**BEAT_ITTO, **args.pipeline_kwargs}
     protocol = get_protocol(args.protocol)
     pipe = DancePipeline.from_pretrained(args.model, device=args.device)
     with tempfile.TemporaryDirectory() as tmp:
