@@ -19,6 +19,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "off for a welded pelvis or a trajectory without base poses); --no-stabilize: open loop")
     p.add_argument("--push", type=float, nargs=3, default=None, metavar=("TIME", "SECONDS", "NEWTONS_X"),
                    help="push the pelvis forward with NEWTONS_X (negative: backward) for SECONDS from TIME")
+    p.add_argument("--estimated-state", action="store_true",
+                   help="feed the stabilizer the base state a real G1 has (pelvis IMU + joint encoders, "
+                        "retarget/estimator.py) instead of the simulated one; reports the estimate's error")
     p.add_argument("--render", default=None, help="write a video (.mp4/.mov/.mkv) or .gif of the playback")
     p.add_argument("--size", default="480", help="video frame size: N or WxH pixels (default 480)")
     p.add_argument("--music", default=None, help="audio file to mux into the video")
@@ -46,7 +49,7 @@ def run(args) -> int:
     push = None if args.push is None else (args.push[0], args.push[1], [args.push[2], 0.0, 0.0])
     stabilize = args.stabilize and not args.fixed_base and trajectory.base is not None
     run = Playback(trajectory, robot, fixed_base=args.fixed_base, render_size=size, stabilize=stabilize,
-                   push=push)
+                   push=push, estimated_state=args.estimated_state and stabilize)
     if args.render:
         out = Path(args.render)
         if out.suffix.lower() == ".gif":

@@ -17,10 +17,12 @@ from dataclasses import dataclass, field
 
 import mujoco
 import numpy as np
+import pinocchio as pin
 
 from dancemosaic_core.common.errors import DanceMosaicError
 from dancemosaic_core.retarget.robot import RobotConfig
 from dancemosaic_core.sim.model import FLOOR_GROUP, SimModel, build_sim_model
+from dancemosaic_core.retarget.estimator import BaseEstimator
 from dancemosaic_core.retarget.stabilizer import Stabilizer
 
 LIMIT_MARGIN = 0.01     # rad: a joint this close to a limit counts as a limit hit
@@ -40,9 +42,11 @@ class SimReport:
     pelvis_height: np.ndarray = field(repr=False)      # (N,) m at each frame
     contacts: np.ndarray = field(repr=False)           # (N, 2) bool left/right foot on the floor
     frames: np.ndarray | None = field(default=None, repr=False)   # (N, H, W, 3) uint8
+    # with estimated_state: error of the estimated base (position m, linear velocity m/s, tilt rad)
+    estimate_error: dict | None = None
 
     def summary(self) -> dict:
-        return {"fell": self.fell, "fall_time_s": self.fall_time, "seconds": self.seconds,
+        return {**({"estimate_error": self.estimate_error} if self.estimate_error else {}),"fell": self.fell, "fall_time_s": self.fall_time, "seconds": self.seconds,
                 "foot_contact_fraction": self.foot_contact_fraction, "foot_slip_m_per_s": self.foot_slip,
                 "tracking_error_rad": self.tracking_error, "tracking_error_max_rad": self.tracking_error_max,
                 "limit_hits": self.limit_hits, "real_time_factor": self.real_time_factor,
@@ -112,9 +116,12 @@ class Playback:
     def __init__(self, trajectory, robot: RobotConfig, *, fixed_base: bool = False,
                  render_size: tuple[int, int] | None = None, camera_distance: float = 3.0,
                  timestep: float = 0.002, stabilize: bool = False,
-                 push: tuple[float, float, np.ndarray] | None = None):
+                 push: tuple[float, float, np.ndarray] | None = None, estimated_state: bool = False):
         """stabilize: close the balance loop (retarget/stabilizer.py) on the simulated state at every
         physics step; needs a free-standing robot and a trajectory with a base path.
+        estimated_state: the stabilizer sees what a real G1 measures instead of the simulated base:
+        the base state of retarget/estimator.py from the pelvis IMU (orientation, angular rate) and
+        the joint encoders, as the ROS stabilizer node does.
         push: (start s, duration s, world force (3,) N) applied to the root link."""
         q = np.asarray(trajectory.q, dtype=np.float64)
         base = None if trajectory.base is None else np.asarray(trajectory.base, dtype=np.float64)
@@ -134,6 +141,10 @@ class Playback:
             raise DanceMosaicError("the stabilizer needs a free-standing robot and a floating-base trajectory; "
                                    "drop --fixed-base or retarget without --fixed-base")
         self.stabilizer = Stabilizer(robot, trajectory) if stabilize else None
+        if estimated_state and not stabilize:
+            raise DanceMosaicError("the estimated state feeds the stabilizer; it needs stabilize (drop --no-stabilize)")
+        self.estimator = BaseEstimator(robot) if estimated_state else None
+        self.estimate_errors = []          # per physics step: position, velocity, tilt error
         self.push = None if push is None else (float(push[0]), float(push[1]), np.asarray(push[2], np.float64))
         self.log = {"height": [], "contacts": [], "q": [], "feet": []}
         self.physics_seconds = 0.0
@@ -166,7 +177,8 @@ class Playback:
                 # the feedback stays clear of the limits the reference itself keeps away from
                 lower = np.minimum(target, self.robot.lower + 2 * LIMIT_MARGIN)
                 upper = np.maximum(target, self.robot.upper - 2 * LIMIT_MARGIN)
-                target = np.clip(target + self.stabilizer.correction(t, *self._state()), lower, upper)
+                state = self._state() if self.estimator is None else self._estimated_state(t)
+                target = np.clip(target + self.stabilizer.correction(t, *state), lower, upper)
             data.ctrl[sim.actuators] = target
             if self.push is not None:
                 begin, duration, force = self.push
@@ -190,6 +202,22 @@ class Playback:
         v[3:6] = data.qvel[va + 3:va + 6]
         v[self.stabilizer.jv] = data.qvel[sim.joint_dof]
         return data.qpos[sim.joint_qpos].copy(), base, v
+
+    def _estimated_state(self, t: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The state from the pelvis IMU and the encoders (retarget/estimator.py); its error against
+        the simulated state is logged."""
+        q, base, v = self._state()
+        sim, data = self.sim, self.data
+        w, x, y, z = data.xquat[sim.root_body]
+        rate = v[3:6]                              # gyro: the pelvis angular velocity, pelvis axes
+        reference = self.stabilizer.reference_at(t)
+        estimated, v_est = self.estimator.update(t, q, v[self.stabilizer.jv], np.array([x, y, z, w]), rate,
+                                                 reference.contacts, reference.feet, reference.base)
+        R, R_est = (pin.XYZQUATToSE3(b).rotation for b in (base, estimated))
+        self.estimate_errors.append((np.linalg.norm(estimated[:3] - base[:3]),
+                                     np.linalg.norm(R_est @ v_est[:3] - R @ v[:3]),
+                                     np.linalg.norm(pin.log3(R_est @ R.T)[:2])))
+        return q, estimated, v_est
 
     def _measure(self) -> None:
         sim, model, data = self.sim, self.sim.model, self.data
@@ -236,16 +264,28 @@ class Playback:
             tracking_error=float(error.mean()), tracking_error_max=float(error.max()),
             limit_hits=int(near_limit.sum()),
             real_time_factor=seconds / self.physics_seconds if self.physics_seconds > 0 else float("inf"),
-            pelvis_height=heights, contacts=contacts, frames=frames)
+            pelvis_height=heights, contacts=contacts, frames=frames,
+            estimate_error=self._estimate_error(int(fallen[0]) if len(fallen) else None))
+
+    def _estimate_error(self, fall_frame: int | None) -> dict | None:
+        """Mean and max error of the estimated base until the fall (None without an estimator)."""
+        if self.estimator is None or not self.estimate_errors:
+            return None
+        steps = max(1, round(1.0 / (self.fps * self.timestep)))
+        errors = np.asarray(self.estimate_errors)[:None if fall_frame is None else fall_frame * steps]
+        errors = errors if len(errors) else np.asarray(self.estimate_errors)
+        return {f"{name}_{k}": float(f(errors[:, i])) for i, name in
+                enumerate(("position_m", "velocity_m_per_s", "tilt_rad")) for k, f in (("mean", np.mean), ("max", np.max))}
 
 
 def play(trajectory, robot: RobotConfig, *, fixed_base: bool = False, render_size: tuple[int, int] | None = None,
          camera_distance: float = 3.0, timestep: float = 0.002, stabilize: bool = False,
-         push: tuple[float, float, np.ndarray] | None = None) -> SimReport:
+         push: tuple[float, float, np.ndarray] | None = None, estimated_state: bool = False) -> SimReport:
     """Simulate `trajectory` (anything with q (T, n) in robot.joint_names order, base (T, 7) or
     None, and fps: a RetargetResult or a loaded trajectory file) and report; with `render_size`
     (width, height) the report holds the rendered frames (N, H, W, 3) uint8."""
     run = Playback(trajectory, robot, fixed_base=fixed_base, render_size=render_size,
-                   camera_distance=camera_distance, timestep=timestep, stabilize=stabilize, push=push)
+                   camera_distance=camera_distance, timestep=timestep, stabilize=stabilize, push=push,
+                   estimated_state=estimated_state)
     frames = [f for f in run.frames() if f is not None]
     return run.report(np.stack(frames) if frames else None)

@@ -119,3 +119,16 @@ def test_offsets_move_at_their_rate_and_commands_stay_inside_the_limits(g1):
     for _ in range(25):                                       # stale state: back to the reference
         offsets.step(np.zeros(g1.num_joints), 0.01)
     assert np.allclose(offsets.offset, 0) and np.array_equal(offsets.apply(plan[1:2], plan[1:2] * 0)[0], plan[1:2])
+
+
+def test_ankle_roll_offsets_stay_within_what_the_narrow_sole_holds(g1, squat):
+    rng = np.random.default_rng(1)
+    q, base, v = disturbed(g1, squat, 0.3, rng)
+    base[3:] = pin.Quaternion(pin.XYZQUATToSE3(base).rotation @ pin.rpy.rpyToMatrix(0.2, 0, 0)).coeffs()
+    roll = [k for k, name in enumerate(g1.joint_names) if "ankle_roll" in name]
+    free = Stabilizer(g1, squat, StabilizerOptions(joint_max_offset=())).correction(0.3, q, base, v)
+    assert np.abs(free[roll]).max() > 0.05
+    limited = Stabilizer(g1, squat).correction(0.3, q, base, v)
+    assert np.abs(limited[roll]).max() <= 0.05 + 1e-12
+    others = [k for k in range(g1.num_joints) if k not in roll]
+    assert np.allclose(limited[others], free[others])

@@ -149,3 +149,14 @@ def test_stabilizer_corrects_tilt_not_position(g1):
     hips = [i for i, n in enumerate(g1.joint_names) if "hip_pitch" in n]
     assert np.abs(offsets).max() > 0.01 and np.all(offsets[ankles] != 0)
     assert np.all(np.sign(offsets[hips]) == np.sign(offsets[hips[0]]))      # both legs act alike
+
+
+def test_stabilizer_on_the_estimated_state_keeps_a_standing_robot_up(g1):
+    report = play(standing_with_base(g1, 1.0), g1, stabilize=True, estimated_state=True)
+    assert not report.fell and report.limit_hits == 0
+    error = report.estimate_error
+    assert error["tilt_rad_max"] < 0.02 and error["velocity_m_per_s_mean"] > 0
+    assert "estimate_error" in report.summary()
+    assert play(standing_with_base(g1, 0.2), g1, stabilize=True).estimate_error is None
+    with pytest.raises(DanceMosaicError, match="needs stabilize"):
+        play(standing_with_base(g1, 0.2), g1, estimated_state=True)
