@@ -1,7 +1,8 @@
 """A recording stand-in for a robot under a joint_trajectory_controller: it records every
 trajectory it is sent and publishes the robot's measured state on /joint_states, either frozen at
 a pose (a blocked robot, or one that ignores its goal) or following what the controller would
-execute (trajectory_checks.executed_timeline, sampled at now)."""
+execute (trajectory_checks.executed_timeline, sampled at now), stamped with the time it was
+sampled, as joint_state_broadcaster stamps the time it read the joints."""
 from __future__ import annotations
 
 import threading
@@ -38,4 +39,6 @@ class StandInRobot:
                     self.pose = np.array([np.interp(now, times, q[:, j]) for j in range(q.shape[1])])
             pose = self.pose.copy()
         self.published.append((now, pose))
-        self.publisher.publish(JointState(name=list(self.rig.robot.joint_names), position=pose.tolist()))
+        msg = JointState(name=list(self.rig.robot.joint_names), position=pose.tolist())
+        msg.header.stamp.sec, msg.header.stamp.nanosec = divmod(self.rig.origin_ns + int(round(now * 1e9)), 10**9)
+        self.publisher.publish(msg)
