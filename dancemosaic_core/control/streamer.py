@@ -96,7 +96,7 @@ class TrajectoryStreamer:
             return self.segment(now)
         self.safety.reset(base_q)
         base_q = self.safety.last.copy()
-        safe = self.safety.filter(requested)
+        safe = self.safety.filter(requested, np.diff(np.concatenate([[base_time], times])))
         rest_point = len(self.times) == 0 or self.times[-1] < base_time - TIME_EPS
         if rest_point:
             # the robot rests at base_q from the plan's end until base_time: say so explicitly
