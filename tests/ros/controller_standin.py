@@ -18,6 +18,7 @@ class StandInRobot:
         """`rig` records the trajectories (its `trajectories` list) and converts them (`points`)."""
         self.rig, self.pose, self.following = rig, np.asarray(pose, dtype=np.float64), False
         self.published = []                          # (seconds after rig.origin_ns, pose)
+        self._merged = []                            # the rig's trajectories converted so far, in order
         self._lock = threading.Lock()
         self.node = ros.probe("standin_robot")
         self.publisher = self.node.create_publisher(JointState, "/joint_states", 10)
@@ -33,8 +34,11 @@ class StandInRobot:
         now = self.rig.now()
         with self._lock:
             if self.following and self.rig.trajectories:
-                merged = [points(msg, self.rig.origin_ns)[:3] for msg in list(self.rig.trajectories)]
-                times, q = executed_timeline(merged)
+                # each message converted once: re-converting every point of every message at 50 Hz
+                # held the GIL long enough to delay the node's callbacks in this process by 0.1 s+
+                for msg in self.rig.trajectories[len(self._merged):]:
+                    self._merged.append(points(msg, self.rig.origin_ns)[:3])
+                times, q = executed_timeline(self._merged)
                 if now >= times[0]:
                     self.pose = np.array([np.interp(now, times, q[:, j]) for j in range(q.shape[1])])
             pose = self.pose.copy()
