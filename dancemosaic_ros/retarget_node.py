@@ -141,10 +141,12 @@ class RetargetNode(DanceNode):
         self.latency = self.compute = 0.0
         self.last_audio = self.last_sound = None
         self._next_audio_sample = None
-        # measured joint positions and when each arrived (streamer seconds), in the robot's order
+        # measured joint positions, when each arrived and when it was measured (its header stamp
+        # when plausible, else its arrival), streamer seconds, in the robot's order
         self._joint_index = {name: i for i, name in enumerate(self.joint_names)}
         self.measured = np.full(len(self.joint_names), np.nan)
         self.measured_at = np.full(len(self.joint_names), -np.inf)
+        self.measured_stamp = np.full(len(self.joint_names), -np.inf)
         self.diverged_since = None
         self.refusing_start = False
         self.controller_report = None
@@ -341,9 +343,17 @@ class RetargetNode(DanceNode):
                                        "publisher is broken")
             return
         now = self._now()
+        # joint_state_broadcaster stamps when it read the joints: the divergence watch compares
+        # with the command of that moment, not of the arrival (transport and a busy executor
+        # delay it by tens of ms, 0.1 s and more under load: a false divergence on a fast joint).
+        # An unstamped state, or one stamped in the future or older than state_timeout (another
+        # clock), counts from its arrival.
+        stamp = self._seconds(msg.header.stamp)
+        measured_stamp = stamp if now - self.params["state_timeout"] <= stamp <= now else now
         with self._lock:
             self.measured[list(joints)] = values
             self.measured_at[list(joints)] = now
+            self.measured_stamp[list(joints)] = measured_stamp
             if self.refusing_start and self.state == DanceStatus.STATE_ERROR:
                 self.state, self.refusing_start = DanceStatus.STATE_IDLE, False
                 self.message = "measured joint state received: ready to start"
@@ -427,7 +437,7 @@ class RetargetNode(DanceNode):
         if threshold <= 0 or measured is None:
             self.diverged_since = None
             return False
-        commanded = self.streamer.state_at(float(np.min(self.measured_at)))[0]
+        commanded = self.streamer.state_at(float(np.min(self.measured_stamp)))[0]
         error = np.abs(measured - commanded)
         worst = int(np.argmax(error))
         if error[worst] <= threshold:

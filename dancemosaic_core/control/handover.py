@@ -299,7 +299,8 @@ class MotionBudget:
         """Each joint brakes at its own constant deceleration to rest inside the box: the
         fraction of its limit, or what stops it just at the limit (v0^2 / 2 room) up to the full
         limit; beyond that at the full limit, the points clipped at the limit. (M, n) points, the
-        last two the rest pose, and which braking it took."""
+        last two the rest pose, and which braking it took (WITHIN_BUDGET when no joint needed more
+        than the fraction)."""
         dt = self.limits.dt
         speed = np.abs(v0)
         room = np.maximum(np.where(v0 > 0, self.limits.upper - q0, q0 - self.limits.lower), 0.0)
@@ -312,4 +313,7 @@ class MotionBudget:
         t = np.minimum(dt * np.arange(1, n + 1)[:, None], seconds)
         # q0 + v0 t - a t^2 / 2 along v0 until the joint rests at t = |v0| / a
         points = self.limits.clip(q0 + np.sign(v0) * (speed * t - 0.5 * decel * t * t))
-        return np.vstack([points, points[-1:]]), AT_LIMIT if at_limit else FULL_ACCELERATION
+        # braking at the fraction can be needed without more: the Hermite to a target behind the
+        # joint swings past the limit first, where braking then turning back stays inside
+        within = bool(np.all(needed <= self.accel * (1 + TOLERANCE)))
+        return np.vstack([points, points[-1:]]), AT_LIMIT if at_limit else WITHIN_BUDGET if within else FULL_ACCELERATION

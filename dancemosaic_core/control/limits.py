@@ -118,12 +118,17 @@ class SafetyFilter(JointLimits):
         """Start from the robot's measured position (clamped inside the limits)."""
         self.last = self.clip(np.asarray(q, dtype=np.float64))
 
-    def filter(self, chunk: np.ndarray) -> np.ndarray:
-        """Make a requested chunk (N, n) safe to send after `last`."""
+    def filter(self, chunk: np.ndarray, spacing: np.ndarray | None = None) -> np.ndarray:
+        """Make a requested chunk (N, n) safe to send after `last`. `spacing` (N,): seconds from
+        each point's predecessor when they are not dt apart; a point closer than dt steps at most
+        the velocity limit times its spacing (a chunk's grid a fraction of a microsecond off the
+        plan's read 1.000006 x the limit), a farther one still at most max_step."""
         chunk = np.array(chunk, dtype=np.float64, copy=True)
         if chunk.ndim != 2 or chunk.shape[1] != self.lower.shape[0]:
             raise DanceMosaicError(f"joint chunk has shape {chunk.shape}; expected (points, "
                                    f"{self.lower.shape[0]}) in the controller's joint order")
+        max_steps = np.broadcast_to(self.max_step, chunk.shape) if spacing is None else \
+            self.velocity * np.minimum(np.asarray(spacing, dtype=np.float64), self.dt)[:, None]
         out = np.empty_like(chunk)
         prev = self.last if self.last is not None else self.clip(chunk[0])
         for i, q in enumerate(chunk):
@@ -133,7 +138,7 @@ class SafetyFilter(JointLimits):
                 q = np.where(bad, prev, q)
             clipped = self.clip(q)
             self.report.position_clamps += int(np.any(clipped != q))
-            step = self.clip_step(clipped - prev)
+            step = np.clip(clipped - prev, -max_steps[i], max_steps[i])
             self.report.velocity_clamps += int(np.any(step != clipped - prev))
             # prev is inside the box and the box is convex: prev + step stays inside.
             prev = self.clip(prev + step)

@@ -96,7 +96,7 @@ class TrajectoryStreamer:
             return self.segment(now)
         self.safety.reset(base_q)
         base_q = self.safety.last.copy()
-        safe = self.safety.filter(requested)
+        safe = self.safety.filter(requested, np.diff(np.concatenate([[base_time], times])))
         rest_point = len(self.times) == 0 or self.times[-1] < base_time - TIME_EPS
         if rest_point:
             # the robot rests at base_q from the plan's end until base_time: say so explicitly
@@ -184,8 +184,12 @@ class TrajectoryStreamer:
         (MotionBudget.stop). Returns the Segment to publish and the Stop (how it brakes)."""
         velocity = self.state_at(now + lead)[1]
         base_time, base_q = self._base(now + lead)
-        if len(self.times) and self.times[-1] == base_time:
-            velocity = self.velocities[-1]
+        before = self.times < base_time - TIME_EPS
+        if before.any():
+            # the stop continues the step into its base, so the change of step there is the stop's
+            # own braking; the central-difference velocity at the base would add half the plan's
+            # acceleration there to it (up to 1.1 x the fraction when the dance's own was beyond it)
+            velocity = (base_q - self.positions[before][-1]) / (base_time - self.times[before][-1])
         stop = budget.stop(base_q, velocity, target, min_seconds)
         times = base_time + self.dt * np.arange(1, len(stop.points) + 1)
         return self._append(base_time, base_q, times, stop.points, now, at_rest=True), stop

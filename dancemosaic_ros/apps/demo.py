@@ -151,7 +151,10 @@ def published_violations(record: dict, robot) -> dict:
             continue
         points += len(pos)
         pos_out += int(((pos < robot.lower - 1e-6) | (pos > robot.upper + 1e-6)).any(axis=1).sum())
-        t = np.asarray(msg["times"])
+        # the spacing from the offsets (time_from_start): the absolute times are ROS seconds whose
+        # float64 rounding (0.24 us at 1.7e9 s) reads a step capped exactly at the limit as up to
+        # 1.00001 x it (1.000006 x was reported once)
+        t = np.asarray(msg.get("offsets", msg["times"]))
         if len(t) > 1:
             speed = np.abs(np.diff(pos, axis=0)) / np.diff(t)[:, None]
             ratio = speed / robot.velocity

@@ -152,6 +152,37 @@ def test_stop_decelerates_within_the_budget_and_rests(target):
                  acceleration=FRACTION * ACCELERATION + 1e-9)
 
 
+@pytest.mark.parametrize("target", [None, "measured"])
+def test_stop_from_a_hard_acceleration_keeps_the_join_within_the_budget(target):
+    """A plan accelerating at 0.8 of the full limits (a dance's own steps, beyond the fraction)
+    stopped at any moment: the change of step at the point the stop continues from, and every one
+    after it, stays within the fraction. (Starting the stop with the central-difference velocity
+    there added half the plan's acceleration to the join: 1.1 x the fraction was measured.)"""
+    budget, streamer = make_budget()
+    now = 5.0
+    times = now + DT * np.arange(1, 81)
+    rate = ACCELERATION / VELOCITY
+    middle = 0.5 * (LOWER + UPPER)
+    moving = middle + 0.8 * VELOCITY ** 2 / ACCELERATION * np.sin(rate * (times[:, None] - now))
+    first = streamer.add_chunk(times, moving, now - 0.5, LEAD)
+    worst = 0.0
+    for stop_now in now + 0.5 + np.linspace(0.0, 1.0, 23):                     # on and off the frame grid
+        planned = TrajectoryStreamer(safety=streamer.safety, neutral=np.zeros(N))
+        planned.times, planned.positions, planned.velocities = streamer.times, streamer.positions, streamer.velocities
+        measured = planned.state_at(stop_now + LEAD)[0] - 0.02
+        seg, stop = planned.stop(budget, measured if target else None, stop_now, LEAD)
+        assert stop.within_budget
+        t, q = executed_timeline([(first.stamp, first.times, first.positions), (seg.stamp, seg.times, seg.positions)])
+        base = int(np.sum(t <= stop_now + LEAD + 1e-9)) - 1               # the last point kept of the plan
+        window_t, window_q = t[base - 1:], q[base - 1:]
+        into_base = np.abs(window_q[1] - window_q[0]) / DT
+        check_gentle(window_t, window_q, velocity=np.maximum(FRACTION * VELOCITY, into_base) + 1e-9,
+                     acceleration=FRACTION * ACCELERATION + 1e-9)
+        a = np.diff(window_q, 2, axis=0) / DT ** 2
+        worst = max(worst, float(np.max(np.abs(a) / (FRACTION * ACCELERATION))))
+    assert worst > 0.5                                                      # the stops do brake hard
+
+
 def test_stop_from_rest_to_a_target_uses_the_ease_length_at_least():
     budget, _ = make_budget()
     q0, target = np.zeros(N), np.array([0.5, -0.5, 1.0, 0.5])
@@ -213,6 +244,18 @@ def test_slow_joint_toward_its_limit_stops_within_the_fraction():
     assert safety.report.position_clamps == 0 and np.all(q <= UPPER)
     check_gentle(DT * np.arange(len(q)), q, velocity=np.maximum(FRACTION * VELOCITY, np.abs(q[1] - q[0]) / DT) + 1e-9,
                  acceleration=FRACTION * ACCELERATION + 1e-9)
+
+
+def test_joint_toward_its_limit_with_a_target_behind_brakes_within_the_fraction():
+    """1 rad/s, 0.06 rad before the limit, the target 0.5 rad behind: the Hermite to the target
+    would swing past the limit, braking at the fraction (0.05 rad) stops inside; then back to the
+    target from rest, all within the fraction, and the stop says so."""
+    stop, q, safety = stop_toward_the_limit(1.0, 0.06, np.array([0.0, 0.0, 0.5, 0.0]))
+    assert stop.within_budget
+    assert safety.report.position_clamps == 0 and np.all(q <= UPPER)
+    check_gentle(DT * np.arange(len(q)), q, velocity=np.maximum(FRACTION * VELOCITY, np.abs(q[1] - q[0]) / DT) + 1e-9,
+                 acceleration=FRACTION * ACCELERATION + 1e-9)
+    np.testing.assert_allclose(q[-1], q[1] - np.array([0.0, 0.0, 0.5, 0.0]), atol=1e-12)
 
 
 def test_controller_verdicts():

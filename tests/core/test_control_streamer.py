@@ -60,6 +60,22 @@ def test_contiguous_chunks_pass_through_exactly_when_within_limits():
     assert stamp == t0 + 0.5 and t[0] == pytest.approx(t0 + 0.55)
 
 
+def test_a_chunk_a_fraction_of_a_microsecond_off_the_grid_still_steps_within_the_limits():
+    """The next chunk's times 0.3 us early against the plan's grid (a stamp rounded on another
+    clock): its first point is slightly closer than dt to the plan's last and every step of a
+    too-fast chunk is capped on the spacing it really has (not at 1.000006 x the limit)."""
+    streamer = make_streamer()
+    t0 = 100.0
+    fast = lambda t: 3.0 * (t - t0)[:, None] * np.ones(N)             # faster than every limit
+    first = streamer.add_chunk(chunk_times(t0, 20), fast(chunk_times(t0, 20)), now=t0 - 0.5, lead=LEAD)
+    times = chunk_times(t0 + 20 * DT, 20) - 3e-7
+    second = streamer.add_chunk(times, fast(times), now=t0 + 0.5, lead=LEAD)
+    t, q = executed_timeline([(first.stamp, first.times, first.positions), (second.stamp, second.times, second.positions)])
+    assert np.min(np.diff(t)) < DT
+    speed = np.abs(np.diff(q, axis=0)) / np.diff(t)[:, None]
+    assert np.max(speed / VELOCITY) <= 1 + 1e-9
+
+
 @pytest.mark.parametrize("seed", range(3))
 def test_adversarial_chunks_never_leave_limits_or_step_too_fast(seed):
     rng = np.random.default_rng(seed)

@@ -1,7 +1,8 @@
 """A recording stand-in for a robot under a joint_trajectory_controller: it records every
 trajectory it is sent and publishes the robot's measured state on /joint_states, either frozen at
 a pose (a blocked robot, or one that ignores its goal) or following what the controller would
-execute (trajectory_checks.executed_timeline, sampled at now)."""
+execute (trajectory_checks.executed_timeline, sampled at now), stamped with the time it was
+sampled, as joint_state_broadcaster stamps the time it read the joints."""
 from __future__ import annotations
 
 import threading
@@ -17,6 +18,7 @@ class StandInRobot:
         """`rig` records the trajectories (its `trajectories` list) and converts them (`points`)."""
         self.rig, self.pose, self.following = rig, np.asarray(pose, dtype=np.float64), False
         self.published = []                          # (seconds after rig.origin_ns, pose)
+        self._merged = []                            # the rig's trajectories converted so far, in order
         self._lock = threading.Lock()
         self.node = ros.probe("standin_robot")
         self.publisher = self.node.create_publisher(JointState, "/joint_states", 10)
@@ -32,10 +34,15 @@ class StandInRobot:
         now = self.rig.now()
         with self._lock:
             if self.following and self.rig.trajectories:
-                merged = [points(msg, self.rig.origin_ns)[:3] for msg in list(self.rig.trajectories)]
-                times, q = executed_timeline(merged)
+                # each message converted once: re-converting every point of every message at 50 Hz
+                # held the GIL long enough to delay the node's callbacks in this process by 0.1 s+
+                for msg in self.rig.trajectories[len(self._merged):]:
+                    self._merged.append(points(msg, self.rig.origin_ns)[:3])
+                times, q = executed_timeline(self._merged)
                 if now >= times[0]:
                     self.pose = np.array([np.interp(now, times, q[:, j]) for j in range(q.shape[1])])
             pose = self.pose.copy()
         self.published.append((now, pose))
-        self.publisher.publish(JointState(name=list(self.rig.robot.joint_names), position=pose.tolist()))
+        msg = JointState(name=list(self.rig.robot.joint_names), position=pose.tolist())
+        msg.header.stamp.sec, msg.header.stamp.nanosec = divmod(self.rig.origin_ns + int(round(now * 1e9)), 10**9)
+        self.publisher.publish(msg)

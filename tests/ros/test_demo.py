@@ -54,6 +54,21 @@ def test_published_violations_count_positions_and_speeds():
     assert v["max_velocity_fraction_of_limit"] == pytest.approx(3.5)
 
 
+def test_published_violations_read_the_spacing_from_the_offsets():
+    """Steps exactly at the velocity limit, 0.1 us longer than a frame, stamped at a real ROS time:
+    the absolute times in float64 seconds (0.24 us apart at 1.76e9 s) would read some of them over
+    the limit; the offsets (time_from_start, exact to the nanosecond) do not."""
+    robot = SimpleNamespace(lower=np.array([-10.0]), upper=np.array([10.0]), velocity=np.array([2.0]))
+    stamp = 1_764_000_000.123456789
+    offsets = [k * 0.0500001 for k in range(1, 41)]
+    positions = [[2.0 * o] for o in offsets]
+    absolute = {"times": [stamp + o for o in offsets], "positions": positions}
+    assert published_violations({"trajectories": [absolute]}, robot)["velocity_violations"] > 0
+    recorded = {**absolute, "offsets": offsets}
+    v = published_violations({"trajectories": [recorded]}, robot)
+    assert v["velocity_violations"] == 0 and v["max_velocity_fraction_of_limit"] == pytest.approx(1.0, abs=1e-12)
+
+
 @pytest.mark.slow
 @pytest.mark.ros
 def test_demo_end_to_end_on_a_tiny_model(tmp_path, setup_py_entry_points):
