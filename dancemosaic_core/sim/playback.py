@@ -20,6 +20,7 @@ import numpy as np
 import pinocchio as pin
 
 from dancemosaic_core.common.errors import DanceMosaicError
+from dancemosaic_core.retarget.balance import GRAVITY
 from dancemosaic_core.retarget.robot import RobotConfig
 from dancemosaic_core.sim.model import FLOOR_GROUP, SimModel, build_sim_model
 from dancemosaic_core.retarget.estimator import BaseEstimator
@@ -145,6 +146,7 @@ class Playback:
             raise DanceMosaicError("the estimated state feeds the stabilizer; it needs stabilize (drop --no-stabilize)")
         self.estimator = BaseEstimator(robot) if estimated_state else None
         self.estimate_errors = []          # per physics step: position, velocity, tilt error
+        self.last_base_velocity = None     # world, m/s: the simulated accelerometer differences it
         self.push = None if push is None else (float(push[0]), float(push[1]), np.asarray(push[2], np.float64))
         self.log = {"height": [], "contacts": [], "q": [], "feet": []}
         self.physics_seconds = 0.0
@@ -210,10 +212,17 @@ class Playback:
         sim, data = self.sim, self.data
         w, x, y, z = data.xquat[sim.root_body]
         rate = v[3:6]                              # gyro: the pelvis angular velocity, pelvis axes
+        R = pin.XYZQUATToSE3(base).rotation
+        # accelerometer: the specific force of the pelvis over the last physics step, pelvis axes
+        velocity = R @ v[:3]
+        acceleration = np.zeros(3) if self.last_base_velocity is None else \
+            (velocity - self.last_base_velocity) / self.timestep
+        self.last_base_velocity = velocity
+        specific_force = R.T @ (acceleration + np.array([0.0, 0.0, GRAVITY]))
         reference = self.stabilizer.reference_at(t)
         estimated, v_est = self.estimator.update(t, q, v[self.stabilizer.jv], np.array([x, y, z, w]), rate,
-                                                 reference.contacts, reference.feet, reference.base)
-        R, R_est = (pin.XYZQUATToSE3(b).rotation for b in (base, estimated))
+                                                 reference.contacts, reference.feet, reference.base, specific_force)
+        R_est = pin.XYZQUATToSE3(estimated).rotation
         self.estimate_errors.append((np.linalg.norm(estimated[:3] - base[:3]),
                                      np.linalg.norm(R_est @ v_est[:3] - R @ v[:3]),
                                      np.linalg.norm(pin.log3(R_est @ R.T)[:2])))
