@@ -12,8 +12,9 @@
                 sample and follows the IMU's yaw changes after that,
   angular rate  the IMU's gyro (IMU axes) in base axes: Pinocchio's v[3:6],
   position      leg odometry: the base placed by the measured joint angles and that orientation
-                so that the stance feet (the reference's contact schedule) sit at their reference
-                world positions; with no foot in stance it coasts on the velocity,
+                so that the stance feet (the reference's contact schedule) stay where they touched
+                down (horizontally; their height is the reference's, the floor), the first stance
+                feet where the reference has them; with no foot in stance it coasts on the velocity,
   velocity      a complementary filter: the IMU's linear acceleration (specific force, IMU axes)
                 integrated, pulled towards the stance legs' velocity (the base velocity that keeps
                 the stance feet still, from the joint velocities and the gyro) with time constant
@@ -75,6 +76,7 @@ class BaseEstimator:
         """Forget the past: the next sample aligns the yaw again and starts the velocities at 0."""
         self.yaw_offset = None
         self.last = None            # (t, position, q) of the previous sample
+        self.anchors = [None, None]  # per foot in stance: its world x y since it touched down
         self.velocity = np.zeros(3)
         self.joint_velocity = np.zeros(self.robot.num_joints)
 
@@ -115,7 +117,7 @@ class BaseEstimator:
         v = np.zeros(self.model.nv)
         v[3:6] = self.mount @ rate
         v[self.jv] = self.joint_velocity
-        # leg odometry: the stance feet where the reference has them, the base where that puts it;
+        # leg odometry: the stance feet held where they touched down, the base where that puts it;
         # their velocity with the base's linear velocity left out is what that velocity must cancel
         config = self.robot.configuration(self.model, q, np.concatenate([np.zeros(3), pin.Quaternion(R).coeffs()]))
         pin.forwardKinematics(self.model, self.data, config, v)
@@ -123,16 +125,24 @@ class BaseEstimator:
         feet = [k for k in range(2) if stance[k]]
         if imu_acceleration is not None and dt > 0:
             self.velocity = self.velocity + dt * (R @ self.mount @ imu_acceleration - np.array([0.0, 0.0, GRAVITY]))
+        placed = [self.data.oMf[f].translation for f in self.foot_frames]      # base at the origin
+        held = [k for k in feet if self.anchors[k] is not None]
+        if held:
+            position = np.mean([np.append(self.anchors[k], ref_feet[k][2]) - placed[k] for k in held], axis=0)
+        elif self.last is not None:
+            position = self.last[1] + self.velocity * dt
+        elif feet:
+            position = np.mean([ref_feet[k] - placed[k] for k in feet], axis=0)
+        else:
+            position = np.asarray(ref_base, np.float64)[:3].copy()
+        self.anchors = [(position + placed[k])[:2] if stance[k] and self.anchors[k] is None else
+                        self.anchors[k] if stance[k] else None for k in range(2)]
         if feet:
-            position = np.mean([ref_feet[k] - self.data.oMf[self.foot_frames[k]].translation for k in feet], axis=0)
             legs = -np.mean([pin.getFrameVelocity(self.model, self.data, self.foot_frames[k], WORLD).linear
                              for k in feet], axis=0)
             # the first sample has no past to weigh: it takes the legs' velocity as it is
-            self.velocity = self._filter(self.velocity, legs, dt, self.options.velocity_time_constant) if self.last is not None else legs
-        elif self.last is not None:
-            position = self.last[1] + self.velocity * dt
-        else:
-            position = np.asarray(ref_base, np.float64)[:3].copy()
+            self.velocity = self._filter(self.velocity, legs, dt, self.options.velocity_time_constant) \
+                if self.last is not None else legs
         self.last = (t, position, q)
         v[:3] = R.T @ self.velocity                 # Pinocchio: base linear velocity in base axes
         return np.concatenate([position, pin.Quaternion(R).coeffs()]), v
