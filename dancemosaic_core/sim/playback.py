@@ -121,8 +121,9 @@ class Playback:
         """stabilize: close the balance loop (retarget/stabilizer.py) on the simulated state at every
         physics step; needs a free-standing robot and a trajectory with a base path.
         estimated_state: the stabilizer sees what a real G1 measures instead of the simulated base:
-        the base state of retarget/estimator.py from the pelvis IMU (orientation, angular rate) and
-        the joint encoders, as the ROS stabilizer node does.
+        the base state of retarget/estimator.py from the pelvis IMU (orientation, angular rate,
+        specific force from the pelvis velocity change over a physics step) and the joint encoders,
+        as the ROS stabilizer node does.
         push: (start s, duration s, world force (3,) N) applied to the root link."""
         q = np.asarray(trajectory.q, dtype=np.float64)
         base = None if trajectory.base is None else np.asarray(trajectory.base, dtype=np.float64)
