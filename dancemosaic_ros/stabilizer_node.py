@@ -8,13 +8,13 @@
 The reference is what the retarget node would have sent the controller (the whole remaining plan)
 and the floating-base plan of the same chunks; both are resampled on one grid (`reference_fps`)
 into dancemosaic_core.retarget.stabilizer.StreamingStabilizer. The robot's base state comes from
-dancemosaic_core.retarget.estimator.BaseEstimator (pelvis IMU orientation and rate, leg odometry
-on the reference's stance feet: a G1 has no foot force sensors). Every tick the correction
-(leg-joint offsets, the law the MuJoCo playback runs) moves the offset at most `offset_rate`
-rad/s toward its new value (control.offsets.OffsetLimiter), and the stabilizer publishes the
-reference's remaining plan from now + command_lead on, shifted by the offset, clipped into the
-position (minus position_margin) and velocity limits: the joint_trajectory_controller contract
-of docs/ros.md (the whole remaining future in every message).
+dancemosaic_core.retarget.estimator.BaseEstimator (pelvis IMU orientation, rate and linear
+acceleration, leg odometry on the reference's stance feet: a G1 has no foot force sensors).
+Every tick the correction (leg-joint offsets, the law the MuJoCo playback runs) moves the offset
+at most `offset_rate` rad/s toward its new value (control.offsets.OffsetLimiter), and the
+stabilizer publishes the reference's remaining plan from now + command_lead on, shifted by the
+offset, clipped into the position (minus position_margin) and velocity limits: the
+joint_trajectory_controller contract of docs/ros.md (the whole remaining future in every message).
 
 Safety: joint state or IMU older than their timeouts -> the wanted offset is 0 (the plan returns
 to the reference at offset_rate, then passes through unchanged; counted as stale ticks); bad
@@ -80,8 +80,8 @@ PARAMS = {
     "com_gain": Param(GAINS.com_gain, "m of CoM correction per m of capture-point error", number(0, 20)),
     "tilt_gain": Param(GAINS.tilt_gain, "rad of correction per rad of base roll / pitch error", number(0, 20)),
     "tilt_damping": Param(GAINS.tilt_damping, "rad of correction per rad/s of base roll / pitch rate", number(0, 5)),
-    "velocity_time_constant": Param(0.03, "s: low-pass of the leg-odometry base velocity", number(0, 1),
-                                    read_only=True),
+    "velocity_time_constant": Param(0.2, "s: how fast the base velocity follows the stance legs' velocity rather "
+                                         "than the integrated IMU acceleration", number(0, 1), read_only=True),
     "keep_seconds": Param(2.0, "seconds of past reference kept", number(0.5, 30), read_only=True),
     "status_rate": Param(2.0, "Hz of stabilizer/status", number(0, 100, above=True), read_only=True),
 }
@@ -109,7 +109,7 @@ class StabilizerNode(DanceNode):
         self.measured = np.full(len(self.joint_names), np.nan)
         self.measured_velocity = np.full(len(self.joint_names), np.nan)
         self.measured_at = np.full(len(self.joint_names), -np.inf)
-        self.imu = None                        # (time, quaternion x y z w, rate)
+        self.imu = None                        # (time, quaternion x y z w, rate, acceleration or None)
         self.holding = False
         self.counts = dict(stale_ticks=0, corrected_ticks=0)
 
@@ -217,8 +217,10 @@ class StabilizerNode(DanceNode):
         self.measured_at[joints] = self._now()
 
     def _on_imu(self, msg: Imu) -> None:
-        o, w = msg.orientation, msg.angular_velocity
+        o, w, a = msg.orientation, msg.angular_velocity, msg.linear_acceleration
         quaternion, rate = np.array([o.x, o.y, o.z, o.w]), np.array([w.x, w.y, w.z])
+        # no accelerometer (covariance[0] = -1): the base velocity falls back to the low-passed legs'
+        acceleration = None if msg.linear_acceleration_covariance[0] == -1.0 else np.array([a.x, a.y, a.z])
         try:
             if msg.orientation_covariance[0] == -1.0:
                 raise DanceMosaicError("the IMU reports no orientation (orientation_covariance[0] = -1); the "
@@ -226,10 +228,12 @@ class StabilizerNode(DanceNode):
             rotation_of(quaternion)
             if not np.isfinite(rate).all():
                 raise DanceMosaicError("IMU angular velocity holds NaN or infinite values")
+            if acceleration is not None and not np.isfinite(acceleration).all():
+                raise DanceMosaicError("IMU linear acceleration holds NaN or infinite values")
         except DanceMosaicError as exc:
             self.refuse("imu", f"IMU message refused: {exc}")
             return
-        self.imu = (self._now(), quaternion, rate)
+        self.imu = (self._now(), quaternion, rate, acceleration)
 
     # --- the control tick --------------------------------------------------------------------
     def _wanted(self, now: float) -> np.ndarray | None:
@@ -242,7 +246,7 @@ class StabilizerNode(DanceNode):
         velocity = None if np.isnan(self.measured_velocity).any() else self.measured_velocity
         try:
             base, v = self.estimator.update(now, self.measured, velocity, self.imu[1], self.imu[2],
-                                            reference.contacts, reference.feet, reference.base)
+                                            reference.contacts, reference.feet, reference.base, self.imu[3])
             return self.law.correction(now, self.measured, base, v)
         except DanceMosaicError as exc:
             self.refuse("state", f"state estimate failed: {exc}")

@@ -3,19 +3,27 @@
 
     estimator = BaseEstimator(robot)
     base, v = estimator.update(t, q, qd, imu_quaternion, imu_rate, reference.contacts,
-                               reference.feet, reference.base)   # reference: StreamingStabilizer.reference_at(t)
+                               reference.feet, reference.base, imu_acceleration)
+    # reference: StreamingStabilizer.reference_at(t); the IMU's fields as sensor_msgs/Imu has them
 
-  orientation   the IMU's quaternion (x y z w, sensor_msgs/Imu) turned into the base frame through
-                the IMU's mounting (`imu_orientation`, the IMU axes in the base frame); its yaw is
-                relative to where the IMU started, so it is aligned to the reference's yaw at the
-                first sample and follows the IMU's yaw changes after that,
+  orientation   the IMU's quaternion (x y z w) turned into the base frame through the IMU's
+                mounting (`imu_orientation`, the IMU axes in the base frame); its yaw is relative
+                to where the IMU started, so it is aligned to the reference's yaw at the first
+                sample and follows the IMU's yaw changes after that,
   angular rate  the IMU's gyro (IMU axes) in base axes: Pinocchio's v[3:6],
   position      leg odometry: the base placed by the measured joint angles and that orientation
-                so that the stance feet (the reference's contact schedule) sit at their reference
-                world positions; with no foot in stance it coasts on the last velocity,
-  velocity      finite difference of that position, low-pass filtered (`velocity_time_constant`);
-                a stance change re-anchors the feet and is not differenced; joint velocities from
-                the joint state, else its filtered finite difference.
+                so that the stance feet (the reference's contact schedule) stay where they touched
+                down (horizontally; their height is the reference's, the floor), the first stance
+                feet where the reference has them; with no foot in stance it coasts on the velocity,
+  velocity      a complementary filter: the IMU's linear acceleration (specific force, IMU axes)
+                integrated, pulled towards the stance legs' velocity (the base velocity that keeps
+                the stance feet still, from the joint velocities and the gyro) with time constant
+                `velocity_time_constant`. The legs alone do not do: a stance foot that rocks on
+                its sole moves under the joints' own motion, so the stabilizer's joint offsets read
+                back as base velocity within one tick and the loop oscillates (MuJoCo: a standing
+                G1 falls within 1.2 s); the accelerometer sees the base move only when it moves.
+                Without an acceleration the velocity is the low-passed leg velocity.
+                Joint velocities from the joint state, else its filtered finite difference.
 """
 from __future__ import annotations
 
@@ -25,16 +33,21 @@ import numpy as np
 import pinocchio as pin
 
 from dancemosaic_core.common.errors import DanceMosaicError
+from dancemosaic_core.retarget.balance import GRAVITY
 from dancemosaic_core.retarget.robot import RobotConfig
 from dancemosaic_core.retarget.targets import rotation_z, yaw_of
 
+WORLD = pin.ReferenceFrame.LOCAL_WORLD_ALIGNED
 QUATERNION_TOLERANCE = 0.01     # |norm - 1| of an IMU quaternion beyond this: not a rotation
 
 
 @dataclass
 class EstimatorOptions:
-    velocity_time_constant: float = 0.03                     # s, low-pass of the differenced velocities
+    # s: how fast the base velocity follows the stance legs rather than the integrated accelerometer
+    # (an accelerometer bias b gives a velocity error b x this)
+    velocity_time_constant: float = 0.2
     imu_orientation: tuple = (0.0, 0.0, 0.0, 1.0)            # x y z w: the IMU's axes in the base frame
+    joint_velocity_time_constant: float = 0.03               # s, low-pass of differenced joint positions
 
 
 def rotation_of(quaternion, what: str = "IMU orientation") -> np.ndarray:
@@ -62,52 +75,74 @@ class BaseEstimator:
     def reset(self) -> None:
         """Forget the past: the next sample aligns the yaw again and starts the velocities at 0."""
         self.yaw_offset = None
-        self.last = None            # (t, position, stance, q) of the previous sample
+        self.last = None            # (t, position, q) of the previous sample
+        self.anchors = [None, None]  # per foot in stance: its world x y since it touched down
         self.velocity = np.zeros(3)
         self.joint_velocity = np.zeros(self.robot.num_joints)
 
-    def _filter(self, filtered: np.ndarray, raw: np.ndarray, dt: float) -> np.ndarray:
-        return filtered + dt / (self.options.velocity_time_constant + dt) * (raw - filtered)
+    @staticmethod
+    def _filter(filtered: np.ndarray, raw: np.ndarray, dt: float, time_constant: float) -> np.ndarray:
+        return filtered + dt / (time_constant + dt) * (raw - filtered)
 
     def update(self, t: float, q: np.ndarray, qd: np.ndarray | None, imu_quaternion, imu_rate,
-               stance: np.ndarray, ref_feet: np.ndarray, ref_base: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+               stance: np.ndarray, ref_feet: np.ndarray, ref_base: np.ndarray,
+               imu_acceleration=None) -> tuple[np.ndarray, np.ndarray]:
         """(base (7,) x y z qx qy qz qw, v (nv,) Pinocchio velocity) at time t (s) from the joints q
-        (n,) and velocities qd (n,) or None, the IMU's quaternion x y z w and rate (rad/s, IMU axes),
-        the stance feet (2,) bool and the reference's feet (2, 3) and base pose (7,)."""
+        (n,) and velocities qd (n,) or None, the IMU's quaternion x y z w, rate (rad/s, IMU axes)
+        and linear acceleration (m/s^2, IMU axes, gravity included as sensor_msgs/Imu gives it) or
+        None, the stance feet (2,) bool and the reference's feet (2, 3) and base pose (7,)."""
         q = np.asarray(q, np.float64)
         rate = np.asarray(imu_rate, np.float64)
         if q.shape != (self.robot.num_joints,) or not np.isfinite(q).all():
             raise DanceMosaicError(f"joint positions must be {self.robot.num_joints} finite numbers in the robot's order")
         if rate.shape != (3,) or not np.isfinite(rate).all():
             raise DanceMosaicError("IMU angular velocity must be 3 finite numbers (rad/s, IMU axes)")
+        if imu_acceleration is not None:
+            imu_acceleration = np.asarray(imu_acceleration, np.float64)
+            if imu_acceleration.shape != (3,) or not np.isfinite(imu_acceleration).all():
+                raise DanceMosaicError("IMU linear acceleration must be 3 finite numbers (m/s^2, IMU axes) or None")
         R = rotation_of(imu_quaternion) @ self.mount.T           # world <- base, IMU world
         if self.yaw_offset is None:
             self.yaw_offset = yaw_of(rotation_of(np.asarray(ref_base)[3:], "reference base orientation")) - yaw_of(R)
         R = rotation_z(self.yaw_offset) @ R
         stance = np.asarray(stance, bool)
-        # leg odometry: the stance feet where the reference has them, the base where that puts it
-        config = self.robot.configuration(self.model, q, np.concatenate([np.zeros(3), pin.Quaternion(R).coeffs()]))
-        pin.framesForwardKinematics(self.model, self.data, config)
-        if stance.any():
-            position = np.mean([ref_feet[k] - self.data.oMf[self.foot_frames[k]].translation
-                                for k in range(2) if stance[k]], axis=0)
-        elif self.last is not None:
-            position = self.last[1] + self.velocity * (t - self.last[0])
-        else:
-            position = np.asarray(ref_base, np.float64)[:3].copy()
-        if self.last is not None and t > self.last[0]:
-            dt = t - self.last[0]
-            if stance.any() and np.array_equal(stance, self.last[2]):
-                self.velocity = self._filter(self.velocity, (position - self.last[1]) / dt, dt)
-            if qd is None:
-                self.joint_velocity = self._filter(self.joint_velocity, (q - self.last[3]) / dt, dt)
+        dt = t - self.last[0] if self.last is not None and t > self.last[0] else 0.0
         if qd is not None:
             self.joint_velocity = np.asarray(qd, np.float64)
             if self.joint_velocity.shape != q.shape or not np.isfinite(self.joint_velocity).all():
                 raise DanceMosaicError(f"joint velocities must be {len(q)} finite numbers in the robot's order")
-        self.last = (t, position, stance, q)
+        elif dt > 0:
+            self.joint_velocity = self._filter(self.joint_velocity, (q - self.last[2]) / dt, dt,
+                                               self.options.joint_velocity_time_constant)
         v = np.zeros(self.model.nv)
-        v[:3] = R.T @ self.velocity                 # Pinocchio: base linear velocity in base axes
         v[3:6] = self.mount @ rate
         v[self.jv] = self.joint_velocity
+        # leg odometry: the stance feet held where they touched down, the base where that puts it;
+        # their velocity with the base's linear velocity left out is what that velocity must cancel
+        config = self.robot.configuration(self.model, q, np.concatenate([np.zeros(3), pin.Quaternion(R).coeffs()]))
+        pin.forwardKinematics(self.model, self.data, config, v)
+        pin.updateFramePlacements(self.model, self.data)
+        feet = [k for k in range(2) if stance[k]]
+        if imu_acceleration is not None and dt > 0:
+            self.velocity = self.velocity + dt * (R @ self.mount @ imu_acceleration - np.array([0.0, 0.0, GRAVITY]))
+        placed = [self.data.oMf[f].translation for f in self.foot_frames]      # base at the origin
+        held = [k for k in feet if self.anchors[k] is not None]
+        if held:
+            position = np.mean([np.append(self.anchors[k], ref_feet[k][2]) - placed[k] for k in held], axis=0)
+        elif self.last is not None:
+            position = self.last[1] + self.velocity * dt
+        elif feet:
+            position = np.mean([ref_feet[k] - placed[k] for k in feet], axis=0)
+        else:
+            position = np.asarray(ref_base, np.float64)[:3].copy()
+        self.anchors = [(position + placed[k])[:2] if stance[k] and self.anchors[k] is None else
+                        self.anchors[k] if stance[k] else None for k in range(2)]
+        if feet:
+            legs = -np.mean([pin.getFrameVelocity(self.model, self.data, self.foot_frames[k], WORLD).linear
+                             for k in feet], axis=0)
+            # the first sample has no past to weigh: it takes the legs' velocity as it is
+            self.velocity = self._filter(self.velocity, legs, dt, self.options.velocity_time_constant) \
+                if self.last is not None else legs
+        self.last = (t, position, q)
+        v[:3] = R.T @ self.velocity                 # Pinocchio: base linear velocity in base axes
         return np.concatenate([position, pin.Quaternion(R).coeffs()]), v

@@ -20,6 +20,7 @@ import numpy as np
 import pinocchio as pin
 
 from dancemosaic_core.common.errors import DanceMosaicError
+from dancemosaic_core.retarget.balance import GRAVITY
 from dancemosaic_core.retarget.robot import RobotConfig
 from dancemosaic_core.sim.model import FLOOR_GROUP, SimModel, build_sim_model
 from dancemosaic_core.retarget.estimator import BaseEstimator
@@ -120,8 +121,9 @@ class Playback:
         """stabilize: close the balance loop (retarget/stabilizer.py) on the simulated state at every
         physics step; needs a free-standing robot and a trajectory with a base path.
         estimated_state: the stabilizer sees what a real G1 measures instead of the simulated base:
-        the base state of retarget/estimator.py from the pelvis IMU (orientation, angular rate) and
-        the joint encoders, as the ROS stabilizer node does.
+        the base state of retarget/estimator.py from the pelvis IMU (orientation, angular rate,
+        specific force from the pelvis velocity change over a physics step) and the joint encoders,
+        as the ROS stabilizer node does.
         push: (start s, duration s, world force (3,) N) applied to the root link."""
         q = np.asarray(trajectory.q, dtype=np.float64)
         base = None if trajectory.base is None else np.asarray(trajectory.base, dtype=np.float64)
@@ -145,6 +147,7 @@ class Playback:
             raise DanceMosaicError("the estimated state feeds the stabilizer; it needs stabilize (drop --no-stabilize)")
         self.estimator = BaseEstimator(robot) if estimated_state else None
         self.estimate_errors = []          # per physics step: position, velocity, tilt error
+        self.last_base_velocity = None     # world, m/s: the simulated accelerometer differences it
         self.push = None if push is None else (float(push[0]), float(push[1]), np.asarray(push[2], np.float64))
         self.log = {"height": [], "contacts": [], "q": [], "feet": []}
         self.physics_seconds = 0.0
@@ -210,10 +213,17 @@ class Playback:
         sim, data = self.sim, self.data
         w, x, y, z = data.xquat[sim.root_body]
         rate = v[3:6]                              # gyro: the pelvis angular velocity, pelvis axes
+        R = pin.XYZQUATToSE3(base).rotation
+        # accelerometer: the specific force of the pelvis over the last physics step, pelvis axes
+        velocity = R @ v[:3]
+        acceleration = np.zeros(3) if self.last_base_velocity is None else \
+            (velocity - self.last_base_velocity) / self.timestep
+        self.last_base_velocity = velocity
+        specific_force = R.T @ (acceleration + np.array([0.0, 0.0, GRAVITY]))
         reference = self.stabilizer.reference_at(t)
         estimated, v_est = self.estimator.update(t, q, v[self.stabilizer.jv], np.array([x, y, z, w]), rate,
-                                                 reference.contacts, reference.feet, reference.base)
-        R, R_est = (pin.XYZQUATToSE3(b).rotation for b in (base, estimated))
+                                                 reference.contacts, reference.feet, reference.base, specific_force)
+        R_est = pin.XYZQUATToSE3(estimated).rotation
         self.estimate_errors.append((np.linalg.norm(estimated[:3] - base[:3]),
                                      np.linalg.norm(R_est @ v_est[:3] - R @ v[:3]),
                                      np.linalg.norm(pin.log3(R_est @ R.T)[:2])))

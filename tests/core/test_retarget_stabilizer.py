@@ -77,33 +77,73 @@ def test_a_state_on_the_reference_needs_no_correction(g1):
     assert np.allclose(Stabilizer(g1, standing).correction(0.2, g1.neutral_q, standing.base[0], v), 0, atol=1e-9)
 
 
-def test_estimator_recovers_a_posed_g1_from_joints_and_a_tilted_mounted_imu(g1):
+def _posed_g1(g1):
+    """A posed G1 (joints q, base pose), its foot positions and a yawed, rotated IMU on its pelvis."""
     model = g1.model(floating=True)
     data = model.createData()
     rng = np.random.default_rng(1)
     q = g1.neutral_q + rng.normal(0, 0.05, g1.num_joints)
     true_R = pin.rpy.rpyToMatrix(0.05, -0.08, 0.7)
     base = np.concatenate([[0.2, -0.1, 0.74], pin.Quaternion(true_R).coeffs()])
-    pin.framesForwardKinematics(model, data, g1.configuration(model, q, base))
+    config = g1.configuration(model, q, base)
+    pin.framesForwardKinematics(model, data, config)
     feet = np.array([data.oMf[model.getFrameId(g1.feet[s].frame)].translation for s in ("left", "right")])
     mount = pin.rpy.rpyToMatrix(0.0, 0.0, np.pi)             # IMU turned about z on the pelvis
-    imu_world = pin.rpy.rpyToMatrix(0, 0, -1.1)              # the IMU's yaw is its own
-    omega = np.array([0.3, -0.2, 0.1])                       # base angular velocity, base axes
-    imu_q, imu_rate = pin.Quaternion(imu_world @ true_R @ mount).coeffs(), mount.T @ omega
-    estimator = BaseEstimator(g1, EstimatorOptions(0.03, tuple(pin.Quaternion(mount).coeffs())))
-    velocity = np.array([0.2, 0.05, 0.0])                    # world: the stance anchors moving with the base
+    imu_R = pin.rpy.rpyToMatrix(0, 0, -1.1) @ true_R @ mount   # world <- IMU; the IMU's yaw is its own
+    return SimpleNamespace(model=model, data=data, config=config, q=q, base=base, R=true_R, feet=feet, mount=mount,
+                           imu_q=pin.Quaternion(imu_R).coeffs(), imu_R=imu_R)
+
+
+def test_estimator_recovers_a_posed_g1_from_joints_and_a_tilted_mounted_imu(g1):
+    g = _posed_g1(g1)
+    rng = np.random.default_rng(2)
+    omega, qd = np.array([0.3, -0.2, 0.1]), rng.normal(0, 0.3, g1.num_joints)   # base axes; joints
+    # the left foot holds still: the base's linear velocity cancels what the gyro and the joints give it
+    true_v = np.zeros(g.model.nv)
+    true_v[3:6], true_v[g1.joint_v_index(g.model)] = omega, qd
+    left = g.model.getFrameId(g1.feet["left"].frame)
+    J = pin.computeFrameJacobian(g.model, g.data, g.config, left, pin.ReferenceFrame.LOCAL_WORLD_ALIGNED)[:3]
+    true_v[:3] = -np.linalg.solve(J[:, :3], J[:, 3:] @ true_v[3:])
+    at_rest = g.imu_R.T @ np.array([0.0, 0.0, 9.81])          # specific force of an unaccelerated IMU
+    estimator = BaseEstimator(g1, EstimatorOptions(0.03, tuple(pin.Quaternion(g.mount).coeffs())))
+    drift = np.array([0.2, 0.05, 0.0])                       # the reference's feet wander; the real ones stay
     for k in range(60):
         t = 0.01 * k
-        est_base, v = estimator.update(t, q, np.zeros(g1.num_joints), imu_q, imu_rate, np.array([True, True]),
-                                       feet + velocity * t, base)
-    assert np.allclose(est_base[:3], base[:3] + velocity * t, atol=1e-9)
-    assert np.allclose(pin.XYZQUATToSE3(est_base).rotation, true_R, atol=1e-9)
-    assert np.allclose(v[:3], true_R.T @ velocity, atol=1e-6) and np.allclose(v[3:6], omega, atol=1e-12)
-    est_base, _ = estimator.update(t + 0.01, q, None, imu_q, imu_rate, np.array([True, False]), feet + velocity * t,
-                                   base)                     # one foot is enough
-    assert np.allclose(est_base[:3], base[:3] + velocity * t, atol=1e-9)
+        est_base, v = estimator.update(t, g.q, qd, g.imu_q, g.mount.T @ omega, np.array([True, False]),
+                                       g.feet + drift * t, g.base, at_rest)
+    assert np.allclose(est_base[:3], g.base[:3], atol=1e-9)   # the foot stays where it touched down
+    assert np.allclose(pin.XYZQUATToSE3(est_base).rotation, g.R, atol=1e-9)
+    assert np.allclose(v[:3], true_v[:3], atol=1e-9) and np.allclose(v[3:6], omega, atol=1e-12)
     with pytest.raises(DanceMosaicError, match="norm"):
-        estimator.update(1.0, q, None, 2 * imu_q, imu_rate, np.array([True, True]), feet, base)
+        estimator.update(1.0, g.q, None, 2 * g.imu_q, omega, np.array([True, True]), g.feet, g.base)
+    with pytest.raises(DanceMosaicError, match="linear acceleration"):
+        estimator.update(1.0, g.q, None, g.imu_q, omega, np.array([True, True]), g.feet, g.base, [0.0, np.nan, 9.8])
+
+
+def test_estimator_velocity_follows_the_accelerometer_and_only_slowly_the_legs(g1):
+    g = _posed_g1(g1)
+    at_rest = g.imu_R.T @ np.array([0.0, 0.0, 9.81])
+    both, none = np.array([True, True]), np.array([False, False])
+    estimator = BaseEstimator(g1, EstimatorOptions(0.2, tuple(pin.Quaternion(g.mount).coeffs())))
+    still = np.zeros(g1.num_joints)
+    estimator.update(0.0, g.q, still, g.imu_q, np.zeros(3), both, g.feet, g.base, at_rest)
+    # one tick of fast joint motion with the feet rocking instead of the body moving: the
+    # accelerometer feels nothing, so the estimate moves by dt / (time constant + dt) of the legs'
+    kick = np.zeros(g1.num_joints)
+    kick[list(g1.joint_names).index("left_knee_joint")] = kick[list(g1.joint_names).index("right_knee_joint")] = 2.0
+    _, v = estimator.update(0.002, g.q, kick, g.imu_q, np.zeros(3), both, g.feet, g.base, at_rest)
+    fresh = BaseEstimator(g1, EstimatorOptions(0.2, tuple(pin.Quaternion(g.mount).coeffs())))
+    _, legs = fresh.update(0.0, g.q, kick, g.imu_q, np.zeros(3), both, g.feet, g.base, at_rest)
+    assert np.linalg.norm(legs[:3]) > 0.1
+    assert np.allclose(v[:3], 0.002 / 0.202 * legs[:3], atol=1e-12)
+    # in flight (no stance foot) the velocity is the accelerometer's integral: free fall
+    start, _ = estimator.update(0.01, g.q, still, g.imu_q, np.zeros(3), none, g.feet, g.base, at_rest)
+    for k in range(1, 11):
+        base, v = estimator.update(0.01 + 0.01 * k, g.q, still, g.imu_q, np.zeros(3), none, g.feet, g.base,
+                                   np.zeros(3))
+    world = g.R @ v[:3]
+    assert np.isclose(world[2] - (g.R @ legs[:3] * 0.002 / 0.202)[2], -0.981, atol=1e-9)
+    assert base[2] < start[2]
 
 
 def test_offsets_move_at_their_rate_and_commands_stay_inside_the_limits(g1):

@@ -52,6 +52,7 @@ def test_stabilizer_corrects_within_limits_refuses_bad_input_and_yields_to_estop
 
         # the robot: the reference's joints, the pelvis leaning 0.05 rad forward
         leaning = pin.Quaternion(pin.rpy.rpyToMatrix(0.0, 0.05, 0.0)).coeffs()
+        at_rest = pin.rpy.rpyToMatrix(0.0, 0.05, 0.0).T @ np.array([0.0, 0.0, 9.81])    # specific force, IMU axes
         sensing = threading.Event()
         sensing.set()
 
@@ -63,6 +64,7 @@ def test_stabilizer_corrects_within_limits_refuses_bad_input_and_yields_to_estop
             joint_states.publish(js)
             sample = Imu()
             sample.orientation.x, sample.orientation.y, sample.orientation.z, sample.orientation.w = leaning
+            sample.linear_acceleration.x, sample.linear_acceleration.y, sample.linear_acceleration.z = at_rest
             imu.publish(sample)
         probe.create_timer(0.01, sense)
 
