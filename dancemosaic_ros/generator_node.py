@@ -62,6 +62,8 @@ PARAMS = {
                            read_only=True),
     "energy_weight": Param(10.0, "beat-aware ITTO: how hard the dance is kept at the training corpus's speed for "
                                  "the genre", number(0.0, 100.0), read_only=True),
+    "foot_weight": Param(10.0, "beat-aware ITTO: how hard the feet the sampled dance plants stay planted",
+                         number(0.0, 100.0), read_only=True),
     "itto_lr": Param(0.1, "ITTO learning rate (Adam on the token embeddings)", number(0.0, 10.0, above=True),
                      read_only=True),
     "robot": Param("", "robot whose joint-limit proxy joins ITTO (config/robots/<robot>.yaml; '' = none)",
@@ -115,7 +117,7 @@ class GeneratorNode(DanceNode):
             model_dir, device=p["device"], genre=p["genre"] or None, text=p["text"] or None,
             chunk_seconds=p["chunk_seconds"], lead_seconds=p["lead_seconds"], seed=p["seed"],
             steps=p["steps"], itto_steps=p["itto_steps"], itto_lr=p["itto_lr"], rhythm_weight=p["rhythm_weight"],
-            energy_weight=p["energy_weight"],
+            energy_weight=p["energy_weight"], foot_weight=p["foot_weight"],
             weights=GuidanceWeights(text=p["w_text"], music=p["w_music"], pose=p["w_pose"]),
             joint_limit_fn=joint_limit_fn)
         self.get_logger().info(f"model {model_dir} on {dancer.pipe.model.device}; chunks of "

@@ -74,6 +74,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "training corpus's dance speed for the genre, from the model's motion_stats.json)")
     p.add_argument("--energy-weight", type=float, default=BEAT_ITTO["energy_weight"],
                    help="with the rhythm term: how hard the energy floor is held")
+    p.add_argument("--foot-weight", type=float, default=BEAT_ITTO["foot_weight"],
+                   help="with the rhythm term: how hard the feet the sampled dance plants stay planted (0 = free)")
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=run)
 
@@ -246,7 +248,7 @@ def _progress_bar():
 def _guidance_kwargs(args) -> dict:
     from dancemosaic_core.inference.guidance import GuidanceWeights
     checks = [("--rhythm-weight", args.rhythm_weight, 100.0), ("--energy-weight", args.energy_weight, 100.0),
-              ("--itto-lr", args.itto_lr, 10.0)]
+              ("--foot-weight", args.foot_weight, 100.0), ("--itto-lr", args.itto_lr, 10.0)]
     if args.energy_floor is not None:
         checks.append(("--energy-floor", args.energy_floor, 5.0))
     for flag, value, top in checks:
@@ -254,7 +256,7 @@ def _guidance_kwargs(args) -> dict:
             raise DanceMosaicError(f"{flag} {value}: give a number in [0, {top:g}]")
     return dict(steps=args.steps, temperature=args.temperature, top_k=args.top_k, itto_steps=args.itto_steps,
                 itto_lr=args.itto_lr, itto_output=args.itto_output, rhythm_weight=args.rhythm_weight,
-                energy_floor=args.energy_floor, energy_weight=args.energy_weight,
+                energy_floor=args.energy_floor, energy_weight=args.energy_weight, foot_weight=args.foot_weight,
                 weights=GuidanceWeights(text=args.w_text, music=args.w_music, pose=args.w_pose))
 
 

@@ -38,7 +38,7 @@ def generate_long(pipe: DancePipeline, *, frames: int, music: np.ndarray | None 
                   constraints: PoseConstraints | None = None, window: int | None = None,
                   transition: int = 4, context: int = 12, seed: int = 0, progress=None,
                   beats: np.ndarray | None = None, rhythm_weight: float = 0.0, energy_floor: float | None = None,
-                  energy_weight: float = 1.0, **kwargs) -> DanceOutput:
+                  energy_weight: float = 1.0, foot_weight: float = 0.0, **kwargs) -> DanceOutput:
     """A dance of any length. kwargs go to the pipeline (genre, text, weights, steps, ...).
     Constraints apply to the segments they fall in (segment-local times). beats (s from the
     start; default the beat column of `music`) and rhythm_weight: beat-aware ITTO (step 3)."""
@@ -51,7 +51,7 @@ def generate_long(pipe: DancePipeline, *, frames: int, music: np.ndarray | None 
     if n <= window:
         return pipe(frames=frames, music=music, constraints=constraints, seed=seed, beats=beats,
                     rhythm_weight=rhythm_weight, energy_floor=energy_floor,
-                    energy_weight=energy_weight, **kwargs)
+                    energy_weight=energy_weight, foot_weight=foot_weight, **kwargs)
     frame_of = lambda tok: tok * TOKEN_DOWNSAMPLE  # noqa: E731
     music_at = (lambda a, b: None) if music is None else (lambda a, b: music[frame_of(a):frame_of(b)])
 
@@ -92,7 +92,7 @@ def generate_long(pipe: DancePipeline, *, frames: int, music: np.ndarray | None 
     if with_rhythm and beats is not None:
         for k, (a, b) in enumerate(segments):
             z, r = _rhythm_window(pipe, z, beats, max(0, a - context), a, b, rhythm_weight, energy_floor,
-                                  energy_weight, itto_steps, itto_lr)
+                                  energy_weight, foot_weight, itto_steps, itto_lr)
             if r is not None:
                 rhythm.append(r)
             if progress:
@@ -107,13 +107,14 @@ def generate_long(pipe: DancePipeline, *, frames: int, music: np.ndarray | None 
 
 
 def _rhythm_window(pipe: DancePipeline, z: torch.Tensor, beats: np.ndarray, start: int, a: int, b: int,
-                   weight: float, energy_floor: float, energy_weight: float, steps: int, lr: float):
+                   weight: float, energy_floor: float, energy_weight: float, foot_weight: float, steps: int,
+                   lr: float):
     """Optimise the embeddings of tokens [a, b) of z (1, n, d) for the rhythm term over frames
     [start, b) * 4, tokens [start, a) frozen; returns (z, (rhythm before, after)) or (z, None)
     when the window holds fewer than two beats."""
     t0 = start * TOKEN_DOWNSAMPLE / MOTION_FPS
     local = z[:, start:b]
-    target = pipe.rhythm_target(local, beats - t0, weight, energy_floor, energy_weight)
+    target = pipe.rhythm_target(local, beats - t0, weight, energy_floor, energy_weight, foot_weight)
     if target is None:
         return z, None
     frozen = torch.zeros(1, b - start, dtype=torch.bool, device=z.device)

@@ -39,7 +39,7 @@ from dancemosaic_core.inference.itto import (
     optimize_tokens,
 )
 from dancemosaic_core.inference.loader import DanceModel
-from dancemosaic_core.motion.rhythm import mean_joint_speed, rhythm_target
+from dancemosaic_core.motion.rhythm import mean_joint_speed, planted_feet, rhythm_target
 from dancemosaic_core.motion.skeleton import (
     MOTION_FPS,
     MUSIC_FEATURE_DIM,
@@ -175,7 +175,8 @@ class DancePipeline:
                  top_k: int | None = None, seed: int = 0, fixed_ids: torch.Tensor | None = None,
                  fixed_mask: torch.Tensor | None = None, joint_limit_fn=None, itto_steps: int = 50,
                  itto_lr: float = 0.05, itto_output: str = "auto", beats: np.ndarray | None = None,
-                 rhythm_weight: float = 0.0, energy_floor: float | None = None, energy_weight: float = 1.0) -> DanceOutput:
+                 rhythm_weight: float = 0.0, energy_floor: float | None = None, energy_weight: float = 1.0,
+                 foot_weight: float = 0.0) -> DanceOutput:
         """One window of `frames` motion frames (at most the model's max_tokens: use
         inference.long.generate_long for whole songs). fixed_ids (1, n, Q) / fixed_mask (1, n)
         keep tokens (editing, inpainting, continuation). beats: the music's beat times in
@@ -183,13 +184,15 @@ class DancePipeline:
         rhythm_weight > 0 ITTO aligns the motion's
         speed dips to them, keeping at least max(energy_floor, the motion's own) mean joint
         speed (m/s), held with energy_weight; energy_floor None: the training corpus's speed for
-        the genre (DanceModel.corpus_dance_speed). itto_output: "tokens" decodes the re-sampled tokens (the paper's route);
+        the genre (DanceModel.corpus_dance_speed); foot_weight holds the feet planted where the
+        sampled motion plants them (motion/rhythm.py, L_foot). itto_output: "tokens" decodes the re-sampled tokens (the paper's route);
         "embeddings" decodes the optimised continuous embeddings themselves (what ITTO reached,
         off the codebook); "auto" is "embeddings" when the rhythm term is on, else "tokens"."""
         if itto_output not in ("tokens", "embeddings", "auto"):
             raise DanceMosaicError(f"itto_output must be 'tokens', 'embeddings' or 'auto', got {itto_output!r}")
         energy_floor = self.energy_floor(genre, energy_floor)
-        for name, value in (("rhythm_weight", rhythm_weight), ("energy_weight", energy_weight)):
+        for name, value in (("rhythm_weight", rhythm_weight), ("energy_weight", energy_weight),
+                            ("foot_weight", foot_weight)):
             if not (np.isfinite(value) and 0.0 <= value <= 100.0):
                 raise DanceMosaicError(f"{name} must be a number in [0, 100], got {value}")
         if frames < TOKEN_DOWNSAMPLE:
@@ -210,7 +213,7 @@ class DancePipeline:
         out = DanceOutput(joints=np.zeros(0), ids=ids[0], info={"branches": list(self.branches(cond, weights))})
         # 4. ITTO on the token embeddings, then re-weighted sampling
         z0 = self.model.tokenizer.embed(ids)
-        rhythm = (self.rhythm_target(z0, beats, rhythm_weight, energy_floor, energy_weight)
+        rhythm = (self.rhythm_target(z0, beats, rhythm_weight, energy_floor, energy_weight, foot_weight)
                   if rhythm_weight > 0 and itto_steps > 0 else None)
         if itto_output == "auto":
             itto_output = "embeddings" if rhythm is not None else "tokens"
@@ -238,7 +241,8 @@ class DancePipeline:
             raise DanceMosaicError(f"energy_floor must be a speed in [0, {MAX_ENERGY_FLOOR:g}] m/s, got {floor}")
         return float(floor)
 
-    def rhythm_target(self, z: torch.Tensor, beats, weight: float, energy_floor: float, energy_weight: float = 1.0):
+    def rhythm_target(self, z: torch.Tensor, beats, weight: float, energy_floor: float, energy_weight: float = 1.0,
+                      foot_weight: float = 0.0):
         """The rhythm term for the token embeddings z (1, n, d) on beat grid `beats` (s from
         z's first frame), or None when the grid has fewer than two beats. The energy floor is
         at least the decoded motion's own mean joint speed: alignment never slows the dance."""
@@ -246,9 +250,12 @@ class DancePipeline:
             return None
         frames = z.shape[1] * TOKEN_DOWNSAMPLE
         with torch.no_grad():
-            own = mean_joint_speed(self.model.joints_from_embeddings(z), MOTION_FPS).mean()
+            joints = self.model.joints_from_embeddings(z)
+            own = mean_joint_speed(joints, MOTION_FPS).mean()
+            planted = planted_feet(joints, MOTION_FPS) if foot_weight > 0 else None
         return rhythm_target(beats, frames, MOTION_FPS, energy_floor=max(float(own), energy_floor),
-                             weight=weight, energy_weight=energy_weight, device=self.model.device)
+                             weight=weight, energy_weight=energy_weight, planted=planted,
+                             foot_weight=foot_weight, device=self.model.device)
 
     def _itto(self, ids, z0, cond, weights, out: DanceOutput, limit_fn, rhythm, frozen, steps, lr, decode_kw):
         res = optimize_tokens(z0, self.model.joints_from_embeddings, target=cond.pose, valid=cond.pose_weight,

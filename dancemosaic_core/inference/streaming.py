@@ -97,7 +97,7 @@ class StreamingDancer:
                  weights: GuidanceWeights = GuidanceWeights(), seed: int = 0, steps: int = 3,
                  joint_limit_fn=None, itto_steps: int = 20, blend_frames: int = 8,
                  rhythm_weight: float = BEAT_ITTO["rhythm_weight"], energy_weight: float = BEAT_ITTO["energy_weight"],
-                 itto_lr: float = BEAT_ITTO["itto_lr"]):
+                 itto_lr: float = BEAT_ITTO["itto_lr"], foot_weight: float = BEAT_ITTO["foot_weight"]):
         self.pipe = pipeline
         self.fps = float(MOTION_FPS)
         to_tokens = lambda s: int(round(s * MOTION_FPS / TOKEN_DOWNSAMPLE))  # noqa: E731
@@ -115,6 +115,7 @@ class StreamingDancer:
         self.joint_limit_fn, self.blend_frames = joint_limit_fn, int(blend_frames)
         # beat-aware ITTO on the tracker's beat grid (heard and predicted beats of the window)
         self.rhythm_weight, self.energy_weight, self.itto_lr = float(rhythm_weight), float(energy_weight), float(itto_lr)
+        self.foot_weight = float(foot_weight)
         self.constraints: PoseConstraints | None = None
         self._lock = threading.Lock()
         self.reset()
@@ -223,7 +224,8 @@ class StreamingDancer:
                         constraints=self._window_constraints(guess, first, frames), weights=self.weights,
                         steps=self.steps, seed=self.seed + self.index, fixed_ids=fixed_ids, fixed_mask=fixed_mask,
                         joint_limit_fn=self.joint_limit_fn, itto_steps=self.itto_steps,
-                        itto_lr=self.itto_lr, rhythm_weight=self.rhythm_weight, energy_weight=self.energy_weight)
+                        itto_lr=self.itto_lr, rhythm_weight=self.rhythm_weight, energy_weight=self.energy_weight,
+                        foot_weight=self.foot_weight)
         joints = out.joints.astype(np.float64)
         context_frames = ctx * TOKEN_DOWNSAMPLE
         if ctx:

@@ -13,6 +13,13 @@ motion that stops moving has no pulse to align):
     L_energy = relu(1 - mean(s) / s_target)^2
 
 with s the mean joint speed per frame (central differences, m/s) and s_target a floor in m/s.
+Energy must not come from sliding feet: where the starting motion has a foot joint planted
+(`planted_feet`: on the floor and still), a third term holds it there,
+
+    L_foot = mean over planted (t, j) of |v_j(t)|^2      (m/s)^2, forward differences
+
+the kinematic foot loss of the paper's music stage (after EDGE) with the starting motion's
+contacts as the truth.
 """
 from __future__ import annotations
 
@@ -22,12 +29,17 @@ import numpy as np
 import torch
 
 from dancemosaic_core.common.errors import DanceMosaicError
+from dancemosaic_core.motion.skeleton import FOOT_JOINTS, LEFT_FOOT_JOINTS, RIGHT_FOOT_JOINTS
 
 MIN_BEATS = 2          # a phase needs at least one inter-beat interval
 # The tempo channel is BPM / TEMPO_SCALE so it varies on the unit scale of the other channels.
 TEMPO_SCALE = 120.0
 RHYTHM_CHANNELS = 6    # sin/cos of the beat phase, sin/cos of twice it, beat proximity, tempo
 BEAT_PROXIMITY_S = 0.05  # width (s) of the beat-proximity bump; BAS's own sigma at 60 fps
+# A foot joint is planted at heights above the motion's floor up to LODGE's FSR contact
+# thresholds (eval/foot.py: ankle 0.08 m, toe 0.05 m) and moving slower than FSR's slide speed.
+PLANT_HEIGHT = {"ankle": 0.08, "toe": 0.05}
+PLANT_SPEED = 0.3        # m/s
 
 
 def beat_phase(beat_times: np.ndarray, frames: int, fps: float) -> np.ndarray | None:
@@ -91,14 +103,32 @@ def mean_joint_speed(joints: torch.Tensor, fps: float) -> torch.Tensor:
     return vel.norm(dim=-1).mean(dim=-1)
 
 
+def planted_feet(joints: torch.Tensor, fps: float) -> torch.Tensor:
+    """(B, T-1, 4) bool over FOOT_JOINTS (left ankle, left toe, right ankle, right toe): the
+    joint is on the floor at frames t and t+1 and moves slower than PLANT_SPEED between them;
+    the floor is the lowest toe of the clip (y up)."""
+    if joints.ndim != 4 or joints.shape[1] < 2:
+        raise DanceMosaicError(f"planted feet need joints (batch, frames >= 2, joints, 3), got {tuple(joints.shape)}")
+    feet = joints[:, :, list(FOOT_JOINTS)]                                       # (B, T, 4, 3)
+    toes = [FOOT_JOINTS.index(j) for j in (LEFT_FOOT_JOINTS[1], RIGHT_FOOT_JOINTS[1])]
+    floor = feet[:, :, toes, 1].amin(dim=(1, 2))[:, None, None]
+    limit = feet.new_tensor([PLANT_HEIGHT["toe"] if i in toes else PLANT_HEIGHT["ankle"] for i in range(4)])
+    low = (feet[..., 1] - floor) <= limit
+    speed = (feet[:, 1:] - feet[:, :-1]).norm(dim=-1) * fps
+    return low[:, 1:] & low[:, :-1] & (speed < PLANT_SPEED)
+
+
 @dataclass
 class RhythmTarget:
     """What the rhythm objective aligns to: phase (B, T) per frame (0 on beats), the motion's
-    energy floor (B,) in m/s, and the weights of the two terms."""
+    energy floor (B,) in m/s, the weights of the terms, and optionally the starting motion's
+    planted feet (B, T-1, 4) (planted_feet) that the foot term holds."""
     phase: torch.Tensor
     energy_floor: torch.Tensor
     weight: float = 1.0
     energy_weight: float = 1.0
+    planted: torch.Tensor | None = None
+    foot_weight: float = 0.0
 
     def loss(self, joints: torch.Tensor, fps: float) -> tuple[torch.Tensor, torch.Tensor]:
         """(rhythm term (B,), energy term (B,)) of `joints` (B, T, J, 3); each frame of the
@@ -116,18 +146,34 @@ class RhythmTarget:
         energy = torch.relu(1.0 - speed.mean(dim=1) / floor) ** 2
         return 1.0 + corr, energy
 
+    def foot_slide(self, joints: torch.Tensor, fps: float) -> torch.Tensor:
+        """L_foot (B,): mean squared velocity (m/s)^2 of the foot joints where `planted` holds."""
+        if self.planted is None:
+            return joints.new_zeros(joints.shape[0])
+        frames = joints.shape[1] - 1
+        if self.planted.shape[1] < frames:
+            raise DanceMosaicError(f"planted feet cover {self.planted.shape[1] + 1} frames, motion has {frames + 1}")
+        feet = joints[:, :, list(FOOT_JOINTS)]
+        v2 = ((feet[:, 1:] - feet[:, :-1]) * fps).pow(2).sum(-1)             # (B, T-1, 4)
+        mask = self.planted[:, :frames].to(v2.dtype)
+        return (v2 * mask).sum(dim=(1, 2)) / mask.sum(dim=(1, 2)).clamp(min=1.0)
+
     def total(self, joints: torch.Tensor, fps: float) -> torch.Tensor:
         rhythm, energy = self.loss(joints, fps)
-        return self.weight * rhythm + self.energy_weight * energy
+        total = self.weight * rhythm + self.energy_weight * energy
+        if self.foot_weight > 0:
+            total = total + self.foot_weight * self.foot_slide(joints, fps)
+        return total
 
 
 def rhythm_target(beat_times: np.ndarray, frames: int, fps: float, *, energy_floor: float | torch.Tensor,
-                  weight: float = 1.0, energy_weight: float = 1.0, device=None) -> RhythmTarget | None:
+                  weight: float = 1.0, energy_weight: float = 1.0, planted: torch.Tensor | None = None,
+                  foot_weight: float = 0.0, device=None) -> RhythmTarget | None:
     """A batch-of-one RhythmTarget for a beat grid (seconds from the motion's first frame);
-    None when the grid has fewer than two beats."""
+    None when the grid has fewer than two beats. planted (1, frames-1, 4): see planted_feet."""
     phase = beat_phase(beat_times, frames, fps)
     if phase is None:
         return None
     floor = torch.as_tensor(energy_floor, dtype=torch.float32, device=device).reshape(-1)
     return RhythmTarget(torch.as_tensor(phase, dtype=torch.float32, device=device)[None], floor,
-                        float(weight), float(energy_weight))
+                        float(weight), float(energy_weight), planted, float(foot_weight))

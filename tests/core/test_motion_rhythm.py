@@ -3,6 +3,8 @@ import numpy as np
 import pytest
 import torch
 
+from dancemosaic_core.common.errors import DanceMosaicError
+
 from dancemosaic_core.eval.beats import beat_align_score, motion_beats
 from dancemosaic_core.inference.itto import optimize_tokens
 from dancemosaic_core.motion.bones import bone_length_variation, project_bone_lengths
@@ -10,10 +12,11 @@ from dancemosaic_core.motion.rhythm import (
     RHYTHM_CHANNELS,
     beat_phase,
     mean_joint_speed,
+    planted_feet,
     rhythm_channels,
     rhythm_target,
 )
-from dancemosaic_core.motion.skeleton import bone_lengths, rest_pose
+from dancemosaic_core.motion.skeleton import FOOT_JOINTS, LEFT_FOOT_JOINTS, bone_lengths, rest_pose
 
 FPS = 20
 
@@ -111,3 +114,42 @@ def test_bone_projection_makes_lengths_constant_and_keeps_directions():
     cos = (d_in * d_out).sum(-1) / np.linalg.norm(d_in, axis=-1) / np.linalg.norm(d_out, axis=-1)
     np.testing.assert_allclose(cos, 1.0, atol=1e-9)
     np.testing.assert_allclose(bone_lengths(fixed)[0], np.median(bone_lengths(pose), 0))
+
+
+def _stepping(frames: int) -> torch.Tensor:
+    """(1, T, 22, 3): rest pose on the floor; the left foot lifts 0.2 m and moves forward
+    during the second quarter of the clip, the right foot stays put."""
+    j = torch.as_tensor(rest_pose(), dtype=torch.float32)[None].repeat(frames, 1, 1)
+    j[..., 1] -= j[:, list(FOOT_JOINTS), 1].min()                       # toes on the floor (y = 0)
+    a, b = frames // 4, frames // 2
+    lift = torch.sin(torch.linspace(0, torch.pi, b - a))
+    for k in LEFT_FOOT_JOINTS:
+        j[a:b, k, 1] += 0.2 * lift
+        j[a:b, k, 2] += torch.linspace(0, 0.3, b - a)
+        j[b:, k, 2] += 0.3
+    return j[None]
+
+
+def test_planted_feet_are_the_still_feet_on_the_floor():
+    j = _stepping(40)
+    planted = planted_feet(j, FPS)[0]                                      # (39, 4)
+    right = [FOOT_JOINTS.index(k) for k in (8, 11)]
+    assert planted[:, right].all()                                         # never moves
+    left = [FOOT_JOINTS.index(k) for k in LEFT_FOOT_JOINTS]
+    assert not planted[12:18, left].any()                                  # in the air
+    assert planted[:8, left].all() and planted[-8:, left].all()            # before and after the step
+    with pytest.raises(DanceMosaicError, match="planted feet"):
+        planted_feet(j[0], FPS)
+
+
+def test_foot_term_is_zero_when_planted_feet_stay_and_grows_when_they_slide():
+    j = _stepping(40)
+    beats = np.arange(0.25, 2.0, 0.5)
+    target = rhythm_target(beats, 40, FPS, energy_floor=0.0, planted=planted_feet(j, FPS), foot_weight=10.0)
+    assert float(target.foot_slide(j, FPS)[0]) == pytest.approx(0.0, abs=1e-10)
+    slid = j.clone()
+    slid[:, :, list(FOOT_JOINTS), 0] += torch.arange(40)[None, :, None] * (0.8 / FPS)   # 0.8 m/s sideways
+    assert float(target.foot_slide(slid, FPS)[0]) == pytest.approx(0.8 ** 2, rel=1e-4)
+    # it joins the total with its weight; without planted feet it is off
+    free = rhythm_target(beats, 40, FPS, energy_floor=0.0)
+    assert float(target.total(slid, FPS) - free.total(slid, FPS)) == pytest.approx(10 * 0.8 ** 2, rel=1e-4)
