@@ -57,7 +57,7 @@ PARAMS = {
     "itto_steps": Param(20, "ITTO gradient steps per chunk (beat-aware rhythm term, constraints, robot limits)",
                         integer(0, 1000),
                         read_only=True),
-    "rhythm_weight": Param(3.0, "beat-aware ITTO: weight of the term that puts the motion's speed dips on the "
+    "rhythm_weight": Param(5.0, "beat-aware ITTO: weight of the term that puts the motion's speed dips on the "
                                 "tracked beats (0 = off, the paper's method alone)", number(0.0, 100.0),
                            read_only=True),
     "energy_weight": Param(10.0, "beat-aware ITTO: how hard the dance is kept at the training corpus's speed for "

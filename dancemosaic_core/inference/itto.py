@@ -26,11 +26,10 @@ from dancemosaic_core.motion.skeleton import MOTION_FPS
 
 # Beat-aware ITTO as the CLI, the benches, the evaluation and the generator node run it (beyond
 # the paper; the pipeline's own defaults are the paper's method). Chosen on three outside grooves
-# (docs/inference.md, "Beat-aware ITTO"): the rhythm term at 3, the energy floor (the corpus's
-# dance speed for the genre) held at 10, the planted feet held at FOOT_WEIGHT, and 100 steps at
-# lr 0.1 so that all are reached.
-FOOT_WEIGHT = 10.0
-BEAT_ITTO = {"rhythm_weight": 3.0, "energy_weight": 10.0, "foot_weight": FOOT_WEIGHT, "itto_steps": 100, "itto_lr": 0.1}
+# (docs/inference.md, "Beat-aware ITTO"): the rhythm term at 5, the energy floor (the corpus's
+# dance speed for the genre) held at 10, the planted feet held at 10, and 100 steps at lr 0.1 so
+# that all are reached.
+BEAT_ITTO = {"rhythm_weight": 5.0, "energy_weight": 10.0, "foot_weight": 10.0, "itto_steps": 100, "itto_lr": 0.1}
 
 DecodeFn = Callable[[torch.Tensor], torch.Tensor]         # Z (B, n, d) -> joints (B, T, 22, 3)
 LimitFn = Callable[[torch.Tensor], torch.Tensor]          # joints (..., 22, 3) -> penalty (...)
