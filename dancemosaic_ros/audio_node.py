@@ -1,7 +1,9 @@
 """Audio node: a capture device (sounddevice) or a file played in real time -> AudioChunk.
 
 Publishes `audio` (dancemosaic/AudioChunk) stamped on the music clock (stream origin + sample
-index / rate; a jump of `first_sample` means lost audio) and `audio/status` (DanceStatus: online
+index / rate; a jump of `first_sample` means lost audio), `audio/level` (AudioLevel, every
+`level_seconds` of audio: the loudest block's RMS and the blocks lost, overrun or late; what the
+retarget node's silence watch needs, without the samples) and `audio/status` (DanceStatus: online
 tempo and beat phase, dropouts). Overruns, stalls and a vanished device are counted, logged and
 survived: the node reopens the device every `reconnect_seconds`.
 
@@ -12,12 +14,12 @@ from __future__ import annotations
 import threading
 
 import numpy as np
-from dancemosaic.msg import AudioChunk, DanceStatus
+from dancemosaic.msg import AudioChunk, AudioLevel, DanceStatus
 
 from dancemosaic_core.audio import TempoTracker
 from dancemosaic_core.audio.io import MAX_SR, MIN_SR
 from dancemosaic_core.common.errors import DanceMosaicError
-from dancemosaic_ros.audio_sources import CaptureSource, FileSource
+from dancemosaic_ros.audio_sources import CaptureSource, FileSource, LevelMeter
 from dancemosaic_ros.dance_node import DanceNode
 from dancemosaic_ros.params import Param, integer, number
 from dancemosaic_ros.run import run_nodes
@@ -35,11 +37,14 @@ PARAMS = {
     "block_size": Param(1024, "frames per capture block and per AudioChunk", integer(16, 65536), read_only=True),
     "file": Param("", "play this audio file in real time instead of capturing ('' = capture)", read_only=True),
     "loop": Param(False, "file mode: start the file again at its end", read_only=True),
-    "wait_for_listeners": Param(0, "file mode: start playing once `audio` has this many subscribers "
-                                   "(e.g. 2: generator and retarget node, after the generator's warm-up)",
+    "wait_for_listeners": Param(0, "file mode: start playing once `audio` and `audio/level` together have this "
+                                   "many subscribers (e.g. 2: generator and retarget node, after the "
+                                   "generator's warm-up)",
                                 integer(0, 16), read_only=True),
     "late_seconds": Param(0.25, "file mode: a block published this much after real time counts as a dropout",
                           number(0, 10, above=True)),
+    "level_seconds": Param(0.1, "seconds of audio summed up per audio/level message", number(0.01, 10),
+                           read_only=True),
     "track_tempo": Param(True, "run the online beat tracker and report tempo in audio/status"),
     "status_rate": Param(2.0, "Hz of audio/status messages", number(0, 100, above=True), read_only=True),
     "reconnect_seconds": Param(2.0, "capture: seconds between checks of the device (reopened when lost)",
@@ -54,6 +59,7 @@ class AudioNode(DanceNode):
     def __init__(self, **kwargs):
         super().__init__("audio_node", PARAMS, "audio/status", **kwargs)
         self.audio_publisher = self.create_publisher(AudioChunk, "audio", 50)
+        self.level_publisher = self.create_publisher(AudioLevel, "audio/level", 10)
         self.dropouts = 0
         self.last_block_time = None
         self.capture = self.file = None
@@ -77,6 +83,7 @@ class AudioNode(DanceNode):
             self.create_timer(self.params["reconnect_seconds"], self._watch_capture)
             pump = self._pump_capture
         self.tempo = TempoTracker(self.sample_rate) if self.params["track_tempo"] else None
+        self.level = LevelMeter(max(1, round(self.params["level_seconds"] * self.sample_rate)))
         self.create_timer(1.0 / self.params["status_rate"], self.publish_status)
         # blocks are published from a thread of their own, not an executor timer: its timing does
         # not depend on how busy the executor is (in `bringup` it also serves the other nodes)
@@ -92,7 +99,9 @@ class AudioNode(DanceNode):
         period = self.params["block_size"] / self.sample_rate
         while not self._stop.is_set() and self.context.ok():
             if self.origin is None:
-                if self.audio_publisher.get_subscription_count() < self.params["wait_for_listeners"]:
+                listeners = self.audio_publisher.get_subscription_count() + \
+                    self.level_publisher.get_subscription_count()
+                if listeners < self.params["wait_for_listeners"]:
                     self._stop.wait(0.01)
                     continue
                 self.origin = self._now()
@@ -102,6 +111,7 @@ class AudioNode(DanceNode):
                     self._dropout(f"file playback fell behind real time at sample {block.first_sample}")
                 self._publish(block, self.origin)
             if self.file.finished:
+                self._publish_level(self.level.flush(), self.origin)
                 self.state = DanceStatus.STATE_IDLE
                 self.get_logger().info("audio file finished")
                 return
@@ -138,10 +148,14 @@ class AudioNode(DanceNode):
             self._open_capture()
 
     # --- messages ---------------------------------------------------------------------------
+    def _stamp(self, msg, origin: float, sample: int) -> None:
+        """Stamps `msg` with the music-clock time of stream sample `sample`."""
+        stamp_ns = int(round((origin + sample / self.sample_rate) * 1e9))
+        msg.header.stamp.sec, msg.header.stamp.nanosec = divmod(stamp_ns, 1_000_000_000)
+
     def _publish(self, block, origin: float) -> None:
         msg = AudioChunk()
-        stamp_ns = int(round((origin + block.first_sample / self.sample_rate) * 1e9))
-        msg.header.stamp.sec, msg.header.stamp.nanosec = divmod(stamp_ns, 1_000_000_000)
+        self._stamp(msg, origin, block.first_sample)
         msg.sample_rate, msg.channels = self.sample_rate, block.samples.shape[1]
         msg.first_sample = block.first_sample
         msg.samples = np.ascontiguousarray(block.samples, dtype=np.float32).reshape(-1)
@@ -149,9 +163,18 @@ class AudioNode(DanceNode):
         if not self.context.ok():
             return                     # shutting down: the pump thread ends with the node
         self.audio_publisher.publish(msg)
+        self._publish_level(self.level.push(block), origin)
         self.last_block_time = self._now()
         if self.tempo is not None:
             self.tempo.push(block.samples.mean(axis=1))
+
+    def _publish_level(self, level, origin: float) -> None:
+        if level is None or not self.context.ok():
+            return
+        msg = AudioLevel(sample_rate=self.sample_rate, first_sample=level.first_sample, num_samples=level.num_samples,
+                         loudest_rms=level.loudest_rms, dropouts=level.dropouts)
+        self._stamp(msg, origin, level.first_sample)
+        self.level_publisher.publish(msg)
 
     def _dropout(self, what: str) -> None:
         self.dropouts += 1

@@ -26,6 +26,45 @@ class Block:
     late: bool = False         # published later than real time (file mode)
 
 
+@dataclass
+class Level:
+    first_sample: int          # the interval's first sample (the previous interval's end)
+    num_samples: int           # samples the interval spans, lost ones included
+    loudest_rms: float         # RMS of its loudest block, channels mixed to mono
+    dropouts: int              # its blocks that followed lost audio, overran or came late
+
+
+class LevelMeter:
+    """Sums blocks up into contiguous intervals of at least `interval` samples (audio/level): how
+    loud and whether audio was lost, for listeners that need no samples (the retarget node's
+    silence watch). The per-block rule is the one that node applied to every AudioChunk."""
+
+    def __init__(self, interval: int):
+        self.interval = int(interval)
+        self.first = self.next_sample = None
+        self.loudest, self.dropouts = 0.0, 0
+
+    def push(self, block: Block) -> Level | None:
+        """Adds a block; returns the interval it completes, else None."""
+        lost = self.next_sample is not None and block.first_sample != self.next_sample
+        self.dropouts += bool(lost or block.input_overflow or block.late)
+        if len(block.samples):
+            mono = np.asarray(block.samples, dtype=np.float32).mean(axis=1, dtype=np.float32)
+            self.loudest = max(self.loudest, float(np.sqrt(np.mean(np.square(mono, dtype=np.float64)))))
+        if self.first is None:
+            self.first = block.first_sample
+        self.next_sample = block.first_sample + len(block.samples)
+        return self.flush() if self.next_sample - self.first >= self.interval else None
+
+    def flush(self) -> Level | None:
+        """The interval so far (None when empty); the next one starts where it ends."""
+        if self.first is None or self.next_sample == self.first:
+            return None
+        level = Level(self.first, self.next_sample - self.first, self.loudest, self.dropouts)
+        self.first, self.loudest, self.dropouts = self.next_sample, 0.0, 0
+        return level
+
+
 class FileSource:
     """An audio file cut into blocks, handed out at real-time pace: `due(elapsed)` returns the
     blocks whose last sample has been played by `elapsed` seconds after start."""

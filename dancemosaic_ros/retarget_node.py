@@ -10,7 +10,8 @@ floating-base reference pose at now, frame `world`) and `dance/status` (DanceSta
 ends with the last chunk's ZMP margin).
 
 Safety: no point outside the position limits (minus position_margin), no step over the velocity
-limits; silence or lost audio for `silence_timeout` eases to the neutral pose; a chunk that is not
+limits; silence or lost audio for `silence_timeout` (told by the audio node's `audio/level`, a few
+messages a second: this node takes no samples) eases to the neutral pose; a chunk that is not
 there when the plan runs out extends the motion smoothly to rest (a deadline miss); services
 `dance/estop` (hold position) and `dance/resume` (std_srvs/Trigger); `balance_guard` refuses a
 chunk whose windowed ZMP margin falls below `min_zmp_margin` (dancemosaic_core.retarget.balance).
@@ -32,7 +33,7 @@ from __future__ import annotations
 import time
 
 import numpy as np
-from dancemosaic.msg import AudioChunk, DanceStatus, MotionChunk
+from dancemosaic.msg import AudioLevel, DanceStatus, MotionChunk
 from geometry_msgs.msg import PoseStamped
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup, ReentrantCallbackGroup
 from rclpy.qos import QoSProfile, qos_profile_services_default
@@ -48,7 +49,6 @@ from dancemosaic_core.motion.skeleton import MOTION_FPS
 from dancemosaic_core.retarget.balance import ChunkMargin
 from dancemosaic_core.retarget.io import interpolate_poses
 from dancemosaic_ros.convert import (
-    audio_mono,
     base_pose_msg,
     base_trajectory_msg,
     joint_trajectory_msg,
@@ -81,7 +81,8 @@ PARAMS = {
                                "and controller latency)", number(0, 2)),
     "silence_timeout": Param(2.0, "seconds of silent or lost audio before easing to the neutral pose",
                              number(0, 60, above=True)),
-    "silence_rms": Param(1e-3, "audio RMS below this is silence (1e-3: -60 dBFS)", number(0, 1)),
+    "silence_rms": Param(1e-3, "audio RMS below this is silence (1e-3: -60 dBFS); compared with the loudest "
+                               "block of each audio/level interval", number(0, 1)),
     "ease_seconds": Param(1.5, "duration of the ease to the neutral pose (longer if the velocity limits need it)",
                           number(0, 10, above=True)),
     "deadline_margin": Param(0.1, "extend the motion when less than this is planned ahead and no chunk came",
@@ -164,7 +165,7 @@ class RetargetNode(DanceNode):
         heavy, light, safety = (MutuallyExclusiveCallbackGroup(), MutuallyExclusiveCallbackGroup(),
                                 ReentrantCallbackGroup())
         self.create_subscription(MotionChunk, "motion", self._on_motion, 10, callback_group=heavy)
-        self.create_subscription(AudioChunk, "audio", self._on_audio, 100, callback_group=light)
+        self.create_subscription(AudioLevel, "audio/level", self._on_audio_level, 10, callback_group=light)
         service_qos = QoSProfile(depth=SERVICE_QUEUE_DEPTH, reliability=qos_profile_services_default.reliability,
                                  durability=qos_profile_services_default.durability)
         self.create_service(Trigger, "dance/estop", self._on_estop, qos_profile=service_qos, callback_group=safety)
@@ -380,20 +381,21 @@ class RetargetNode(DanceNode):
         return segment
 
     # --- audio: silence and loss -----------------------------------------------------------
-    def _on_audio(self, msg: AudioChunk) -> None:
-        try:
-            mono = audio_mono(msg)
-        except DanceMosaicError as exc:
-            self.refuse("audio", str(exc))
+    def _on_audio_level(self, msg: AudioLevel) -> None:
+        """One interval of audio summed up by the audio node: lost audio is counted (the blocks it
+        flagged, and a jump of first_sample: levels lost on the way), sound restarts the clock of
+        the silence watch."""
+        if not (np.isfinite(msg.loudest_rms) and msg.loudest_rms >= 0.0):
+            self.refuse("audio", f"audio level with loudest_rms {msg.loudest_rms}: must be a finite RMS >= 0; "
+                                 "the audio node's level is broken")
             return
         now = self._now()
         with self._lock:
             lost = self._next_audio_sample is not None and msg.first_sample != self._next_audio_sample
-            if lost or msg.input_overflow or msg.output_underflow:
-                self.counts["audio_dropouts"] += 1
-            self._next_audio_sample = msg.first_sample + len(mono)
+            self.counts["audio_dropouts"] += msg.dropouts + lost
+            self._next_audio_sample = msg.first_sample + msg.num_samples
             self.last_audio = now
-            if len(mono) and float(np.sqrt(np.mean(np.square(mono, dtype=np.float64)))) >= self.params["silence_rms"]:
+            if msg.num_samples and msg.loudest_rms >= self.params["silence_rms"]:
                 self.last_sound = now
 
     def _silent(self, now: float) -> bool:

@@ -10,6 +10,9 @@ Latency of a chunk = arrival of its first JointTrajectory at the probe minus the
 of the newest audio sample the chunk was conditioned on (audio sample -> trajectory). Headroom =
 time left before the chunk's first frame plays (negative: a late chunk, its start is lost).
 Deadline misses = late chunks + motion extensions the retarget node made while the song played.
+`--load N` runs N CPU burners (dancemosaic_ros.apps.cpu_load: a fixed pure-Python loop, one core
+each) while the song plays: the numbers of a busy robot computer; the results record N, the CPU the
+burners got and the machine's load average.
 """
 from __future__ import annotations
 
@@ -20,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from dancemosaic_core.common.errors import DanceMosaicError
+from dancemosaic_ros.apps.cpu_load import CompetingLoad
 from dancemosaic_ros.apps.processes import ROOT, run_pipeline
 
 SONG = "/usr/share/games/chromium-bsu/wav/music_game.wav"   # Debian chromium-bsu-data
@@ -47,6 +51,9 @@ def add_arguments(parser) -> None:
     parser.add_argument("--lead-seconds", type=float, default=None, help="generation lead (default: dance.yaml)")
     parser.add_argument("--torch-threads", type=int, default=1, help="generator torch threads (0: torch's default)")
     parser.add_argument("--processes", action="store_true", help="one process per node instead of bringup")
+    parser.add_argument("--load", type=int, default=0, metavar="N",
+                        help="competing load: N CPU burner processes (a fixed pure-Python loop, one core each) "
+                             "run while the song plays, as other software on a busy robot computer")
     parser.add_argument("--startup-timeout", type=float, default=300.0, help="seconds for loading and warm-up")
 
 
@@ -158,8 +165,9 @@ def run(args) -> dict:
         args.model = str(random_model(args.random_model, work / "model"))
     described = _song(args, song)
     generator = _params(args, song, params)
+    load = CompetingLoad(args.load)
     live = run_pipeline(params, args.seconds, work=work, processes=args.processes,
-                        startup_timeout=args.startup_timeout)
+                        startup_timeout=args.startup_timeout, while_playing=load)
     result = analyse(live.record, args.seconds, live.audio_start)
     result.update({
         "model": f"random {args.random_model} model" if args.random_model else str(args.model),
@@ -171,6 +179,8 @@ def run(args) -> dict:
         "pipeline_cpu_ms_per_chunk": 1000.0 * live.cpu_cores * args.seconds / result["chunks"],
         "cpu_cores_used": live.cpu_cores, "cpu_count": os.cpu_count(),
         "machine_cpu_busy_percent": live.machine_busy_percent,
+        "competing_load": load.describe(args.seconds),
+        "load_average_1min": {"song_start": live.load_average[0], "song_end": live.load_average[1]},
         "pipeline_warnings": live.warnings,
     })
     return result

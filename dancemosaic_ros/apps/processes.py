@@ -14,6 +14,7 @@ import signal
 import subprocess
 import sys
 import time
+from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,11 +29,12 @@ class PipelineRun:
     audio_start: float           # ROS time the first audio block reached the recorder
     cpu_cores: float             # CPU cores the nodes used while the song played
     machine_busy_percent: float
+    load_average: tuple[float, float]   # the machine's 1-minute load average when the song started, ended
     warnings: list[str]
     logs: list[str]
 
 
-def _cpu_seconds(pids) -> float:
+def cpu_seconds(pids) -> float:
     """User + system CPU seconds of these processes so far (Linux /proc)."""
     tick = os.sysconf("SC_CLK_TCK")
     total = 0.0
@@ -56,11 +58,11 @@ def _interrupt(signum, frame):
     raise KeyboardInterrupt
 
 
-def stop_processes(processes, timeout: float = 20.0) -> list[str]:
-    """SIGINT (then, after `timeout` s, SIGKILL) each process; their combined outputs."""
+def stop_processes(processes, timeout: float = 20.0, sig: int = signal.SIGINT) -> list[str]:
+    """`sig` (then, after `timeout` s, SIGKILL) to each process; their combined outputs."""
     for p in processes:
         if p.poll() is None:
-            p.send_signal(signal.SIGINT)
+            p.send_signal(sig)
     logs = []
     for p in processes:
         try:
@@ -85,10 +87,11 @@ def pipeline_env() -> dict:
 
 def run_pipeline(params: Path, seconds: float, *, work: Path, processes: bool = False, full: bool = False,
                  audio_out: Path | None = None, startup_timeout: float = 300.0,
-                 tail_seconds: float = 1.0) -> PipelineRun:
+                 tail_seconds: float = 1.0, while_playing=None) -> PipelineRun:
     """Start the recorder and the nodes with `params` (a ROS parameters YAML whose audio node
     plays a file), wait for the music to start, let it play `seconds`, stop everything.
-    full: record chunk joints and trajectory points; audio_out: write the audio heard (wav)."""
+    full: record chunk joints and trajectory points; audio_out: write the audio heard (wav);
+    while_playing: a context manager entered while the measured song plays (a competing load)."""
     env = pipeline_env()
     started, record_path = work / "started", work / "probe.json"
     probe = subprocess.Popen([sys.executable, "-m", "dancemosaic_ros.live_probe", "--out", str(record_path),
@@ -108,9 +111,12 @@ def run_pipeline(params: Path, seconds: float, *, work: Path, processes: bool = 
                 raise DanceMosaicError("the pipeline did not start playing: " + "\n".join(stop_processes(nodes))[-3000:])
             time.sleep(0.1)
         audio_start = float(started.read_text())
-        cpu0, busy0, wall0 = _cpu_seconds(p.pid for p in nodes), _machine_busy(), time.monotonic()
-        time.sleep(seconds)
-        cpu1, busy1, wall1 = _cpu_seconds(p.pid for p in nodes), _machine_busy(), time.monotonic()
+        with while_playing or nullcontext():
+            cpu0, busy0, wall0 = cpu_seconds(p.pid for p in nodes), _machine_busy(), time.monotonic()
+            load0 = os.getloadavg()[0]
+            time.sleep(seconds)
+            cpu1, busy1, wall1 = cpu_seconds(p.pid for p in nodes), _machine_busy(), time.monotonic()
+            load1 = os.getloadavg()[0]
         time.sleep(tail_seconds)
     finally:
         logs = stop_processes(nodes)
@@ -119,4 +125,5 @@ def run_pipeline(params: Path, seconds: float, *, work: Path, processes: bool = 
     if not record_path.exists():
         raise DanceMosaicError(f"the recorder wrote no record; pipeline log:\n{logs[0][-3000:]}")
     return PipelineRun(json.loads(record_path.read_text()), audio_start, float((cpu1 - cpu0) / (wall1 - wall0)),
-                       float(100.0 * (busy1[0] - busy0[0]) / max(1, busy1[1] - busy0[1])), _warnings(logs), logs)
+                       float(100.0 * (busy1[0] - busy0[0]) / max(1, busy1[1] - busy0[1])), (load0, load1),
+                       _warnings(logs), logs)

@@ -9,7 +9,7 @@ import soundfile as sf
 pytestmark = pytest.mark.ros
 
 try:
-    from dancemosaic.msg import AudioChunk, DanceStatus
+    from dancemosaic.msg import AudioChunk, AudioLevel, DanceStatus
 except ImportError as exc:
     pytest.skip(f"dancemosaic.msg is not generated ({exc}); run `make install`", allow_module_level=True)
 
@@ -17,6 +17,7 @@ from rclpy.parameter import Parameter  # noqa: E402
 
 from dancemosaic_core.audio.synth import click_track  # noqa: E402
 from dancemosaic_ros.audio_node import AudioNode  # noqa: E402
+from dancemosaic_ros.audio_sources import Block, LevelMeter  # noqa: E402
 from tests.ros.ros_helpers import ros_session, wait_for  # noqa: E402
 
 SR = 16000
@@ -51,6 +52,45 @@ def test_file_is_published_whole_in_order_at_real_time_pace(song):
     stamps = np.array([c.header.stamp.sec + 1e-9 * c.header.stamp.nanosec for c in chunks])
     np.testing.assert_allclose(np.diff(stamps), BLOCK / SR, atol=1e-6)   # the music clock
     assert all(c.sample_rate == SR and c.channels == 1 for c in chunks)
+
+
+def rms(samples) -> float:
+    return float(np.sqrt(np.mean(np.square(np.asarray(samples, np.float64)))))
+
+
+def test_level_messages_span_the_file_with_the_loudest_block_of_each_interval(song):
+    path, wave = song
+    chunks, levels = [], []
+    with ros_session() as ros:
+        probe = ros.probe()
+        probe.create_subscription(AudioChunk, "audio", chunks.append, 100)
+        probe.create_subscription(AudioLevel, "audio/level", levels.append, 100)
+        ros.add(AudioNode, file=str(path), sample_rate=SR, block_size=BLOCK, track_tempo=False, level_seconds=0.12,
+                wait_for_listeners=2)
+        ros.start()
+        assert wait_for(lambda: sum(m.num_samples for m in levels) >= len(wave), timeout=10.0)
+    per_level = -(-int(0.12 * SR) // BLOCK)                       # whole blocks: 3 of 800 for 1920 samples
+    assert [m.first_sample for m in levels] == [i * per_level * BLOCK for i in range(len(levels))]
+    assert sum(m.num_samples for m in levels) == len(wave)           # the file's last interval is flushed
+    for i, m in enumerate(levels):
+        blocks = chunks[i * per_level:(i + 1) * per_level]
+        assert m.loudest_rms == pytest.approx(max(rms(c.samples) for c in blocks), rel=1e-6)
+        assert m.dropouts == 0 and m.sample_rate == SR
+        assert (m.header.stamp.sec, m.header.stamp.nanosec) == (blocks[0].header.stamp.sec, blocks[0].header.stamp.nanosec)
+
+
+def test_level_meter_counts_blocks_after_lost_audio_and_flagged_blocks():
+    meter = LevelMeter(interval=300)
+    loud, quiet = np.full((100, 2), 0.5, np.float32), np.zeros((100, 2), np.float32)
+    assert meter.push(Block(quiet, 1000)) is None
+    assert meter.push(Block(loud, 1100, input_overflow=True)) is None
+    level = meter.push(Block(quiet, 1250))                          # 50 samples lost before it
+    assert (level.first_sample, level.num_samples, level.dropouts) == (1000, 350, 2)
+    assert level.loudest_rms == pytest.approx(0.5)
+    assert meter.push(Block(quiet, 1350, late=True)) is None
+    level = meter.flush()
+    assert (level.first_sample, level.num_samples, level.loudest_rms, level.dropouts) == (1350, 100, 0.0, 1)
+    assert meter.flush() is None
 
 
 def test_bad_parameter_values_are_refused_at_start_and_at_run_time(song):

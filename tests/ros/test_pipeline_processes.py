@@ -72,7 +72,8 @@ def test_audio_file_to_joint_trajectory(tmp_path, layout):
                 processes.append(start("bringup", params))
             else:
                 processes += [start(node, {node: values}) for node, values in params.items()]
-            assert wait_for(lambda: probe.count_subscribers("/audio") >= 2, 60.0, poll=0.2), stop(processes)
+            listeners = lambda: probe.count_subscribers("/audio") + probe.count_subscribers("/audio/level")  # noqa: E731
+            assert wait_for(lambda: listeners() >= 2, 60.0, poll=0.2), stop(processes)
             music_start = time.monotonic()
             got = wait_for(lambda: len(trajectories) >= 3, 40.0, poll=0.1)
             first_after = time.monotonic() - music_start

@@ -6,7 +6,7 @@ import pytest
 pytestmark = pytest.mark.ros
 
 try:
-    from dancemosaic.msg import AudioChunk, DanceStatus, MotionChunk
+    from dancemosaic.msg import AudioLevel, DanceStatus, MotionChunk
 except ImportError as exc:
     pytest.skip(f"dancemosaic.msg is not generated ({exc}); run `make install`", allow_module_level=True)
 
@@ -56,7 +56,7 @@ class Rig:
         probe.create_subscription(JointTrajectory, TOPIC, self.trajectories.append, 50)
         probe.create_subscription(DanceStatus, "dance/status", self.statuses.append, 50)
         self.motion = probe.create_publisher(MotionChunk, "motion", 10)
-        self.audio = probe.create_publisher(AudioChunk, "audio", 100)
+        self.audio = probe.create_publisher(AudioLevel, "audio/level", 100)
         self.origin_ns = self.node.get_clock().now().nanoseconds
         self.audio_sample = 0
         ros.start()
@@ -70,10 +70,11 @@ class Rig:
     def send(self, joints, start_time, index, **kw):
         self.motion.publish(chunk_msg(joints, start_time, self.origin_ns, index, **kw))
 
-    def sound(self, seconds, amplitude, sr=8000):
+    def sound(self, seconds, amplitude, sr=8000, dropouts=0):
+        """What the audio node's level meter says of `seconds` of a sine of `amplitude`."""
         wave = amplitude * np.sin(2 * np.pi * 440 * np.arange(int(seconds * sr)) / sr)
-        msg = AudioChunk(sample_rate=sr, channels=1, first_sample=self.audio_sample)
-        msg.samples = wave.astype(np.float32)
+        msg = AudioLevel(sample_rate=sr, first_sample=self.audio_sample, num_samples=len(wave),
+                         loudest_rms=float(np.sqrt(np.mean(np.square(wave)))), dropouts=dropouts)
         self.audio_sample += len(wave)
         self.audio.publish(msg)
 
@@ -242,6 +243,16 @@ def test_silence_eases_to_the_neutral_pose():
         assert np.allclose(v[-1], 0.0)
         rig.check()
         assert wait_for(lambda: rig.statuses[-1].generator_state == DanceStatus.STATE_IDLE, 5.0)
+
+
+def test_lost_audio_is_counted_from_the_level_messages():
+    with ros_session() as ros:
+        rig = Rig(ros)
+        rig.sound(0.1, 0.3)
+        rig.sound(0.1, 0.3, dropouts=2)                 # blocks the audio node saw lost, overrun or late
+        rig.audio_sample += 800                         # a level message lost on the way
+        rig.sound(0.1, 0.3)
+        assert wait_for(lambda: rig.statuses and rig.statuses[-1].audio_dropouts == 3, 5.0)
 
 
 def test_deadline_miss_extends_the_motion_instead_of_stopping():
