@@ -82,3 +82,19 @@ def test_midi_downbeats_follow_time_signature_changes(tmp_path):
     # 2 bars of 4/4 (2 s each), 2 of 3/4 (1.5 s), 6/8 = 3 quarters (1.5 s) to the last note
     np.testing.assert_allclose(bars, [0.0, 2.0, 4.0, 5.5, 7.0, 8.5, 10.0])
     assert quarters == [4, 4, 3, 3, 3, 3, 3]
+
+
+def test_beats_command_prints_meter_and_downbeats(tmp_path, capsys):
+    import json
+
+    import soundfile as sf
+
+    from dancemosaic_core import cli
+    y, beats = click_track(120, 12.0, SR, accent_every=3, seed=1, noise=0.01)
+    sf.write(tmp_path / "clicks.wav", y, SR)
+    assert cli.main(["beats", str(tmp_path / "clicks.wav"), "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["tempo_bpm"] == pytest.approx(120, rel=0.02) and out["beats_per_bar"] == 3
+    err = np.abs(np.array(out["downbeats"])[:, None] - beats[::3][None, :]).min(axis=1)
+    assert len(out["downbeats"]) >= 5 and np.all(err < 0.07)
+    assert cli.main(["beats", str(tmp_path / "missing.wav")]) == 2
