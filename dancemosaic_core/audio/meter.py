@@ -4,17 +4,19 @@ Per beat (beat_accents), from one STFT of the audio at ANALYSIS_SR:
   onset    strongest full-band log-mel flux within +-ACCENT_WINDOW of the beat (time convention
            of tempo.py: a window's flux is stamped a quarter window inside its leading edge);
   bass     the same flux over the mel bands below BASS_HZ (kick drum, bass notes);
+  low      the mean low-band log energy over the first half of the beat's interval;
   harmony  1 - cosine between the chroma of the beat's interval and of the previous interval
            (chords and bass roots change on bar lines);
-  timbre   the mean log-mel spectrum of the first half of the beat's interval.
+  distinct how far the beat's mean log-mel spectrum (first half of its interval) is from the
+           average beat's, in z-units (an accent of another colour, such as a higher click on "1").
 Meter: the beats of one bar position sound alike, so the beat-synchronous vectors (timbre,
-chroma, the accents; every column z-scored over the beats) correlate best at a lag of one bar
-and of two bars: meter 4 when lags 4 and 8 correlate more than lags 3 and 6, else 3 (a 2/4 bar
-also repeats at 4 beats, so it is folded into 4). Phase: the bar position whose beats carry
-the largest weighted mean of the z-scored accents (PHASE_WEIGHTS) plus `distinct`, how far a
-beat's timbre is from the average beat's (an accent of another colour, such as a higher click
-on "1"), is "1". Confidence: the smaller of the meter's and the phase's margins, each squashed to
-0..1 (tanh of the margin over its scale).
+chroma, onset/bass/harmony; every column z-scored over the beats) correlate best at a lag of one
+bar and of two bars: meter 4 when lags 4 and 8 correlate more than lags 3 and 6, else 3 (a 2/4 bar
+also repeats at 4 beats, so it is folded into 4). Phase: the bar position whose beats carry the
+largest PHASE_WEIGHTS sum of z-scored low, harmony and distinct is "1" (the flux accents pointed at
+the wrong beat on rendered grooves, where a bass note held into "1" leaves no flux, and on accented
+clicks; docs/audio.md). Confidence: the smaller of the meter's and the phase's margins, each
+squashed to 0..1 (tanh of the margin over its scale).
 OnlineMeterTracker re-runs this on the last `window_seconds` of audio at every emitted beat and
 reports the meter and downbeats only after the same answer `agree` times in a row at
 `min_confidence` or above.
@@ -25,7 +27,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from dancemosaic_core.audio.beat import ANALYSIS_SR
+from dancemosaic_core.audio.beat import ANALYSIS_SR, TempoTracker
 from dancemosaic_core.audio.io import check_sr, resample
 from dancemosaic_core.common.errors import DanceMosaicError
 
@@ -254,11 +256,10 @@ def track_meter_wave(wave: np.ndarray, sr: int, *, block_seconds: float = 0.05,
                      **meter_kwargs) -> tuple[OnlineMeterTracker, list[float]]:
     """Run the online beat tracker and OnlineMeterTracker over a wave in blocks as a live
     stream would: (the meter tracker, the emitted beats)."""
-    from dancemosaic_core.audio.beat import TempoTracker
     y = resample(np.asarray(wave, dtype=np.float32), sr, ANALYSIS_SR)
     tempo = TempoTracker(ANALYSIS_SR)
     meter = OnlineMeterTracker(ANALYSIS_SR, **meter_kwargs)
-    step = max(1, int(round(block_seconds * ANALYSIS_SR)))
+    step = max(1, round(block_seconds * ANALYSIS_SR))
     for i in range(0, len(y), step):
         tempo.push(y[i:i + step])
         meter.push(y[i:i + step], tempo.tracker.beats)
