@@ -103,6 +103,27 @@ def midi_time_signatures(path) -> list[tuple[float, int, int]]:
             for t, m in _abs_events(mid) if m.type == "time_signature"]
 
 
+def midi_downbeats(path) -> tuple[np.ndarray, list[int]]:
+    """(times (s) of every bar start from tick 0 to the last note event, quarter notes per bar
+    of each): bars follow the time_signature events (4/4 until the first, as the MIDI spec
+    says); a bar lasts numerator * 4 / denominator quarter notes."""
+    mid = _read(path)
+    tpb = mid.ticks_per_beat
+    end = midi_length_ticks(path)
+    signatures = [(0, 4, 4)] + [(t, m.numerator, m.denominator) for t, m in _abs_events(mid)
+                                if m.type == "time_signature"]
+    ticks, quarters = [], []
+    for k, (start, num, den) in enumerate(signatures):
+        stop = signatures[k + 1][0] if k + 1 < len(signatures) else end + 1
+        bar = num * 4 * tpb // den
+        for t in range(start, stop, bar):
+            ticks.append(t)
+            quarters.append(num * 4 // den)
+    ticks = np.array(ticks)
+    keep = np.append(ticks[1:] > ticks[:-1], True)        # a signature at a bar start replaces it
+    return ticks_to_seconds(ticks[keep], tempo_map(path), tpb), [q for q, k in zip(quarters, keep) if k]
+
+
 def render_midi(path, out_wav, sr: int = 44100, synth: str | None = None) -> Path:
     """Synthesise a MIDI file to a mono-or-stereo 16-bit wav at `sr`; returns the wav path.
     synth: 'fluidsynth', 'timidity' or None (first available)."""

@@ -30,6 +30,7 @@ COMMANDS: dict[str, str] = {
     "export": "dancemosaic_core.cli.export",
     "eval": "dancemosaic_core.cli.eval",
     "bench": "dancemosaic_core.cli.bench",
+    "beats": "dancemosaic_core.cli.beats",
 }
 
 

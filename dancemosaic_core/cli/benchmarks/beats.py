@@ -15,6 +15,13 @@ reported apart). Online (track_wave, 50 ms blocks): share of tempo estimates aft
 `settle` s within 4 % (and at 0.5x / 2x), and the phase-lock time: the first emitted beat from
 which every later emitted beat is within 70 ms of a true beat and 90 % of the later true beats
 are hit (None: never locked).
+Downbeats and meter (audio.meter): offline, estimate_meter on tempo.dance_beats' beats; online,
+track_meter_wave (the online beat tracker's emitted beats, 50 ms blocks). Downbeat F-measure at
++-70 ms against the true bar starts, meter (3 vs 4 beats per bar; 2/4 counts as 4) right or not,
+the stream time at which the online meter is first reported and the downbeat lock time (lock_time
+on the emitted downbeats). Truth: clicks, every `meter`-th click from the first; grooves and
+openmsx, the MIDI bar starts (midi.midi_downbeats) shifted by the render's measured latency
+(choreo.songs.render_lag); an openmsx bar that is not 3 or 4 (or 2) quarters has no meter truth.
 """
 from __future__ import annotations
 
@@ -92,8 +99,33 @@ def lock_time(emitted: np.ndarray, truth: np.ndarray, tol: float = TOLERANCE_S) 
     return float(t0) if covered.mean() >= 0.9 else None
 
 
-def measure(name: str, wave: np.ndarray, sr: int, truth: np.ndarray, args) -> dict:
-    """Offline and online numbers of one piece."""
+def meter_class(quarters_per_bar: int | None) -> int | None:
+    """Beats per bar as the meter model reports it: 2 folds into 4; None for other bars."""
+    return {2: 4, 3: 3, 4: 4}.get(quarters_per_bar) if quarters_per_bar else None
+
+
+def measure_downbeats(wave: np.ndarray, sr: int, beats: np.ndarray, truth: np.ndarray,
+                      meter: int | None) -> dict:
+    """Offline (on `beats`) and online downbeat and meter numbers of one piece."""
+    from dancemosaic_core.audio.meter import estimate_meter, track_meter_wave
+    truth = truth[truth < len(wave) / sr]
+    offline = estimate_meter(wave, sr, beats)
+    online, _ = track_meter_wave(wave, sr)
+    online_meter = online.meter[0] if online.meter else None
+    return {"true_meter": meter, "meter": offline.beats_per_bar,
+            "meter_right": None if meter is None else offline.beats_per_bar == meter,
+            "downbeat_f": round(f_measure(offline.downbeats, truth), 3),
+            "meter_confidence": round(offline.confidence, 3),
+            "online_meter": online_meter,
+            "online_meter_right": None if meter is None else online_meter == meter,
+            "online_downbeat_f": round(f_measure(np.array(online.downbeats), truth), 3),
+            "meter_reported_s": online.locked_at,
+            "downbeat_lock_s": lock_time(np.array(online.downbeats), truth)}
+
+
+def measure(name: str, wave: np.ndarray, sr: int, truth: np.ndarray, args,
+            downbeats: np.ndarray | None = None, meter: int | None = None) -> dict:
+    """Offline and online numbers of one piece (downbeat numbers too when `downbeats` is given)."""
     from dancemosaic_core.audio.beat import track_wave
     from dancemosaic_core.audio.features import (
         HOP_LENGTH,
@@ -126,23 +158,29 @@ def measure(name: str, wave: np.ndarray, sr: int, truth: np.ndarray, args) -> di
             "online_half": float(np.mean([c == "0.5x" for c in classes])),
             "online_final_bpm": tempos[-1], "online_confidence": round(tracker.confidence, 3),
             "online_lag_ms": signed_lag_ms(np.array(tracker.beats), truth),
-            "lock_s": lock_time(np.array(tracker.beats), truth)}
+            "lock_s": lock_time(np.array(tracker.beats), truth),
+            **({} if downbeats is None else measure_downbeats(wave, sr, offline.times, downbeats, meter))}
 
 
 def _sets(args, tmp: Path):
     from dancemosaic_core.audio import midi
     from dancemosaic_core.audio.io import load_audio
     from dancemosaic_core.audio.synth import click_track, groove_midi
+    from dancemosaic_core.choreo.songs import render_lag
     for i, (bpm, meter) in enumerate((b, m) for m in METERS for b in TEMPI):
         y, beats = click_track(bpm, args.seconds, 22050, jitter_ms=5.0, accent_every=meter, seed=i, noise=0.01)
-        yield "clicks", f"click_{bpm}_{meter}4", y, 22050, beats
+        yield "clicks", f"click_{bpm}_{meter}4", y, 22050, beats, beats[::meter], meter
+
+    def rendered(path, wav):
+        y, sr = load_audio(midi.render_midi(path, wav, 22050))
+        bars, quarters = midi.midi_downbeats(path)
+        lag = render_lag(y, sr, midi.midi_onsets(path))
+        return y[:int(args.seconds * sr)], sr, midi.midi_beats(path), bars + lag, meter_class(quarters[0])
     for bpm, meter in ((b, m) for m in METERS for b in TEMPI):
         path = groove_midi(tmp / f"groove_{bpm}_{meter}4.mid", bpm, args.seconds + 1.0, meter)
-        y, sr = load_audio(midi.render_midi(path, path.with_suffix(".wav"), 22050))
-        yield "grooves", path.stem, y[:int(args.seconds * sr)], sr, midi.midi_beats(path)
+        yield "grooves", path.stem, *rendered(path, path.with_suffix(".wav"))
     for path in midi.openmsx_pieces()[:args.openmsx]:
-        y, sr = load_audio(midi.render_midi(path, tmp / (path.stem + ".wav"), 22050))
-        yield "openmsx", path.stem, y[:int(args.seconds * sr)], sr, midi.midi_beats(path)
+        yield "openmsx", path.stem, *rendered(path, tmp / (path.stem + ".wav"))
 
 
 def summary(rows: list) -> dict:
@@ -162,7 +200,25 @@ def summary(rows: list) -> dict:
             "lock_s_median": None if not any(x is not None for x in locks)
             else float(np.median([x for x in locks if x is not None])),
             "lock_s_max": None if not any(x is not None for x in locks)
-            else float(np.max([x for x in locks if x is not None]))}
+            else float(np.max([x for x in locks if x is not None])),
+            **downbeat_summary(rows)}
+
+
+def downbeat_summary(rows: list) -> dict:
+    def mean(key):
+        vals = [float(r[key]) for r in rows if r.get(key) is not None]
+        return round(float(np.mean(vals)), 3) if vals else None
+
+    def median(key):
+        vals = [r[key] for r in rows if r.get(key) is not None]
+        return round(float(np.median(vals)), 2) if vals else None
+    return {"downbeat_f": mean("downbeat_f"), "meter_accuracy": mean("meter_right"),
+            "meter_confidence": mean("meter_confidence"), "online_downbeat_f": mean("online_downbeat_f"),
+            "online_meter_accuracy": mean("online_meter_right"),
+            "meter_reported": sum(r.get("meter_reported_s") is not None for r in rows),
+            "meter_reported_s_median": median("meter_reported_s"),
+            "downbeat_locked": sum(r.get("downbeat_lock_s") is not None for r in rows),
+            "downbeat_lock_s_median": median("downbeat_lock_s")}
 
 
 def mean_of(rows: list, key: str, value: str) -> float:
@@ -172,8 +228,8 @@ def mean_of(rows: list, key: str, value: str) -> float:
 def run(args) -> dict:
     rows: dict[str, list] = {}
     with tempfile.TemporaryDirectory() as d:
-        for group, name, y, sr, truth in _sets(args, Path(d)):
-            rows.setdefault(group, []).append(measure(name, y, sr, truth, args))
+        for group, name, y, sr, truth, downbeats, meter in _sets(args, Path(d)):
+            rows.setdefault(group, []).append(measure(name, y, sr, truth, args, downbeats, meter))
     return {"settings": {"seconds": args.seconds, "settle": args.settle, "tolerance_s": TOLERANCE_S,
                          "tempo_tolerance": TEMPO_TOLERANCE, "fps": args.fps},
             **{g: {"summary": summary(r), "rows": r} for g, r in rows.items()}}
