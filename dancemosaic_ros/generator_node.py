@@ -60,11 +60,11 @@ PARAMS = {
     "rhythm_weight": Param(5.0, "beat-aware ITTO: weight of the term that puts the motion's speed dips on the "
                                 "tracked beats (0 = off, the paper's method alone)", number(0.0, 100.0),
                            read_only=True),
-    "energy_weight": Param(10.0, "beat-aware ITTO: how hard the dance is kept at the training corpus's speed for "
+    "energy_weight": Param(30.0, "beat-aware ITTO: how hard the dance is kept at the training corpus's speed for "
                                  "the genre", number(0.0, 100.0), read_only=True),
     "foot_weight": Param(10.0, "beat-aware ITTO: how hard the feet the sampled dance plants stay planted",
                          number(0.0, 100.0), read_only=True),
-    "itto_lr": Param(0.1, "ITTO learning rate (Adam on the token embeddings)", number(0.0, 10.0, above=True),
+    "itto_lr": Param(0.3, "ITTO learning rate (Adam on the token embeddings)", number(0.0, 10.0, above=True),
                      read_only=True),
     "robot": Param("", "robot whose joint-limit proxy joins ITTO (config/robots/<robot>.yaml; '' = none)",
                    read_only=True),

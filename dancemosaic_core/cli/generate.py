@@ -220,8 +220,9 @@ def run(args) -> int:
                       f"after ITTO {out.constraint_error_itto:.5f}, final motion ({args.itto_output}) "
                       f"{out.constraint_error_after:.5f}")
     if out.rhythm_before is not None:
-        report.append(f"rhythm objective (0 = speed dips on every beat, 2 = between beats): "
-                      f"{out.rhythm_before:.3f} before beat-aware ITTO, {out.rhythm_after:.3f} after")
+        report.append(f"beat-aware ITTO objective (w_R L_rhythm + w_E L_energy + w_F L_foot; L_rhythm is 0 with "
+                      f"speed dips on every beat, 2 between beats): {out.rhythm_before:.3f} before, "
+                      f"{out.rhythm_after:.3f} after")
     print("\n".join(report))
     return 0
 

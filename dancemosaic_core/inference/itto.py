@@ -30,6 +30,9 @@ from dancemosaic_core.motion.skeleton import MOTION_FPS
 # dance speed for the genre) held at 10, the planted feet held at 10, and 100 steps at lr 0.1 so
 # that all are reached.
 BEAT_ITTO = {"rhythm_weight": 5.0, "energy_weight": 10.0, "foot_weight": 10.0, "itto_steps": 100, "itto_lr": 0.1}
+# Streaming affords 20 steps per chunk: a larger step and a floor held harder reach the energy in
+# them (docs/inference.md, "Short chunks": demo song, 40 s streamed offline).
+STREAMING_BEAT_ITTO = {**BEAT_ITTO, "itto_steps": 20, "itto_lr": 0.3, "energy_weight": 30.0}
 
 DecodeFn = Callable[[torch.Tensor], torch.Tensor]         # Z (B, n, d) -> joints (B, T, 22, 3)
 LimitFn = Callable[[torch.Tensor], torch.Tensor]          # joints (..., 22, 3) -> penalty (...)

@@ -27,7 +27,7 @@ from dancemosaic_core.audio.streaming import StreamingMusicFeatures
 from dancemosaic_core.common.errors import DanceMosaicError
 from dancemosaic_core.inference.constraints import PoseConstraints
 from dancemosaic_core.inference.guidance import GuidanceWeights
-from dancemosaic_core.inference.itto import BEAT_ITTO
+from dancemosaic_core.inference.itto import STREAMING_BEAT_ITTO as BEAT
 from dancemosaic_core.inference.pipeline import DancePipeline
 from dancemosaic_core.motion.skeleton import MOTION_FPS, TOKEN_DOWNSAMPLE
 
@@ -95,9 +95,9 @@ class StreamingDancer:
                  chunk_seconds: float = 0.4, context_seconds: float = 2.0, lead_seconds: float = 0.5,
                  start_seconds: float = 2.0, min_heard_seconds: float = 1.0, sample_rate: int | None = None,
                  weights: GuidanceWeights = GuidanceWeights(), seed: int = 0, steps: int = 3,
-                 joint_limit_fn=None, itto_steps: int = 20, blend_frames: int = 8,
-                 rhythm_weight: float = BEAT_ITTO["rhythm_weight"], energy_weight: float = BEAT_ITTO["energy_weight"],
-                 itto_lr: float = BEAT_ITTO["itto_lr"], foot_weight: float = BEAT_ITTO["foot_weight"]):
+                 joint_limit_fn=None, itto_steps: int = BEAT["itto_steps"], blend_frames: int = 8,
+                 rhythm_weight: float = BEAT["rhythm_weight"], energy_weight: float = BEAT["energy_weight"],
+                 itto_lr: float = BEAT["itto_lr"], foot_weight: float = BEAT["foot_weight"]):
         self.pipe = pipeline
         self.fps = float(MOTION_FPS)
         to_tokens = lambda s: int(round(s * MOTION_FPS / TOKEN_DOWNSAMPLE))  # noqa: E731

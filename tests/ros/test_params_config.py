@@ -47,3 +47,9 @@ def test_generator_defaults_are_the_measured_low_latency_ones():
     assert dancer["chunk_seconds"].default <= 0.5 and dancer["steps"].default <= 3
     assert dancer["rhythm_weight"].default > 0 and dancer["itto_steps"].default > 0
     assert generator_node.PARAMS["torch_threads"].default == 1
+
+
+def test_generator_runs_the_streaming_beat_aware_itto():
+    from dancemosaic_core.inference.itto import STREAMING_BEAT_ITTO
+    for name, value in STREAMING_BEAT_ITTO.items():
+        assert generator_node.PARAMS[name].default == value, name
