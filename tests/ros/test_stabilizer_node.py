@@ -80,13 +80,17 @@ def test_stabilizer_corrects_within_limits_refuses_bad_input_and_yields_to_estop
         ankles = [names.index(n) for n in names if "ankle_pitch" in n]
         assert np.all(np.array(corrected()[-1].points[0].positions)[ankles] != robot.neutral_q[ankles])
 
-        # bad messages: refused, counted, the node keeps commanding
+        # bad messages: refused, counted, the node keeps commanding (the 100 Hz sensor stream
+        # pauses meanwhile: on a loaded machine it would push them out of the depth-10 queues
+        # before the node reads them)
+        sensing.clear()
         broken = Imu()
         broken.orientation.w = 2.0
         imu.publish(broken)
         joint_states.publish(JointState(name=names, position=[float("nan")] * len(names)))
         joint_states.publish(JointState(name=["not_a_joint"], position=[0.0]))
         assert wait_for(lambda: statuses and statuses[-1].bad_messages >= 3, 5.0)
+        sensing.set()
         count = len(commands)
         assert wait_for(lambda: len(commands) > count + 5, 5.0)
 
