@@ -31,6 +31,7 @@ controller listens.
 from __future__ import annotations
 
 import time
+from collections import deque
 
 import numpy as np
 from dancemosaic.msg import AudioLevel, DanceStatus, MotionChunk
@@ -60,6 +61,9 @@ from dancemosaic_ros.run import run_nodes
 
 # Requests of dance/estop and dance/resume queued at once: a storm of callers is served, not dropped.
 SERVICE_QUEUE_DEPTH = 256
+# Sent messages the divergence watch also accepts the robot to follow (a late one is still
+# followed until the next arrives): about 3 s of 0.4 s chunks.
+SENT_KEPT = 8
 # With stabilized:=true the plan goes to the stabilizer node on these instead of the controller.
 REFERENCE_TOPIC, BASE_REFERENCE_TOPIC = "dance/reference", "dance/base_reference"
 
@@ -149,6 +153,7 @@ class RetargetNode(DanceNode):
         self.measured_at = np.full(len(self.joint_names), -np.inf)
         self.measured_stamp = np.full(len(self.joint_names), -np.inf)
         self.diverged_since = None
+        self.sent: deque = deque(maxlen=SENT_KEPT)   # recent messages (divergence watch)
         self.refusing_start = False
         self.controller_report = None
         self.started = self._now()
@@ -189,6 +194,7 @@ class RetargetNode(DanceNode):
     def _send(self, segment) -> None:
         if segment is not None:
             self.trajectory_publisher.publish(joint_trajectory_msg(segment, self.joint_names, self.epoch_ns))
+            self.sent.append(segment)
 
     # --- motion --------------------------------------------------------------------------------
     def _on_motion(self, msg: MotionChunk) -> None:
@@ -439,8 +445,12 @@ class RetargetNode(DanceNode):
         if threshold <= 0 or measured is None:
             self.diverged_since = None
             return False
-        commanded = self.streamer.state_at(float(np.min(self.measured_stamp)))[0]
-        error = np.abs(measured - commanded)
+        # the robot may still follow a message the latest one replaced (it arrives late under
+        # load): it diverges only when it is far from every command sent lately
+        stamp = float(np.min(self.measured_stamp))
+        commands = [self.streamer.state_at(stamp)[0]]
+        commands += [q for q in (seg.position_at(stamp) for seg in self.sent) if q is not None]
+        error = min((np.abs(measured - q) for q in commands), key=np.max)
         worst = int(np.argmax(error))
         if error[worst] <= threshold:
             self.diverged_since = None

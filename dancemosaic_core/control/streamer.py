@@ -36,6 +36,17 @@ class Segment:
     positions: np.ndarray             # (M, n)
     velocities: np.ndarray            # (M, n)
 
+    def position_at(self, t: float) -> np.ndarray | None:
+        """The position this message alone commands at time t (linear between points, the last
+        point after the end); None before its first point (a controller was still on an older one)."""
+        if len(self.times) == 0 or t < self.times[0]:
+            return None
+        if t >= self.times[-1]:
+            return self.positions[-1].copy()
+        i = int(np.searchsorted(self.times, t, side="right")) - 1
+        w = (t - self.times[i]) / (self.times[i + 1] - self.times[i])
+        return (1 - w) * self.positions[i] + w * self.positions[i + 1]
+
 
 class TrajectoryStreamer:
     """Plan of sent points; `add_chunk`, `extend`, `ease_to` and `hold` change its future and

@@ -3,6 +3,7 @@ import numpy as np
 import pytest
 
 from dancemosaic_core.control import SafetyFilter, TrajectoryStreamer
+from dancemosaic_core.control.streamer import Segment
 from tests.ros.trajectory_checks import check_message, check_timeline, executed_timeline
 
 N = 4
@@ -183,3 +184,11 @@ def test_nothing_to_send_after_the_plan_ended():
     streamer.add_chunk(chunk_times(0.0, 4), np.zeros((4, N)), now=-1.0, lead=LEAD)
     assert streamer.segment(now=5.0) is None
     assert streamer.remaining(5.0) == 0.0
+
+
+def test_segment_position_is_what_that_message_alone_commands():
+    seg = Segment(0.0, np.array([1.0, 2.0, 3.0]), np.array([[0.0], [1.0], [3.0]]), np.zeros((3, 1)))
+    assert seg.position_at(0.5) is None                        # before its first point: an older message rules
+    np.testing.assert_allclose(seg.position_at(1.5), [0.5])
+    np.testing.assert_allclose(seg.position_at(2.25), [1.5])
+    np.testing.assert_allclose(seg.position_at(9.0), [3.0])    # after its end: its last point
