@@ -89,7 +89,9 @@ def test_stabilizer_corrects_within_limits_refuses_bad_input_and_yields_to_estop
         imu.publish(broken)
         joint_states.publish(JointState(name=names, position=[float("nan")] * len(names)))
         joint_states.publish(JointState(name=["not_a_joint"], position=[0.0]))
-        assert wait_for(lambda: statuses and statuses[-1].bad_messages >= 3, 5.0)
+        assert wait_for(lambda: statuses and statuses[-1].bad_messages >= 3, 5.0), \
+            f"bad messages counted: {statuses[-1].bad_messages if statuses else None}; status: " \
+            f"{statuses[-1].message if statuses else None!r}"
         sensing.set()
         count = len(commands)
         assert wait_for(lambda: len(commands) > count + 5, 5.0)
