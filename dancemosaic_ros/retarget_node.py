@@ -154,6 +154,7 @@ class RetargetNode(DanceNode):
         self.measured_stamp = np.full(len(self.joint_names), -np.inf)
         self.diverged_since = None
         self.sent: deque = deque(maxlen=SENT_KEPT)   # recent messages (divergence watch)
+        self.extended = False                  # the plan was extended after a deadline miss
         self.refusing_start = False
         self.controller_report = None
         self.started = self._now()
@@ -242,11 +243,15 @@ class RetargetNode(DanceNode):
                 return
             end = times[-1] + self.dt
             times = times[use]
-            if self.state != DanceStatus.STATE_DANCING and len(times):
+            # after a deadline miss the plan eases to rest away from the dance: the next chunk
+            # ramps in from there within the budget, as at the start (else it would jump, capped
+            # only at the velocity limits)
+            if (self.state != DanceStatus.STATE_DANCING or self.extended) and len(times):
                 taken = self._take_over(times, q, now)
                 if taken is None:
                     return
                 times, q = taken
+                self.extended = False
             if len(times):
                 # a chunk that is history by now (late, or retargeted slowly) sends nothing and
                 # starts nothing: the next one takes over from the robot's pose
@@ -436,6 +441,7 @@ class RetargetNode(DanceNode):
                 self.message = "no motion chunk in time: extending the last motion to rest"
                 self.get_logger().warning(f"{self.message} (misses so far: {self.counts['deadline_misses']})")
                 self._send(self.streamer.extend(self.params["extend_seconds"], now, lead))
+                self.extended = True
 
     def _diverged(self, now: float) -> bool:
         """The measured pose has been farther than divergence_threshold from the command for
