@@ -248,10 +248,11 @@ def _progress_bar():
 
 def _guidance_kwargs(args) -> dict:
     from dancemosaic_core.inference.guidance import GuidanceWeights
+    from dancemosaic_core.inference.pipeline import MAX_ENERGY_FLOOR
     checks = [("--rhythm-weight", args.rhythm_weight, 100.0), ("--energy-weight", args.energy_weight, 100.0),
               ("--foot-weight", args.foot_weight, 100.0), ("--itto-lr", args.itto_lr, 10.0)]
     if args.energy_floor is not None:
-        checks.append(("--energy-floor", args.energy_floor, 5.0))
+        checks.append(("--energy-floor", args.energy_floor, MAX_ENERGY_FLOOR))
     for flag, value, top in checks:
         if not (np.isfinite(value) and 0.0 <= value <= top):
             raise DanceMosaicError(f"{flag} {value}: give a number in [0, {top:g}]")

@@ -15,22 +15,24 @@ import json
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from dancemosaic_core.common.errors import DanceMosaicError
 from dancemosaic_core.data.dataset import load_cache_meta
+from dancemosaic_core.models.checkpoint import MOTION_STATS_FILE
 from dancemosaic_core.motion.representation import features_to_joints
+from dancemosaic_core.motion.rhythm import mean_joint_speed
 from dancemosaic_core.motion.skeleton import MOTION_FPS
 
-MOTION_STATS_FILE = "motion_stats.json"
 MOTION_STATS_FORMAT = "dancemosaic-motion-stats-1"
 ALL_GENRES = "all"
 
 
 def clip_mean_speed(joints: np.ndarray, fps: float = MOTION_FPS) -> float:
-    """Mean joint speed (m/s) of one clip's joints (T, J, 3), central differences."""
+    """Mean joint speed (m/s) of one clip's joints (T, J, 3), central differences (nan under 3 frames)."""
     if len(joints) < 3:
         return float("nan")
-    return float(np.linalg.norm(joints[2:] - joints[:-2], axis=-1).mean() * fps / 2.0)
+    return float(mean_joint_speed(torch.as_tensor(np.asarray(joints, dtype=np.float64))[None], fps).mean())
 
 
 def dance_speed_stats(cache_dir, split: str = "train") -> dict[str, float]:

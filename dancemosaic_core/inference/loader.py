@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from dancemosaic_core.common.errors import DanceMosaicError
-from dancemosaic_core.models.checkpoint import load_checkpoint, load_normalizer
+from dancemosaic_core.models.checkpoint import MOTION_STATS_FILE, load_checkpoint, load_normalizer
 from dancemosaic_core.models.mask_transformer import T2MModel
 from dancemosaic_core.models.tokenizer import MotionTokenizer
 from dancemosaic_core.models.towers import MultiTowerModel
@@ -33,7 +33,6 @@ from dancemosaic_core.text.prompts import genre_prompt
 
 # the shipped model (scripts/train_default.sh), used when no model directory is given
 DEFAULT_MODEL_DIR = Path(__file__).resolve().parents[1] / "weights" / "default"
-MOTION_STATS_FILE = "motion_stats.json"     # written by train.assemble (data/stats.py)
 PARTS = ("tokenizer", "t2m", "music", "pose")
 MOMASK_WINDOW_TOKENS = 49     # MoMask's longest training motion: 196 frames, 9.8 s
 

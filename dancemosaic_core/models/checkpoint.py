@@ -34,6 +34,8 @@ from dancemosaic_core.motion.normalize import Normalizer
 
 KINDS = ("tokenizer", "t2m", "music", "pose")
 MUSIC_STATS_FILES = ("music_mean.npy", "music_std.npy")
+# a model directory's training-corpus statistics: written by data/stats.py, read by inference/loader.py
+MOTION_STATS_FILE = "motion_stats.json"
 
 
 def model_kind(model: nn.Module) -> str:

@@ -7,12 +7,12 @@ import pytest
 
 from dancemosaic_core.common.errors import DanceMosaicError
 from dancemosaic_core.data.stats import (
-    MOTION_STATS_FILE,
     clip_mean_speed,
     dance_speed_stats,
     write_motion_stats,
 )
 from dancemosaic_core.inference.loader import DanceModel
+from dancemosaic_core.models.checkpoint import MOTION_STATS_FILE
 from tests.core.test_train_fixtures import GENRES, make_cache
 from tests.model_fixture import tiny_model_dir
 
