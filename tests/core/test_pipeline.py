@@ -29,6 +29,16 @@ def pipe(model_dir):
     return DancePipeline.from_pretrained(model_dir, device="cpu")
 
 
+def stream(dancer, wave, block: int) -> list:
+    """Push `wave` in blocks of `block` samples, taking every chunk as soon as it is ready."""
+    chunks = []
+    for i in range(0, len(wave), block):
+        dancer.push_audio(wave[i:i + block])
+        while dancer.ready():
+            chunks.append(dancer.next_chunk())
+    return chunks
+
+
 def music(frames, seed=0):
     return np.random.default_rng(seed).normal(size=(frames, 35)).astype(np.float32)
 
@@ -89,11 +99,7 @@ def test_streaming_chunks_are_contiguous_and_continuous(model_dir):
                                              chunk_seconds=1.0, context_seconds=1.0, start_seconds=1.0)
     wave, _ = click_track(120, 6.0, sr=22050)
     assert not dancer.ready()
-    chunks = []
-    for i in range(0, len(wave), 2205):
-        dancer.push_audio(wave[i:i + 2205])
-        while dancer.ready():
-            chunks.append(dancer.next_chunk())
+    chunks = stream(dancer, wave, 2205)
     assert len(chunks) >= 4
     for a, b in zip(chunks, chunks[1:]):
         assert b.index == a.index + 1 and b.start_time == pytest.approx(a.end_time)
@@ -181,11 +187,7 @@ def test_streaming_any_chunk_context_ratio(model_dir, chunk_seconds, context_sec
                                              chunk_seconds=chunk_seconds, context_seconds=context_seconds,
                                              start_seconds=1.0, lead_seconds=0.2, itto_steps=2)
     wave, _ = click_track(120, 5.5, sr=22050)
-    chunks = []
-    for i in range(0, len(wave), 1102):
-        dancer.push_audio(wave[i:i + 1102])
-        while dancer.ready():
-            chunks.append(dancer.next_chunk())
+    chunks = stream(dancer, wave, 1102)
     assert len(chunks) >= 3
     emitted = 0
     for a, b in zip(chunks, chunks[1:]):
