@@ -12,7 +12,8 @@
                       given the music's beats, the rhythm term (beat-aware ITTO, motion/rhythm.py);
                       the optimised embeddings re-enter the classifier as a prior over the
                       codebook and steps 2-3 run again with it (re-weighted sampling), or are
-                      decoded directly (itto_output)
+                      decoded directly (itto_output; the tokens are then their nearest codes,
+                      no second sampling pass)
     5. decode         tokenizer decoder -> features -> 22-joint positions
 
 Editing, inpainting, long dance and streaming continuation are arguments (`fixed_ids`,
@@ -55,7 +56,7 @@ class DanceOutput:
     ids: torch.Tensor                        # (n, Q) token ids
     constraint_error_before: float | None = None   # D (eq. 5), m^2, before ITTO
     constraint_error_itto: float | None = None     # D of the optimised continuous embeddings
-    constraint_error_after: float | None = None    # D of the final (re-sampled) tokens
+    constraint_error_after: float | None = None    # D of the final motion
     limit_before: float | None = None
     limit_after: float | None = None
     rhythm_before: float | None = None       # rhythm objective (motion/rhythm.py) before ITTO
@@ -187,7 +188,7 @@ class DancePipeline:
         the genre (DanceModel.corpus_dance_speed); foot_weight holds the feet planted where the
         sampled motion plants them (motion/rhythm.py, L_foot). itto_output: "tokens" decodes the re-sampled tokens (the paper's route);
         "embeddings" decodes the optimised continuous embeddings themselves (what ITTO reached,
-        off the codebook); "auto" is "embeddings" when the rhythm term is on, else "tokens"."""
+        off the codebook; ids are their nearest codes); "auto" is "embeddings" when the rhythm term is on, else "tokens"."""
         if itto_output not in ("tokens", "embeddings", "auto"):
             raise DanceMosaicError(f"itto_output must be 'tokens', 'embeddings' or 'auto', got {itto_output!r}")
         energy_floor = self.energy_floor(genre, energy_floor)
@@ -220,7 +221,7 @@ class DancePipeline:
         z_opt = None
         if (cond.pose is not None or joint_limit_fn is not None or rhythm is not None) and itto_steps > 0:
             ids, z_opt = self._itto(ids, z0, cond, weights, out, joint_limit_fn, rhythm, fixed_mask, itto_steps,
-                                    itto_lr, decode_kw)
+                                    itto_lr, decode_kw, resample=itto_output == "tokens")
         # 5. decode
         out.ids = ids[0]
         if itto_output == "embeddings" and z_opt is not None:
@@ -257,7 +258,8 @@ class DancePipeline:
                              weight=weight, energy_weight=energy_weight, planted=planted,
                              foot_weight=foot_weight, device=self.model.device)
 
-    def _itto(self, ids, z0, cond, weights, out: DanceOutput, limit_fn, rhythm, frozen, steps, lr, decode_kw):
+    def _itto(self, ids, z0, cond, weights, out: DanceOutput, limit_fn, rhythm, frozen, steps, lr, decode_kw,
+              resample: bool = True):
         res = optimize_tokens(z0, self.model.joints_from_embeddings, target=cond.pose, valid=cond.pose_weight,
                               limit_fn=limit_fn, rhythm=rhythm, frozen=frozen, steps=steps, lr=lr)
         if cond.pose is not None:
@@ -266,6 +268,12 @@ class DancePipeline:
         out.limit_before, out.limit_after = float(res.limit_before[0]), float(res.limit_after[0])
         if rhythm is not None:
             out.rhythm_before, out.rhythm_after = float(res.rhythm_before[0]), float(res.rhythm_after[0])
+        if not resample:
+            # The motion is decoded from the optimised embeddings themselves; its tokens (the
+            # streaming context of the next chunk, the saved ids) are their nearest codes, so
+            # the tokens decode to what was emitted. Kept tokens keep their ids.
+            near = self.model.tokenizer.quantize(res.embeddings)
+            return (near if frozen is None else torch.where(frozen[..., None], ids, near)), res.embeddings
         # The optimised embedding minus the residual layers' codes is where the base code
         # should be: its distances to the base codebook, scaled by the typical nearest-code
         # distance, are a log-prior added to the guided logits when sampling again.

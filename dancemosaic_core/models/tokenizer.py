@@ -135,6 +135,11 @@ class MotionTokenizer(nn.Module):
         """Continuous code embeddings Z_bar (B, n, code_dim) = sum over layers of the codes."""
         return self.get_codes_from_indices(ids).sum(-2)
 
+    def quantize(self, z: torch.Tensor) -> torch.Tensor:
+        """Token ids (B, n, Q) of continuous embeddings (B, n, code_dim): the inverse of `embed`
+        up to quantisation (residual nearest codes, layer by layer)."""
+        return self.rvq.quantize(z)
+
     def decode_from_embeddings(self, z: torch.Tensor) -> torch.Tensor:
         """Motion features (B, N, 263) from continuous embeddings (B, n, code_dim)."""
         return self.decoder(z.transpose(1, 2)).transpose(1, 2)

@@ -33,6 +33,19 @@ def test_decode_of_encode_equals_decode_from_code_embeddings():
     assert tok.decode(ids).shape == x.shape
 
 
+def test_quantize_is_encode_from_the_latent_and_never_farther_than_the_nearest_base_code():
+    tok = trained_tokenizer()
+    x = torch.randn(2, 24, FEATURE_DIM)
+    z = tok.encode_latent(x)
+    ids = tok.quantize(z)
+    assert torch.equal(ids, tok.encode(x))
+    # a perturbed embedding comes back as codes whose sum is at least as close as the single
+    # nearest base-layer code (each residual layer can only keep or lower the error)
+    z = tok.embed(ids) + 0.05 * torch.randn_like(z)
+    err = (tok.embed(tok.quantize(z)) - z).norm(dim=-1)
+    base = torch.cdist(z.reshape(-1, z.shape[-1]), tok.codebook(0)).min(-1).values.reshape(err.shape)
+    assert (err <= base + 1e-5).all()
+
 def test_each_quantizer_picks_the_nearest_code_of_the_residual():
     tok = trained_tokenizer()
     x = torch.randn(1, 16, FEATURE_DIM)

@@ -171,6 +171,34 @@ def test_itto_embeddings_output_keeps_the_optimised_error(pipe):
         pipe(frames=40, genre="Jazz", itto_output="both")
 
 
+
+def test_embeddings_output_samples_once_and_returns_the_nearest_codes(pipe, monkeypatch):
+    from dancemosaic_core.inference import pipeline as pipeline_module
+    calls = []
+    real = pipeline_module.masked_decode
+    monkeypatch.setattr(pipeline_module, "masked_decode", lambda *a, **k: calls.append(1) or real(*a, **k))
+    c = PoseConstraints([0.5, 1.0], ["left_wrist", "pelvis"], [[0.3, 1.5, 0.2], [0.0, 0.9, 0.1]])
+    ref = pipe(frames=40, genre="Jazz", seed=0, itto_steps=0)
+    fixed = torch.zeros(1, 10, dtype=torch.bool)
+    fixed[0, :4] = True
+    tokenizer, quantized = pipe.model.tokenizer, []
+    real_quantize = tokenizer.quantize
+    monkeypatch.setattr(tokenizer, "quantize", lambda z: quantized.append((z, real_quantize(z))) or quantized[-1][1])
+    calls.clear()
+    out = pipe(frames=40, genre="Jazz", constraints=c, itto_steps=10, seed=1, itto_output="embeddings",
+               fixed_ids=ref.ids[None], fixed_mask=fixed)
+    assert len(calls) == 1                              # no second sampling pass whose tokens go unused
+    assert torch.equal(out.ids[:4], ref.ids[:4])        # kept tokens keep their ids
+    # the new tokens are the nearest codes of the embeddings the emitted motion is decoded from
+    (z, near), = quantized
+    assert torch.equal(out.ids[4:], near[0, 4:])
+    with torch.no_grad():
+        emitted = pipe.model.joints_from_embeddings(z)[0, :40].numpy()
+    assert np.allclose(emitted, out.joints, atol=1e-5)
+    calls.clear()
+    pipe(frames=40, genre="Jazz", constraints=c, itto_steps=10, seed=1, itto_output="tokens")
+    assert len(calls) == 2                              # the paper's route: re-weighted sampling
+
 def test_constraints_window_keeps_and_retimes_the_span():
     c = PoseConstraints([0.5, 1.0, 2.0, 3.5], ["head", "pelvis", "left_wrist", "right_ankle"], np.eye(4, 3))
     w = c.window(1.0, 2.0)
