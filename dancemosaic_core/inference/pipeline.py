@@ -141,7 +141,7 @@ class DancePipeline:
         text = cond.text_emb.expand(k, -1)
 
         def fn(ids: torch.Tensor) -> torch.Tensor:
-            with torch.no_grad(), self._autocast():
+            with torch.inference_mode(), self._autocast():
                 logits = self.model.multi_tower(ids.repeat(k, 1), text, **kwargs).float()
             mixed = mix_logits(logits, plan, weights)
             return mixed if prior is None else mixed + prior
@@ -153,7 +153,7 @@ class DancePipeline:
         text = cond.text_emb.expand(2, -1)
 
         def fn(ids: torch.Tensor, q: int) -> torch.Tensor:
-            with torch.no_grad(), self._autocast():
+            with torch.inference_mode(), self._autocast():
                 logits = self.model.t2m.residual(ids.repeat(2, 1, 1), q, text, text_on=text_on).float()
             return mix_logits(logits, ("uncond", "text"), GuidanceWeights(text=weights.text, music=0, pose=0))
         return fn

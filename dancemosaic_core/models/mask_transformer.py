@@ -69,8 +69,8 @@ class Block(nn.Module):
         self.drop = nn.Dropout(cfg.dropout)
         self.attn_dropout = cfg.dropout
 
-    def forward(self, x: torch.Tensor, attend: torch.Tensor) -> torch.Tensor:
-        """x (B, S, d); attend (B, 1, 1, S) True where a key may be attended to."""
+    def forward(self, x: torch.Tensor, attend: torch.Tensor | None) -> torch.Tensor:
+        """x (B, S, d); attend (B, 1, 1, S) True where a key may be attended to (None: all)."""
         B, S, d = x.shape
         q, k, v = self.qkv(self.ln1(x)).view(B, S, 3, self.heads, d // self.heads).permute(2, 0, 3, 1, 4)
         a = F.scaled_dot_product_attention(q, k, v, attn_mask=attend,
@@ -79,10 +79,11 @@ class Block(nn.Module):
         return x + self.drop(self.mlp(self.ln2(x)))
 
 
-def key_mask(lengths: torch.Tensor | None, batch: int, n: int, device) -> torch.Tensor:
-    """(B, 1, 1, 1+n) bool: the text token and the first `lengths` motion tokens are attendable."""
+def key_mask(lengths: torch.Tensor | None, batch: int, n: int, device) -> torch.Tensor | None:
+    """(B, 1, 1, 1+n) bool: the text token and the first `lengths` motion tokens are attendable;
+    None (every key, no mask: attention's faster path) without lengths."""
     if lengths is None:
-        return torch.ones(batch, 1, 1, n + 1, dtype=torch.bool, device=device)
+        return None
     pos = torch.arange(n + 1, device=device)[None]
     return (pos <= lengths.to(device)[:, None]).view(batch, 1, 1, n + 1)
 

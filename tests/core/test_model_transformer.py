@@ -14,6 +14,7 @@ from dancemosaic_core.models.mask_transformer import (
     ResidualTransformer,
     TransformerConfig,
     bert_corrupt,
+    key_mask,
     masked_cross_entropy,
 )
 
@@ -48,6 +49,15 @@ def test_padding_beyond_length_does_not_change_valid_logits():
     assert torch.allclose(a[:, :4], b[:, :4], atol=1e-6)
     assert a.shape == (1, 6, 16)
 
+
+
+def test_no_lengths_attends_everywhere_without_a_mask():
+    assert key_mask(None, 2, 5, "cpu") is None          # attention's unmasked path, no all-True tensor
+    model = MaskTransformer(config=CFG).eval()
+    ids, text = torch.randint(0, 16, (2, 6)), torch.randn(2, 6)
+    full = model(ids, text, lengths=torch.tensor([6, 6]))
+    assert torch.allclose(model(ids, text), full, atol=1e-6)
+    assert key_mask(torch.tensor([2, 5]), 2, 5, "cpu")[:, 0, 0].tolist() == [[True] * 3 + [False] * 3, [True] * 6]
 
 def test_condition_dropout_is_the_null_text_embedding():
     model = MaskTransformer(config=CFG).eval()
