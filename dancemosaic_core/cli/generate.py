@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from dancemosaic_core.common.errors import DanceMosaicError
-from dancemosaic_core.inference.itto import BEAT_ITTO
+from dancemosaic_core.inference.itto import BEAT_ITTO, OFFLINE_DECODE_STEPS
 from dancemosaic_core.inference.loader import DEFAULT_MODEL_DIR
 from dancemosaic_core.motion.skeleton import (
     JOINT_NAMES,
@@ -56,7 +56,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--w-text", type=float, default=4.0, help="text guidance weight w_T")
     p.add_argument("--w-music", type=float, default=1.0, help="music guidance weight w_A (paper table 5: 1)")
     p.add_argument("--w-pose", type=float, default=1.0, help="pose guidance weight w_P")
-    p.add_argument("--steps", type=int, default=10, help="masked decoding iterations T")
+    p.add_argument("--steps", type=int, default=OFFLINE_DECODE_STEPS,
+                   help="masked decoding iterations T (the paper's is 10; inference.itto.OFFLINE_DECODE_STEPS)")
     p.add_argument("--temperature", type=float, default=1.0)
     p.add_argument("--top-k", type=int, default=None)
     p.add_argument("--itto-steps", type=int, default=BEAT_ITTO["itto_steps"],

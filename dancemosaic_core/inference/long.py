@@ -49,9 +49,12 @@ def generate_long(pipe: DancePipeline, *, frames: int, music: np.ndarray | None 
     energy_floor = pipe.energy_floor(kwargs.get("genre"), energy_floor)
     n = math.ceil(frames / TOKEN_DOWNSAMPLE)
     if n <= window:
-        return pipe(frames=frames, music=music, constraints=constraints, seed=seed, beats=beats,
-                    rhythm_weight=rhythm_weight, energy_floor=energy_floor,
-                    energy_weight=energy_weight, foot_weight=foot_weight, **kwargs)
+        out = pipe(frames=frames, music=music, constraints=constraints, seed=seed, beats=beats,
+                   rhythm_weight=rhythm_weight, energy_floor=energy_floor,
+                   energy_weight=energy_weight, foot_weight=foot_weight, **kwargs)
+        if progress:
+            progress(1, 1)
+        return out
     frame_of = lambda tok: tok * TOKEN_DOWNSAMPLE  # noqa: E731
     music_at = (lambda a, b: None) if music is None else (lambda a, b: music[frame_of(a):frame_of(b)])
 

@@ -150,10 +150,16 @@ def test_bench_generate_reports_speed_and_streaming(model_dir, tmp_path):
     from dancemosaic_core.cli import main
     out = tmp_path / "generate.json"
     assert main(["bench", "generate", "--model", str(model_dir), "--device", "cpu", "--runs", "1",
-                 "--clip-seconds", "3", "--itto-steps", "2", "--chunks", "2", "--out", str(out)]) == 0
+                 "--clip-seconds", "3", "--itto-steps", "2", "--chunks", "2", "--song-seconds", "30",
+                 "--short-song-seconds", "4", "--out", str(out)]) == 0
     res = json.loads(out.read_text())["results"]
     assert res["seconds_per_clip"] > 0 and res["real_time_factor"] == pytest.approx(3 / res["seconds_per_clip"])
     assert res["streaming"]["chunks"] == 2 and res["streaming"]["median_compute_s"] > 0
+    short, song = res["whole_songs"]
+    assert (short["song_seconds"], song["song_seconds"]) == (4, 30) and song["frames"] == 600
+    assert song["real_time_factor"] == pytest.approx(30 / (song["features_s"] + song["generate_s"]))
+    assert song["progress_reports"] > short["progress_reports"] > 0      # whole songs report progress
+    assert song["peak_rss_mb_after"] >= short["peak_rss_mb_after"] > 0
 
 
 def test_streaming_warmup_leaves_a_fresh_state(model_dir):

@@ -169,8 +169,8 @@ def run(args) -> dict:
 
     if not isinstance(args.pipeline_kwargs, dict):
         raise DanceMosaicError(f"--pipeline-kwargs must be a JSON object, got {args.pipeline_kwargs!r}")
-    from dancemosaic_core.inference.itto import BEAT_ITTO
-    args.pipeline_kwargs = {**BEAT_ITTO, **args.pipeline_kwargs}
+    from dancemosaic_core.inference.itto import BEAT_ITTO, OFFLINE_DECODE_STEPS
+    args.pipeline_kwargs = {"steps": OFFLINE_DECODE_STEPS, **BEAT_ITTO, **args.pipeline_kwargs}
     protocol = get_protocol(args.protocol)
     pipe = DancePipeline.from_pretrained(args.model, device=args.device)
     with tempfile.TemporaryDirectory() as tmp:
