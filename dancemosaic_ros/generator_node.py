@@ -34,6 +34,9 @@ from dancemosaic_core.inference.guidance import MAX_GUIDANCE_WEIGHT
 from dancemosaic_ros.params import Param, integer, number, one_of
 from dancemosaic_ros.run import run_nodes
 
+FALLBACK_LEAD_S = 0.5      # lead_seconds 0 without a warm-up to measure the compute
+LEAD_WARMUP_CHUNKS = 6     # lead_seconds 0: warm-up chunks timed (the first pays one-off costs)
+
 PARAMS = {
     "model_dir": Param("", "model directory (tokenizer/ t2m/ music/ pose/); '' = the default trained model",
                        read_only=True),
@@ -49,8 +52,9 @@ PARAMS = {
     "chunk_seconds": Param(0.4, "motion generated per step of the streaming continuation",
                            number(0, 10, above=True),
                            read_only=True),
-    "lead_seconds": Param(0.5, "a chunk is generated this long before it plays (its music partly predicted "
-                               "from the beat grid)", number(0, 5), read_only=True),
+    "lead_seconds": Param(0.0, "a chunk is generated this long before it plays (its music partly predicted "
+                               "from the beat grid); 0 = sized at warm-up from the measured compute per chunk "
+                               "(inference.streaming.lead_for; without warm-up 0.5 s)", number(0, 5), read_only=True),
     "seed": Param(0, "random seed of the sampler", integer(0, 2**63 - 1), read_only=True),
     "steps": Param(3, "masked-decoding iterations per chunk (paper section 3.4; fewer: lower latency)",
                    integer(1, 100), read_only=True),
@@ -120,8 +124,11 @@ class GeneratorNode(DanceNode):
             energy_weight=p["energy_weight"], foot_weight=p["foot_weight"],
             weights=GuidanceWeights(text=p["w_text"], music=p["w_music"], pose=p["w_pose"]),
             joint_limit_fn=joint_limit_fn)
+        if not p["lead_seconds"]:
+            dancer.set_lead(FALLBACK_LEAD_S)        # until the warm-up has measured the compute
         self.get_logger().info(f"model {model_dir} on {dancer.pipe.model.device}; chunks of "
-                               f"{dancer.chunk_frames / dancer.fps:.1f} s, {p['lead_seconds']:.1f} s ahead")
+                               f"{dancer.chunk_frames / dancer.fps:.1f} s, "
+                               + (f"{p['lead_seconds']:.2f} s ahead" if p["lead_seconds"] else "lead sized at warm-up"))
         return dancer
 
     # --- callbacks: validate and queue ------------------------------------------------------
@@ -241,12 +248,22 @@ class GeneratorNode(DanceNode):
                                       "or CAP_SYS_NICE")
 
     def _warmup(self) -> None:
-        """Pay the one-off costs (feature JIT, first model calls) before the music starts."""
+        """Pay the one-off costs (feature JIT, first model calls) before the music starts; with
+        lead_seconds 0, time a few chunks and size the lookahead from the slowest."""
+        from dancemosaic_core.inference.streaming import LEAD_MARGIN_S, LEAD_SAFETY, lead_for
+        auto = not self.params["lead_seconds"]
         try:
-            self.get_logger().info(f"warm-up took {self.dancer.warmup():.2f} s")
+            took = self.dancer.warmup(chunks=LEAD_WARMUP_CHUNKS if auto else 1)
         except Exception as exc:  # a broken model shows up here first; the node reports and goes on
             self.get_logger().error(f"warm-up generation failed: {exc}")
             self.dancer.reset()
+            return
+        self.get_logger().info(f"warm-up took {took:.2f} s")
+        if auto:
+            computes = self.dancer.warm_compute_seconds
+            self.dancer.set_lead(lead_for(computes))
+            self.get_logger().info(f"lookahead {self.dancer.lead_seconds:.2f} s: the slowest of {len(computes)} "
+                                   f"warm-up chunks took {max(computes):.3f} s (x{LEAD_SAFETY:g} + {LEAD_MARGIN_S:g} s)")
 
     def _apply(self, item) -> None:
         kind = item[0]

@@ -32,6 +32,22 @@ from dancemosaic_core.inference.pipeline import DancePipeline
 from dancemosaic_core.motion.skeleton import MOTION_FPS, TOKEN_DOWNSAMPLE
 
 
+# Lookahead sized from measured compute (lead_for): the slowest measured chunk times
+# LEAD_SAFETY (the p99 of a busy robot computer runs above an idle warm-up's worst) plus
+# LEAD_MARGIN_S (the retarget node's command_lead, 0.1 s, and transport), within the bounds.
+LEAD_SAFETY = 1.5
+LEAD_MARGIN_S = 0.15
+MIN_LEAD_S, MAX_LEAD_S = 0.2, 5.0
+
+
+def lead_for(compute_seconds) -> float:
+    """Seconds ahead of playback to generate each chunk, from measured compute per chunk."""
+    computes = np.asarray(compute_seconds, dtype=np.float64).reshape(-1)
+    if not len(computes) or not np.isfinite(computes).all() or (computes < 0).any():
+        raise DanceMosaicError(f"lead_for needs measured compute seconds (finite, >= 0), got {computes}")
+    return float(np.clip(computes.max() * LEAD_SAFETY + LEAD_MARGIN_S, MIN_LEAD_S, MAX_LEAD_S))
+
+
 @dataclass
 class DanceChunk:
     joints: np.ndarray             # (N, 22, 3) float32, world frame, y up, metres
@@ -116,6 +132,7 @@ class StreamingDancer:
         # beat-aware ITTO on the tracker's beat grid (heard and predicted beats of the window)
         self.rhythm_weight, self.energy_weight, self.itto_lr = float(rhythm_weight), float(energy_weight), float(itto_lr)
         self.foot_weight = float(foot_weight)
+        self.warm_compute_seconds: list[float] = []
         self.constraints: PoseConstraints | None = None
         self._lock = threading.Lock()
         self.reset()
@@ -124,15 +141,27 @@ class StreamingDancer:
     def from_pretrained(cls, model_dir, *, device="auto", **kwargs) -> "StreamingDancer":
         return cls(pipeline=DancePipeline.from_pretrained(model_dir, device=device), **kwargs)
 
-    def warmup(self) -> float:
+    def warmup(self, chunks: int = 1) -> float:
         """Pay one-off costs before the music starts (the feature extractor's JIT compilation,
-        first model calls); returns the seconds it took. State is reset afterwards."""
+        first model calls) by generating `chunks` chunks on quiet noise; returns the seconds it
+        took. The compute of every chunk after the first (which pays the one-off costs) is kept
+        in `warm_compute_seconds` (lead_for sizes the lookahead from it). State is reset."""
+        if not 1 <= int(chunks) <= 100:
+            raise DanceMosaicError(f"warm-up chunks must be 1..100, got {chunks}")
         t0 = time.perf_counter()
         rng = np.random.default_rng(0)
-        self.push_audio(0.01 * rng.standard_normal(int(3 * self.sample_rate)).astype(np.float32))
-        self.next_chunk()
+        seconds = max(3.0, self.next_start_time + int(chunks) * self.chunk_frames / self.fps)
+        self.push_audio(0.01 * rng.standard_normal(int(seconds * self.sample_rate)).astype(np.float32))
+        computes = [self.next_chunk().compute_seconds for _ in range(int(chunks))]
+        self.warm_compute_seconds = computes[1:]
         self.reset()
         return time.perf_counter() - t0
+
+    def set_lead(self, seconds: float) -> None:
+        """Generate each chunk `seconds` before it plays (e.g. lead_for(warm_compute_seconds))."""
+        if not (np.isfinite(seconds) and 0.0 <= seconds <= MAX_LEAD_S):
+            raise DanceMosaicError(f"lead must be in [0, {MAX_LEAD_S:g}] s, got {seconds}")
+        self.lead_seconds = float(seconds)
 
     # --- inputs ---------------------------------------------------------------------------------
     def reset(self, sample_rate: int | None = None) -> None:

@@ -12,9 +12,14 @@ from dancemosaic_core.inference.constraints import PoseConstraints
 from dancemosaic_core.inference.long import generate_long
 from dancemosaic_core.inference.pipeline import DancePipeline
 from dancemosaic_core.inference.streaming import (
+    LEAD_MARGIN_S,
+    LEAD_SAFETY,
+    MAX_LEAD_S,
+    MIN_LEAD_S,
     StreamingDancer,
     YawShift,
     fit_yaw_shift,
+    lead_for,
 )
 from tests.model_fixture import tiny_model_dir
 
@@ -166,6 +171,24 @@ def test_streaming_warmup_leaves_a_fresh_state(model_dir):
     dancer = StreamingDancer.from_pretrained(model_dir, device="cpu", genre="Jazz")
     assert dancer.warmup() > 0
     assert dancer.index == 0 and dancer.seconds_heard == 0 and not dancer.ready()
+    assert dancer.warm_compute_seconds == []          # one chunk: it paid the one-off costs, not timed
+    dancer.warmup(chunks=4)
+    assert len(dancer.warm_compute_seconds) == 3 and min(dancer.warm_compute_seconds) > 0
+    assert dancer.index == 0 and dancer.seconds_heard == 0
+    dancer.set_lead(lead_for(dancer.warm_compute_seconds))
+    assert MIN_LEAD_S <= dancer.lead_seconds <= MAX_LEAD_S
+    with pytest.raises(DanceMosaicError, match="warm-up chunks"):
+        dancer.warmup(chunks=0)
+    with pytest.raises(DanceMosaicError, match="lead must be"):
+        dancer.set_lead(float("nan"))
+
+
+def test_lead_is_the_slowest_compute_with_a_safety_factor_and_margin_within_bounds():
+    assert lead_for([0.1, 0.3, 0.2]) == pytest.approx(0.3 * LEAD_SAFETY + LEAD_MARGIN_S)
+    assert lead_for([0.001]) == MIN_LEAD_S and lead_for([100.0]) == MAX_LEAD_S
+    for bad in ([], [0.1, float("inf")], [-0.1]):
+        with pytest.raises(DanceMosaicError, match="compute seconds"):
+            lead_for(bad)
 
 
 def test_itto_embeddings_output_keeps_the_optimised_error(pipe):

@@ -133,3 +133,28 @@ def test_robot_joint_limit_term_joins_generation(model_dir):
         assert wait_for(lambda: len(chunks) >= 1, 30.0)
     joints = np.asarray(chunks[0].positions)
     assert np.isfinite(joints).all() and len(joints) == chunks[0].num_frames * NUM_JOINTS * 3
+
+
+def test_lead_zero_is_sized_at_warm_up_from_the_measured_compute(model_dir):
+    from dancemosaic_core.inference.streaming import MAX_LEAD_S, MIN_LEAD_S, lead_for
+    from dancemosaic_ros.generator_node import LEAD_WARMUP_CHUNKS
+    chunks = []
+    with ros_session() as ros:
+        node = ros.add(GeneratorNode, model_dir=str(model_dir), device="cpu", genre="Popular", warmup=True,
+                       torch_threads=1, lead_seconds=0.0)
+        probe = ros.probe()
+        probe.create_subscription(MotionChunk, "motion", chunks.append, 10)
+        audio = probe.create_publisher(AudioChunk, "audio", 100)
+        ros.start()
+        assert wait_for(lambda: audio.get_subscription_count() > 0, 60.0)    # subscribed once warm
+        computes = node.dancer.warm_compute_seconds
+        assert len(computes) == LEAD_WARMUP_CHUNKS - 1
+        lead = node.dancer.lead_seconds
+        assert lead == lead_for(computes) and MIN_LEAD_S <= lead <= MAX_LEAD_S
+        origin = music_origin()
+        wave, _ = click_track(120, 4.5, SR)
+        for msg in audio_messages(wave, SR, 1024, origin):
+            audio.publish(msg)
+        assert wait_for(lambda: len(chunks) >= 2, 30.0)
+    for c in chunks:                                      # each generated at most `lead` ahead of its music
+        assert c.audio_time >= c.start_time - lead - 1e-6

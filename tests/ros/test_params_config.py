@@ -42,8 +42,11 @@ def test_generator_defaults_are_the_measured_low_latency_ones():
     from dancemosaic_core.inference.streaming import StreamingDancer
     dancer = inspect.signature(StreamingDancer).parameters
     section = yaml.safe_load(CONFIG.read_text())["generator_node"]["ros__parameters"]
-    for name in ("chunk_seconds", "lead_seconds", "steps", "itto_steps", "rhythm_weight"):
+    for name in ("chunk_seconds", "steps", "itto_steps", "rhythm_weight"):
         assert generator_node.PARAMS[name].default == dancer[name].default == section[name], name
+    # the node sizes its lookahead at warm-up (0); without a warm-up it takes StreamingDancer's
+    assert generator_node.PARAMS["lead_seconds"].default == section["lead_seconds"] == 0.0
+    assert generator_node.FALLBACK_LEAD_S == dancer["lead_seconds"].default
     assert dancer["chunk_seconds"].default <= 0.5 and dancer["steps"].default <= 3
     assert dancer["rhythm_weight"].default > 0 and dancer["itto_steps"].default > 0
     assert generator_node.PARAMS["torch_threads"].default == 1
