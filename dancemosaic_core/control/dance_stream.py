@@ -11,6 +11,7 @@ SafetyFilter in the streamer. The node adds only messages, state and logging aro
 """
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 
 import numpy as np
@@ -94,19 +95,46 @@ class DanceStream:
         second half, leaves no continuation within the budget (MotionBudget.blend takes the least
         excessive: 1.09 x the acceleration fraction was seen)."""
         plan = self.handover
-        if plan is not None and not plan.done(times[0]):
+        # blended while the ramp runs at the join (the point before the chunk): a chunk starting
+        # just after the ramp's end changes the step the ramp ends with
+        if plan is not None and not plan.done(times[0] - (1 + TIME_STEP_SLACK) * self.streamer.dt):
             if plan.start_time >= now + lead - TIME_EPS:
-                known = (plan.times > plan.start_time + TIME_EPS) & (plan.times < times[0] - TIME_STEP_SLACK * self.streamer.dt)
+                known = self._commanded_between(plan, plan.start_time, times[0])
                 times, q = np.concatenate([plan.times[known], times]), np.vstack([plan.dance[known], q])
-                plan = self.handover = self.budget.handover(plan.start_q, plan.start_time, times, q)
-            q = self.budget.blend(plan, times, q)
+                self.handover = self.budget.handover(plan.start_q, plan.start_time, times, q)
+                q = self.budget.blend(self.handover, times, q)
+            else:
+                times, q = self._blend(plan, times, q, now + lead)
         return self.streamer.add_chunk(times, q, now, lead)
 
+    def _blend(self, plan: Handover, times: np.ndarray, q: np.ndarray, not_before: float):
+        """MotionBudget.blend from the chunk's start; where no continuation of the ramp fits
+        there (a later dance farther from the start asks for a slower weight than one frame of
+        the acceleration budget can turn to), the same from the first point the controller may
+        not have begun (after `not_before`), re-blending the commanded frames from there: more
+        time to turn. The better of the two; returns the times and commands to join."""
+        joined = copy.copy(plan)
+        commanded = self.budget.blend(joined, times, q)
+        changeable = self._commanded_between(plan, not_before, times[0])
+        if joined.excess > 1 and changeable.any():
+            earlier = copy.copy(plan)
+            earlier_times = np.concatenate([plan.times[changeable], times])
+            earlier_commanded = self.budget.blend(earlier, earlier_times, np.vstack([plan.dance[changeable], q]))
+            if earlier.excess < joined.excess:
+                self.handover = earlier
+                return earlier_times, earlier_commanded
+        self.handover = joined
+        return times, commanded
+
+    def _commanded_between(self, plan: Handover, after: float, before: float) -> np.ndarray:
+        """Which frames the ramp commanded lie after `after` and before a chunk starting at `before`."""
+        return (plan.times > after + TIME_EPS) & (plan.times < before - TIME_STEP_SLACK * self.streamer.dt)
+
     def extend(self, seconds: float, now: float, lead: float) -> Segment | None:
-        """Deadline miss: the plan continues to rest (TrajectoryStreamer.extend); the next chunk
-        ramps in from there."""
+        """Deadline miss: the plan brakes to rest within the budget (TrajectoryStreamer.extend);
+        the next chunk ramps in from there."""
         self.ramp_pending = True
-        return self.streamer.extend(seconds, now, lead)
+        return self.streamer.extend(seconds, now, lead, self.budget)
 
     def stop(self, target: np.ndarray | None, now: float, lead: float,
              min_seconds: float = 0.0) -> tuple[Segment | None, Stop | None]:
