@@ -259,6 +259,10 @@ class MotionBudget:
             back = self._hermite(points[-1], np.zeros_like(v0), target,
                                  max(0.0, min_seconds - len(points) * self.limits.dt))
             points = np.vstack([points, back])
+        else:
+            # at rest where the braking ends, for min_seconds at least (as the Hermite stops last)
+            rest = int(np.ceil(min_seconds / self.limits.dt - TOLERANCE)) + 1 - len(points)
+            points = np.vstack([points, np.repeat(points[-1:], max(rest, 0), axis=0)])
         return Stop(points, braking)
 
     def _hermite(self, q0: np.ndarray, v0: np.ndarray, target: np.ndarray | None,
