@@ -44,8 +44,12 @@ from trajectory_msgs.msg import JointTrajectory, MultiDOFJointTrajectory
 
 from dancemosaic_core.common.errors import DanceMosaicError
 from dancemosaic_core.control import MotionBudget, SafetyFilter, TrajectoryStreamer
-from dancemosaic_core.control.controller_check import ControllerInfo, manager_report, subscriber_report
-from dancemosaic_core.control.streamer import TIME_EPS
+from dancemosaic_core.control.controller_check import (
+    ControllerInfo,
+    manager_report,
+    subscriber_report,
+)
+from dancemosaic_core.control.dance_stream import NEUTRAL, DanceStream
 from dancemosaic_core.motion.skeleton import MOTION_FPS
 from dancemosaic_core.retarget.balance import ChunkMargin
 from dancemosaic_core.retarget.io import interpolate_poses
@@ -132,8 +136,9 @@ class RetargetNode(DanceNode):
         safety = SafetyFilter(lower=self.robot.lower, upper=self.robot.upper, velocity=self.robot.velocity,
                               dt=self.dt, margin=p["position_margin"])
         self.streamer = TrajectoryStreamer(safety=safety, neutral=self.robot.neutral_q)
-        self.budget = MotionBudget(safety, self.robot.acceleration, p["handover_fraction"])
-        self.handover = None                    # the ramp into the dance (None after a stop)
+        # chunks joined to the plan, ramped in from where the robot is at every start
+        self.dance = DanceStream(self.streamer, MotionBudget(safety, self.robot.acceleration,
+                                                             p["handover_fraction"]))
         self.margins = ChunkMargin(self.robot, p["fps"]) if p["floating_base"] else None
         self.balance_text = ""                  # the last chunk's ZMP margin, for the status message
         self.base_plan = None                   # (times, poses (k, 7)) of the retargeted base, for dance/base_pose
@@ -154,7 +159,6 @@ class RetargetNode(DanceNode):
         self.measured_stamp = np.full(len(self.joint_names), -np.inf)
         self.diverged_since = None
         self.sent: deque = deque(maxlen=SENT_KEPT)   # recent messages (divergence watch)
-        self.extended = False                  # the plan was extended after a deadline miss
         self.refusing_start = False
         self.controller_report = None
         self.started = self._now()
@@ -243,22 +247,23 @@ class RetargetNode(DanceNode):
                 return
             end = times[-1] + self.dt
             times = times[use]
-            # after a deadline miss the plan eases to rest away from the dance: the next chunk
-            # ramps in from there within the budget, as at the start (else it would jump, capped
-            # only at the velocity limits)
-            if (self.state != DanceStatus.STATE_DANCING or self.extended) and len(times):
-                taken = self._take_over(times, q, now)
-                if taken is None:
-                    return
-                times, q = taken
-                self.extended = False
-            if len(times):
-                # a chunk that is history by now (late, or retargeted slowly) sends nothing and
-                # starts nothing: the next one takes over from the robot's pose
-                if self.handover is not None and not self.handover.done(times[0]):
-                    q = self.budget.blend(self.handover, times, q)
+            # at the start, and after a deadline miss or a stop eased the plan to rest away from
+            # the dance, the chunk ramps in from where the robot is (else it would jump, capped
+            # only at the velocity limits). A chunk that is history by now (late, or retargeted
+            # slowly) sends nothing and starts nothing: the next one takes over.
+            joined = self.dance.join(times, q, now, self.params["command_lead"], self._measured(now),
+                                     float(np.min(self.measured_stamp)), self.params["start_without_state"])
+            if joined.refused:
+                self._refuse_start()
+                return
+            if joined.ramp_from is not None:
+                self.refusing_start = False
+                source = joined.ramp_from + (" (start_without_state)" if joined.ramp_from == NEUTRAL else "")
+                self.message = f"taking over from {source}: {self.dance.handover.seconds:.2f} s ramp into the dance"
+                self.get_logger().info(self.message)
+            if joined.sent:
                 self.state = DanceStatus.STATE_DANCING
-                self._send(self.streamer.add_chunk(times, q, now, self.params["command_lead"]))
+                self._send(joined.segment)
                 self._plan_base(times_all[use], base, now)
                 if self.base_plan_publisher is not None and self.base_plan is not None:
                     self.base_plan_publisher.publish(base_trajectory_msg(*self.base_plan, now, self.epoch_ns))
@@ -299,34 +304,6 @@ class RetargetNode(DanceNode):
             keep = (old_times < times[0]) & (old_times >= now - 1.0)
             times, base = np.concatenate([old_times[keep], times]), np.concatenate([old_poses[keep], base])
         self.base_plan = (times, base)
-
-    def _take_over(self, times: np.ndarray, q: np.ndarray, now: float):
-        """Start the dance from where the robot is (called with self._lock held): the measured
-        pose when it is fresh and nothing is planned ahead, else the pose the plan rests at, else
-        the neutral pose if start_without_state. Returns the chunk's (times, q) from the ramp's
-        start on, or None when the node refuses to start (state error, message says why)."""
-        lead = self.params["command_lead"]
-        end = self.streamer.end_time
-        start_time = max(now + lead, times[0] - self.dt, -np.inf if end is None else end)
-        measured = self._measured(now)
-        if measured is not None and (end is None or end <= now + lead):
-            start_q, source = measured, "the measured pose"
-        elif end is not None:
-            start_q, source = self.streamer.positions[-1].copy(), "the last commanded pose"
-        elif self.params["start_without_state"]:
-            start_q, source = self.streamer.neutral.copy(), "the neutral pose (start_without_state)"
-        else:
-            self._refuse_start()
-            return None
-        keep = times >= start_time + self.dt - TIME_EPS
-        if not keep.any():
-            return times[keep], q[keep]
-        self.handover = self.budget.handover(start_q, start_time, times[keep], q[keep])
-        self.streamer.rest_at(start_q, start_time)
-        self.refusing_start = False
-        self.message = f"taking over from {source}: {self.handover.seconds:.2f} s ramp into the dance"
-        self.get_logger().info(self.message)
-        return times[keep], q[keep]
 
     def _refuse_start(self) -> None:
         """No measured joint state and nothing commanded yet (called with self._lock held)."""
@@ -379,15 +356,8 @@ class RetargetNode(DanceNode):
     def _stop(self, now: float, target: np.ndarray | None, min_seconds: float = 0.0):
         """Replace the future by a stop to rest at `target` (None: where the motion stops) within
         the hand-over budget; with nothing planned yet, rest at the target (called with the lock)."""
-        self.handover = None
-        lead = self.params["command_lead"]
-        if self.streamer.end_time is None:
-            if target is None:
-                return None
-            self.streamer.rest_at(target, now + lead)
-            return self.streamer.segment(now)
-        segment, stop = self.streamer.stop(self.budget, target, now, lead, min_seconds)
-        if not stop.within_budget:
+        segment, stop = self.dance.stop(target, now, self.params["command_lead"], min_seconds)
+        if stop is not None and not stop.within_budget:
             self.get_logger().warning(f"stopping {stop.braking}")
         return segment
 
@@ -440,8 +410,7 @@ class RetargetNode(DanceNode):
                 self.counts["deadline_misses"] += 1
                 self.message = "no motion chunk in time: extending the last motion to rest"
                 self.get_logger().warning(f"{self.message} (misses so far: {self.counts['deadline_misses']})")
-                self._send(self.streamer.extend(self.params["extend_seconds"], now, lead))
-                self.extended = True
+                self._send(self.dance.extend(self.params["extend_seconds"], now, lead))
 
     def _diverged(self, now: float) -> bool:
         """The measured pose has been farther than divergence_threshold from the command for

@@ -24,6 +24,8 @@ forwards the retarget node's plan (the stop) unchanged, at once and on every new
 """
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 from dancemosaic.msg import DanceStatus
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
@@ -112,10 +114,16 @@ class StabilizerNode(DanceNode):
         self.imu = None                        # (time, quaternion x y z w, rate, acceleration or None)
         self.holding = False
         self.counts = dict(stale_ticks=0, corrected_ticks=0)
+        # the tick has a callback group of its own and shares the state above with the input
+        # callbacks under this lock: in one mutually exclusive group, a tick that takes longer than
+        # its period (tens of ms on a loaded machine) is ready again whenever the group frees, and
+        # rclpy's executor then never serves the inputs (the e-stop status and the sensors starved
+        # for seconds; seen as bad messages never counted in the ROS tests)
+        self._control = threading.Lock()
 
         topic = f"/{p['controller'].strip('/')}/joint_trajectory"
         self.command_publisher = self.create_publisher(JointTrajectory, topic, 10)
-        inputs = MutuallyExclusiveCallbackGroup()      # every callback shares the law and the plan
+        inputs = MutuallyExclusiveCallbackGroup()      # the inputs change the law and the plan in turn
         self.create_subscription(JointTrajectory, p["reference_topic"], self._on_reference, 10, callback_group=inputs)
         self.create_subscription(MultiDOFJointTrajectory, p["base_reference_topic"], self._on_base_reference, 10,
                                  callback_group=inputs)
@@ -123,7 +131,7 @@ class StabilizerNode(DanceNode):
                                  callback_group=inputs)
         self.create_subscription(JointState, p["state_topic"], self._on_joint_state, 10, callback_group=inputs)
         self.create_subscription(Imu, p["imu_topic"], self._on_imu, 50, callback_group=inputs)
-        self.create_timer(1.0 / p["rate"], self._tick, callback_group=inputs)
+        self.create_timer(1.0 / p["rate"], self._tick, callback_group=MutuallyExclusiveCallbackGroup())
         self.create_timer(1.0 / p["status_rate"], self.publish_status, callback_group=MutuallyExclusiveCallbackGroup())
         self.get_logger().info(f"{self.robot.name}: stabilizing {p['reference_topic']} -> {topic} at {p['rate']:g} Hz")
 
@@ -131,8 +139,9 @@ class StabilizerNode(DanceNode):
         return (self.get_clock().now().nanoseconds - self.epoch_ns) * 1e-9
 
     def parameters_changed(self, names: set[str]) -> None:
-        for name in {"com_gain", "tilt_gain", "tilt_damping"} & names:
-            setattr(self.law.options, name, self.params[name])
+        with self._control:
+            for name in {"com_gain", "tilt_gain", "tilt_damping"} & names:
+                setattr(self.law.options, name, self.params[name])
 
     # --- the reference -------------------------------------------------------------------------
     def _on_reference(self, msg: JointTrajectory) -> None:
@@ -141,6 +150,10 @@ class StabilizerNode(DanceNode):
         except DanceMosaicError as exc:
             self.refuse("reference", f"reference trajectory refused: {exc}")
             return
+        with self._control:
+            self._replan(msg, times, positions, velocities)
+
+    def _replan(self, msg: JointTrajectory, times: np.ndarray, positions: np.ndarray, velocities: np.ndarray) -> None:
         if self.plan is not None:   # the retarget node never changes the points before a message's first
             _, old_times, old_positions, old_velocities = self.plan
             keep = (old_times < times[0]) & (old_times >= self._now() - 1.0)
@@ -159,12 +172,13 @@ class StabilizerNode(DanceNode):
         except DanceMosaicError as exc:
             self.refuse("reference", f"base reference refused: {exc}")
             return
-        if self.base_plan is not None:        # the new poses replace the plan from their first time on
-            old_times, old_poses = self.base_plan
-            keep = (old_times < times[0]) & (old_times >= self._now() - self.params["keep_seconds"])
-            times, poses = np.concatenate([old_times[keep], times]), np.concatenate([old_poses[keep], poses])
-        self.base_plan = (times, poses)
-        self._rebuild()
+        with self._control:
+            if self.base_plan is not None:        # the new poses replace the plan from their first time on
+                old_times, old_poses = self.base_plan
+                keep = (old_times < times[0]) & (old_times >= self._now() - self.params["keep_seconds"])
+                times, poses = np.concatenate([old_times[keep], times]), np.concatenate([old_poses[keep], poses])
+            self.base_plan = (times, poses)
+            self._rebuild()
 
     def _rebuild(self) -> None:
         """The plan and the base plan resampled on the reference grid, into the law."""
@@ -182,6 +196,10 @@ class StabilizerNode(DanceNode):
             self.refuse("reference", f"reference refused: {exc}")
 
     def _on_dance_status(self, msg: DanceStatus) -> None:
+        with self._control:
+            self._follow_dance_state(msg)
+
+    def _follow_dance_state(self, msg: DanceStatus) -> None:
         holding = msg.generator_state == DanceStatus.STATE_HOLDING
         if holding and not self.holding:
             self.message = "the dance stack holds (e-stop): forwarding its plan uncorrected until it resumes"
@@ -213,8 +231,9 @@ class StabilizerNode(DanceNode):
         if not np.isfinite(values).all() or np.isinf(speeds).any():
             self.refuse("joint_state", "joint state holds NaN or infinite values; the robot's state publisher is broken")
             return
-        self.measured[joints], self.measured_velocity[joints] = values, speeds
-        self.measured_at[joints] = self._now()
+        with self._control:
+            self.measured[joints], self.measured_velocity[joints] = values, speeds
+            self.measured_at[joints] = self._now()
 
     def _on_imu(self, msg: Imu) -> None:
         o, w, a = msg.orientation, msg.angular_velocity, msg.linear_acceleration
@@ -233,7 +252,8 @@ class StabilizerNode(DanceNode):
         except DanceMosaicError as exc:
             self.refuse("imu", f"IMU message refused: {exc}")
             return
-        self.imu = (self._now(), quaternion, rate, acceleration)
+        with self._control:
+            self.imu = (self._now(), quaternion, rate, acceleration)
 
     # --- the control tick --------------------------------------------------------------------
     def _wanted(self, now: float) -> np.ndarray | None:
@@ -253,6 +273,11 @@ class StabilizerNode(DanceNode):
             return None
 
     def _tick(self) -> None:
+        with self._control:
+            self._command()
+
+    def _command(self) -> None:
+        """Step the offsets toward the law's correction and send the shifted plan (with the lock)."""
         if self.holding or self.plan is None:
             return
         now = self._now()

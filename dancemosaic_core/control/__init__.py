@@ -7,10 +7,12 @@ last gate: position and velocity limits across chunks, ease, hold, deadline-miss
 `LimitFilter` (velocity and acceleration smoothing after the retargeting IK). streamer.py:
 `TrajectoryStreamer`, the plan a joint_trajectory_controller was sent, changed without a jump.
 handover.py: `MotionBudget` (the ramp from the measured pose into the dance, `Handover`, and the
-stop to rest, `Stop`), within a fraction of the velocity and acceleration limits. controller_check.py:
-the verdict of the controller hand-shake. No ROS client library here.
+stop to rest, `Stop`), within a fraction of the velocity and acceleration limits. dance_stream.py:
+`DanceStream`, the retarget node's chunk path (a ramp at every start, joins, extensions, stops).
+controller_check.py: the verdict of the controller hand-shake. No ROS client library here.
 """
 from dancemosaic_core.control.controller_check import ControllerInfo, ControllerReport
+from dancemosaic_core.control.dance_stream import DanceStream
 from dancemosaic_core.control.handover import Handover, MotionBudget, Stop
 from dancemosaic_core.control.limits import (
            FilterReport,
@@ -22,5 +24,5 @@ from dancemosaic_core.control.limits import (
 )
 from dancemosaic_core.control.streamer import Segment, TrajectoryStreamer
 
-__all__ = ["ControllerInfo", "ControllerReport", "FilterReport", "Handover", "JointLimits", "LimitFilter",
-           "MotionBudget", "SafetyFilter", "Segment", "Stop", "TrajectoryStreamer", "cosine_ramp", "ramp_fraction"]
+__all__ = ["ControllerInfo", "ControllerReport", "DanceStream", "FilterReport", "Handover", "JointLimits",
+           "LimitFilter", "MotionBudget", "SafetyFilter", "Segment", "Stop", "TrajectoryStreamer", "cosine_ramp", "ramp_fraction"]

@@ -64,6 +64,9 @@ class Handover:
     times: np.ndarray = None
     commanded: np.ndarray = None
     dance: np.ndarray = None
+    # the largest ratio to the budget of the steps the last blend commanded (above 1: the least
+    # excessive continuation was taken)
+    excess: float = 0.0
 
     @property
     def end(self) -> float:
@@ -164,7 +167,10 @@ class MotionBudget:
         # the robot rests at start_q one frame before the start: the first steps start from rest
         rest_t = np.array([start_time - self.limits.dt, start_time])
         t = np.concatenate([rest_t, times])
-        own = np.vstack([dance[:1], dance[:1], dance])
+        # no dance at the rest points: the steps from rest are held to the budget alone (the
+        # dance's first point repeated there once lent the first point an "own" acceleration of
+        # its speed / dt, 20x its speed at 20 fps)
+        own = np.vstack([np.full((2, dance.shape[1]), np.nan), dance])
         while True:
             plan = Handover(start_q, float(start_time), seconds, times=rest_t, commanded=np.vstack([start_q, start_q]),
                             dance=own[:2])
@@ -214,6 +220,7 @@ class MotionBudget:
             if best is not None:
                 plan.pieces = plan.pieces + [best]
         commanded = self.limits.clip(plan.apply(times, dance))
+        plan.excess = float(self._excess(t, np.vstack([before_q, commanded]), own))
         plan.times = np.concatenate([plan.times[past], times])
         plan.commanded = np.vstack([plan.commanded[past], commanded])
         plan.dance = np.vstack([plan.dance[past], dance])
@@ -222,11 +229,11 @@ class MotionBudget:
     def _excess(self, t: np.ndarray, q: np.ndarray, dance: np.ndarray):
         """The largest ratio of a step (acceleration) of points `q` (N, n), or of each of (C, N, n)
         candidates, at `t` to what the budget allows there: the fraction of the limits or the
-        dance's own step (acceleration)."""
-        own_v, own_a = _differences(t, dance)
+        dance's own step (acceleration); none where the dance is NaN (a rest point)."""
+        own_v, own_a = (np.nan_to_num(np.abs(x)) for x in _differences(t, dance))
         v, a = _differences(t, q)
-        v_allowed = np.maximum(self.velocity, np.abs(own_v)) * (1 + TOLERANCE)
-        a_allowed = np.maximum(self.accel, np.abs(own_a)) * (1 + TOLERANCE)
+        v_allowed = np.maximum(self.velocity, own_v) * (1 + TOLERANCE)
+        a_allowed = np.maximum(self.accel, own_a) * (1 + TOLERANCE)
         worst = np.maximum(np.max(np.abs(v) / v_allowed, axis=(-2, -1), initial=0.0),
                            np.max(np.abs(a) / a_allowed, axis=(-2, -1), initial=0.0))
         return worst if worst.ndim else float(worst)
@@ -252,6 +259,10 @@ class MotionBudget:
             back = self._hermite(points[-1], np.zeros_like(v0), target,
                                  max(0.0, min_seconds - len(points) * self.limits.dt))
             points = np.vstack([points, back])
+        else:
+            # at rest where the braking ends, for min_seconds at least (as the Hermite stops last)
+            rest = int(np.ceil(min_seconds / self.limits.dt - TOLERANCE)) + 1 - len(points)
+            points = np.vstack([points, np.repeat(points[-1:], max(rest, 0), axis=0)])
         return Stop(points, braking)
 
     def _hermite(self, q0: np.ndarray, v0: np.ndarray, target: np.ndarray | None,

@@ -153,18 +153,27 @@ class TrajectoryStreamer:
             times, requested = np.concatenate([ramp_t, times]), np.vstack([bridge, requested])
         return self._append(base_time, base_q, times, requested, now)
 
-    def extend(self, seconds: float, now: float, lead: float) -> Segment | None:
+    def extend(self, seconds: float, now: float, lead: float, budget: MotionBudget | None = None) -> Segment | None:
         """Deadline miss: continue after the plan's end with its last velocity, decaying to
-        rest over `seconds` (SafetyFilter.extend), instead of stopping dead or jumping."""
+        rest over `seconds` (SafetyFilter.extend), instead of stopping dead or jumping. With a
+        `budget`, from the step into the end, braking constantly within the budget's fraction of
+        the acceleration limits over `seconds` or longer (MotionBudget.stop without a target)."""
         end = self.end_time
-        if end is None or end < now + lead:
+        if end is None or end < now:
             base_time, base_q = self._base(now + lead)
             velocity = np.zeros_like(base_q)
         else:
+            # the plan's end is still ahead of the robot: points after it change nothing sent
+            # (before, an end less than command_lead ahead made the plan stop dead there)
             base_time, base_q = end, self.positions[-1].copy()
             velocity = self.velocities[-1]
+            if budget is not None and len(self.times) > 1:
+                # as in stop: the central-difference velocity at the end would add half the plan's
+                # last change of step to the extension's first
+                velocity = (base_q - self.positions[-2]) / (base_time - self.times[-2])
         self.safety.reset(base_q)
-        points = self.safety.extend(velocity, seconds)
+        points = self.safety.extend(velocity, seconds) if budget is None else \
+            budget.stop(base_q, velocity, None, seconds).points
         times = base_time + self.dt * np.arange(1, len(points) + 1)
         return self._append(base_time, base_q, times, points, now, at_rest=True)
 

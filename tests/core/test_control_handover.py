@@ -238,6 +238,19 @@ def test_joint_too_close_to_its_limit_stops_at_it_with_the_full_acceleration():
     check_gentle(DT * np.arange(reached), q[:reached], velocity=VELOCITY + 1e-9, acceleration=ACCELERATION + 1e-9)
 
 
+def test_braking_toward_a_limit_without_a_target_rests_for_min_seconds():
+    """The deadline-miss extension's length (min_seconds) holds on the braking path too: it ends
+    at rest, the braking kept as it was (it once returned only the 0.4 s of braking)."""
+    budget, _ = make_budget()
+    q0, v0 = np.array([0.0, 0.5, UPPER[2] - 0.6, 1.0]), np.array([-0.2, 0.0, 4.0, 0.0])
+    braking = budget.stop(q0, v0)
+    stop = budget.stop(q0, v0, min_seconds=1.0)
+    assert stop.braking == braking.braking == FULL_ACCELERATION and len(braking.points) * DT < 1.0
+    assert (len(stop.points) - 1) * DT >= 1.0 - 1e-9
+    np.testing.assert_array_equal(stop.points[:len(braking.points)], braking.points)
+    assert np.all(stop.points[len(braking.points):] == braking.points[-1])
+
+
 def test_slow_joint_toward_its_limit_stops_within_the_fraction():
     stop, q, safety = stop_toward_the_limit(1.0, 0.6)
     assert stop.within_budget

@@ -43,38 +43,96 @@ def start_robot(ros, **params):
     return rig, robot
 
 
-def test_far_start_ramps_into_the_dance_within_the_budget():
+def record_ramps(node):
+    """Every ramp the node plans (by start time: a ramp planned again replaces it) and the dance
+    it blends in (by frame time), in node seconds: MotionBudget.blend, which every chunk of a
+    ramp passes, wrapped."""
+    ramps, dance = {}, {}
+    blend = node.dance.budget.blend
+
+    def recording(plan, times, q):
+        ramps[round(plan.start_time, 6)] = plan
+        dance.update(zip(np.round(times, 6), np.asarray(q, dtype=np.float64)))
+        return blend(plan, times, q)
+    node.dance.budget.blend = recording
+    return ramps, dance
+
+
+def check_ramps(rig, ramps, dance):
+    """Each ramp of the timeline the controller executes (the messages merged), point by point:
+    from the point before its rest point (the first ramp: the robot at rest a frame before) to
+    its end, or to where a deadline-miss extension or a stop broke it off, every step within the
+    fraction of the velocity limits, or the dance's own step there, every change of step within
+    the fraction of the acceleration limits, or the dance's own. Returns the ramps' start times."""
+    times, q = rig.check()
+    offset = (rig.node.epoch_ns - rig.origin_ns) * 1e-9              # node seconds -> test seconds
+    n = q.shape[1]
+    own = np.array([dance.get(round(t - offset, 6), np.full(n, np.nan)) for t in times])
+    starts = []
+    for plan in ramps.values():
+        start, end = plan.start_time + offset, plan.end + offset
+        at = np.flatnonzero(np.abs(times - start) < 1e-6)
+        assert len(at) == 1, f"no point of the timeline at the ramp's start {start:.6f} s"
+        first = last = int(at[0])
+        while last + 1 < len(times) and times[last + 1] <= end + DT + 1e-6 and not np.isnan(own[last + 1, 0]):
+            last += 1
+        assert last > first, f"the ramp from {start:.6f} s sent no dance point"
+        t, window, d = times[max(first - 1, 0):last + 1], q[max(first - 1, 0):last + 1], own[max(first - 1, 0):last + 1]
+        if first == 0:
+            t, window, d = np.concatenate([[t[0] - DT], t]), np.vstack([window[:1], window]), np.vstack([d[:1], d])
+        own_v = np.diff(d, axis=0) / np.diff(t)[:, None]
+        own_a = np.nan_to_num(np.abs(np.diff(own_v, axis=0)) / np.diff(0.5 * (t[1:] + t[:-1]))[:, None])
+        own_v = np.nan_to_num(np.abs(own_v))
+        check_gentle(t, window, velocity=np.maximum(FRACTION * rig.robot.velocity, own_v) + 1e-9,
+                     acceleration=np.maximum(FRACTION * rig.robot.acceleration, own_a) + 1e-6)
+        starts.append(start)
+    return starts
+
+
+def test_far_start_and_every_later_ramp_stay_within_the_budget():
+    """A robot far from the neutral pose: the dance starts where it stands, and the ramp into it
+    and the one after a deadline miss (a chunk held back until the plan ran short) stay within
+    the budget, point by point, across the joins of the messages."""
     with ros_session() as ros:
         # a robot that follows its command exactly never diverges, however late its joint states
-        # arrive (they are compared with the command at their stamp): a tight watch stays quiet
-        rig, robot = start_robot(ros, divergence_threshold=0.02, divergence_seconds=0.1)
+        # arrive (they are compared with the command at their stamp): a tight watch stays quiet.
+        # On a loaded machine the stand-in's states came 0.5-1 s apart: with the default
+        # state_timeout the node refused the first chunk (no fresh state) and compared a state
+        # older than it with the command at its arrival (a false divergence of 1 rad)
+        rig, robot = start_robot(ros, divergence_threshold=0.02, divergence_seconds=0.1, state_timeout=2.0)
+        ramps, dance = record_ramps(rig.node)
         robot.follow()
-        start = rig.now() + 0.4
-        chunks = 3
-        joints = slow_dance(chunks * FRAMES, 0)
-        for k in range(chunks):
+        # retargeting a chunk of a second took up to 1.3 s on a loaded machine: frames due before
+        # it is done are history (a run stamped 0.4 s ahead once got both chunks there)
+        start = rig.now() + 1.5
+        joints = slow_dance(3 * FRAMES, 0)
+        # chunks 0 and 1 now; chunk 2 once they were taken and the plan ran short (a miss may also
+        # come earlier: chunks are retargeted late under load), stamped ahead as a generator that
+        # missed its deadline resumes: the dance skips to it
+        for k in range(2):
             rig.send(joints[k * FRAMES:(k + 1) * FRAMES], start + k * FRAMES * DT, k)
-        assert wait_for(lambda: len(rig.trajectories) >= chunks, 20.0)
-        assert wait_for(lambda: rig.now() > start + chunks * FRAMES * DT, 10.0)
+
+        def taken(index):
+            return rig.node.last_chunk is not None and rig.node.last_chunk[0].index == index
+
+        def arrived():
+            return (f"chunks taken: up to index {rig.node.last_chunk[0].index if rig.node.last_chunk else None}; "
+                    f"{len(rig.trajectories)} trajectories; deadline misses {rig.node.counts['deadline_misses']}; "
+                    f"the last retargeted in {rig.node.compute:.2f} s; "
+                    f"last status {rig.statuses[-1].message if rig.statuses else None!r}")
+        assert wait_for(lambda: taken(1) and rig.node.counts["deadline_misses"], start + 2 * FRAMES * DT - rig.now()
+                        + 20.0), arrived()
+        resume = rig.now() + 1.5
+        rig.send(joints[2 * FRAMES:], resume, 2)
+        # the node took it, and its frames are history: every point of it was sent
+        end = resume + FRAMES * DT
+        assert wait_for(lambda: taken(2) and rig.now() > end, end - rig.now() + 20.0), arrived()
         assert not [s.message for s in rig.statuses if s.generator_state == DanceStatus.STATE_HOLDING]
         times, q = rig.check()
         np.testing.assert_allclose(q[0], far_pose(rig.robot), atol=1e-9)      # starts where the robot is
-        handover = rig.node.handover
-        ramp_start = handover.start_time + (rig.node.epoch_ns - rig.origin_ns) * 1e-9      # on the test's clock
-        ramp_end = ramp_start + handover.end - handover.start_time
-        assert ramp_start == pytest.approx(times[0], abs=1e-6) and ramp_end > start + FRAMES * DT
-        # the whole blend across the chunks it spans (and the first step after it, when sent)
-        ramp = times <= ramp_end + DT + 1e-6
-        t, q = np.concatenate([[times[0] - DT], times[ramp]]), np.vstack([q[:1], q[ramp]])
-        # the dance the node blended in, recovered from the commands: q = q0 + s (dance - q0)
-        weight = handover.weight(t - ramp_start + handover.start_time)[:, None]
-        dance = q[0] + (q - q[0]) / np.maximum(weight, 1e-300)
-        dance[weight[:, 0] == 0] = dance[np.argmax(weight[:, 0] > 0)]
-        own_v = np.abs(np.diff(dance, axis=0)) / DT
-        own_a = np.abs(np.diff(dance, 2, axis=0)) / DT ** 2
-        # point by point, from rest through the ramp: within the fraction, or the dance's own step
-        check_gentle(t, q, velocity=np.maximum(FRACTION * rig.robot.velocity, own_v) + 1e-9,
-                     acceleration=np.maximum(FRACTION * rig.robot.acceleration, own_a) + 1e-6)
+        starts = check_ramps(rig, ramps, dance)
+        assert starts[0] == pytest.approx(times[0], abs=1e-6)
+        assert len(starts) >= 2, f"no ramp after the deadline miss: {arrived()}"
 
 
 def test_estop_holds_at_the_measured_pose():
@@ -158,8 +216,9 @@ def test_divergence_holds_at_the_measured_pose():
 def test_no_measured_state_refuses_to_start_until_it_arrives():
     with ros_session() as ros:
         rig = Rig(ros, start_without_state=False, state_timeout=0.3)
-        assert wait_for(lambda: rig.statuses and rig.statuses[-1].generator_state == DanceStatus.STATE_ERROR, 5.0)
-        assert "refusing to start" in rig.statuses[-1].message
+        # the status says so (the controller hand-shake's report, published meanwhile, may follow it)
+        assert wait_for(lambda: any(s.generator_state == DanceStatus.STATE_ERROR and "refusing to start" in s.message
+                                    for s in rig.statuses), 5.0), [s.message for s in rig.statuses[-3:]]
         rig.send(synthetic_joints(FRAMES, 2), rig.now() + 0.3, 0)
         assert not wait_for(lambda: rig.trajectories, 1.5)
         StandInRobot(ros, rig, far_pose(rig.robot))

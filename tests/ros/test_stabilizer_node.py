@@ -112,3 +112,41 @@ def test_stabilizer_corrects_within_limits_refuses_bad_input_and_yields_to_estop
         held = len(commands)
         assert np.allclose([p.positions for p in commands[-1].points], plan)
         assert not wait_for(lambda: len(commands) > held, 0.5)
+
+
+def test_a_tick_slower_than_its_period_leaves_the_inputs_served():
+    """A control tick that takes longer than its period (a loaded machine) is ready again whenever
+    it ends; sharing one mutually exclusive callback group with the inputs, rclpy's executor then
+    served the tick only, and the e-stop status and the sensors went unread for seconds."""
+    import time
+
+    from dancemosaic_ros.stabilizer_node import StabilizerNode
+    with ros_session() as ros:
+        node = ros.add(StabilizerNode, rate=50.0, status_rate=20.0)
+        command = node._command
+
+        def slow_command():
+            time.sleep(0.03)
+            command()
+        node._command = slow_command
+        probe = ros.probe()
+        statuses = []
+        probe.create_subscription(DanceStatus, "stabilizer/status", statuses.append, 50)
+        reference = probe.create_publisher(JointTrajectory, "dance/reference", 10)
+        imu = probe.create_publisher(Imu, "/imu", 10)
+        dance_status = probe.create_publisher(DanceStatus, "dance/status", 10)
+        ros.start()
+        assert wait_for(lambda: reference.get_subscription_count() and imu.get_subscription_count()
+                        and dance_status.get_subscription_count(), 10.0)
+        now = node._now()
+        times = now + 0.1 + np.arange(80) / 20.0
+        plan = np.repeat(node.robot.neutral_q[None], len(times), 0)
+        reference.publish(joint_trajectory_msg(Segment(now, times, plan, 0 * plan), node.joint_names, node.epoch_ns))
+        assert wait_for(lambda: node.plan is not None, 5.0)           # the tick runs from here on
+        broken = Imu()
+        broken.orientation.w = 2.0
+        imu.publish(broken)
+        dance_status.publish(DanceStatus(generator_state=DanceStatus.STATE_HOLDING))
+        assert wait_for(lambda: node.bad_messages >= 1 and node.holding, 5.0), \
+            f"bad messages {node.bad_messages}, holding {node.holding}"
+        assert wait_for(lambda: statuses and statuses[-1].generator_state == DanceStatus.STATE_HOLDING, 5.0)
