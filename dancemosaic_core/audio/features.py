@@ -45,6 +45,7 @@ AMIN_DB = -100.0          # absolute floor of power_to_db (amin = 1e-10), replac
 ONSET_DELTA = 1.0         # dB above the local mean: librosa 0.07 x a typical 14 dB envelope maximum
 BEAT_TIGHTNESS = 100      # EDGE's beat_track setting
 MIN_FPS = 20              # below it sr = fps*512 puts chroma_cens' top octave over Nyquist
+FEATURE_BLOCK_SECONDS = 30.0   # long waves: local features block by block (memory flat in length)
 
 COL_ONSET = 0
 COLS_MFCC = slice(1, 1 + N_MFCC)
@@ -140,11 +141,26 @@ def local_features(wave: np.ndarray, sr: int) -> np.ndarray:
 
     Every output frame depends only on audio within a bounded window around it (see the
     module doc); float64 inside so that chroma's quantisation steps do not flip between a
-    whole-file and a windowed computation."""
+    whole-file and a windowed computation. A wave longer than two FEATURE_BLOCK_SECONDS is
+    computed block by block, each with the margins that make its frames exact (the
+    streaming features' margins), so memory does not grow with the song."""
     import librosa
-    y = np.asarray(wave, dtype=np.float64)
+
+    from dancemosaic_core.audio.streaming import margin_frames   # that module imports this one
+    y = np.asarray(wave)                    # float64 block by block (a copy of the whole would grow)
+    block = int(FEATURE_BLOCK_SECONDS * sr / HOP_LENGTH)
+    total = n_frames(len(y))
     with _short_clips_padded():
-        return _local_features(librosa, y, sr)
+        if total <= 2 * block:
+            return _local_features(librosa, y.astype(np.float64), sr)
+        left, right = margin_frames(sr / HOP_LENGTH)
+        parts = []
+        for a in range(0, total, block):
+            b = min(a + block, total)
+            first = max(0, a - left)
+            seg = y[first * HOP_LENGTH:(b + right) * HOP_LENGTH].astype(np.float64)
+            parts.append(_local_features(librosa, seg, sr)[a - first:b - first])
+        return np.concatenate(parts)
 
 
 def _local_features(librosa, y: np.ndarray, sr: int) -> np.ndarray:

@@ -151,9 +151,17 @@ def dance_tempo(env: np.ndarray, env_fps: float, bpms: np.ndarray | None = None,
     return Tempo(round(float(bpms[i]), 2) if conf >= min_confidence else None, conf)
 
 
+ONSET_BLOCK_SECONDS = 10.0   # a whole wave is pushed in blocks: the spectrogram of one at a time
+
+
 def onset_envelope_fine(y: np.ndarray, sr: int, hop: int) -> np.ndarray:
-    """StreamingOnset's envelope of a whole wave (frame i at i*hop/sr s)."""
-    return StreamingOnset(sr, hop).push(np.asarray(y, dtype=np.float64))
+    """StreamingOnset's envelope of a whole wave (frame i at i*hop/sr s), memory bounded by
+    one ONSET_BLOCK_SECONDS block whatever the wave's length."""
+    onset = StreamingOnset(sr, hop)
+    y = np.asarray(y)                       # push() takes each block to float64
+    block = max(1, int(ONSET_BLOCK_SECONDS * sr))
+    parts = [onset.push(y[i:i + block]) for i in range(0, len(y), block)]
+    return np.concatenate(parts) if parts else np.zeros(0)
 
 
 @dataclass

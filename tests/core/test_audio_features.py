@@ -176,3 +176,19 @@ def test_onset_envelope_alone_is_the_onset_column(seconds):
     env = onset_envelope(y, 10240)
     assert env.dtype == np.float64 and len(env) == n_frames(len(y))
     np.testing.assert_array_equal(env, local_features(y, 10240)[:, COL_ONSET])
+
+
+def test_long_waves_are_computed_in_blocks_equal_to_one_pass(monkeypatch):
+    from dancemosaic_core.audio import features as features_module
+    from dancemosaic_core.audio import tempo as tempo_module
+    sr = features_module.feature_sr(20.0)
+    rng = np.random.default_rng(3)
+    wave, _ = _music(9.3, sr)
+    whole = features_module.local_features(wave, sr)                    # 9.3 s: one pass at 30 s blocks
+    env_whole = tempo_module.onset_envelope_fine(wave, sr, 128)
+    monkeypatch.setattr(features_module, "FEATURE_BLOCK_SECONDS", 2.0)  # now four blocks
+    monkeypatch.setattr(tempo_module, "ONSET_BLOCK_SECONDS", float(rng.uniform(0.3, 0.7)))
+    blocked = features_module.local_features(wave, sr)
+    assert blocked.shape == whole.shape
+    np.testing.assert_allclose(blocked, whole, atol=1e-5)
+    np.testing.assert_allclose(tempo_module.onset_envelope_fine(wave, sr, 128), env_whole, atol=1e-9)
