@@ -34,10 +34,16 @@ from dancemosaic_core.motion.skeleton import MOTION_FPS, TOKEN_DOWNSAMPLE
 
 # Lookahead sized from measured compute (lead_for): the slowest measured chunk times
 # LEAD_SAFETY (the p99 of a busy robot computer runs above an idle warm-up's worst) plus
-# LEAD_MARGIN_S (the retarget node's command_lead, 0.1 s, and transport), within the bounds.
+# LEAD_MARGIN_S: the retarget node's command_lead and deadline_margin (0.1 s each: a chunk that
+# comes later than both before its start finds the plan extended to rest), the audio path's delay
+# before a sample counts as heard (capture block, the resampler's 64 ms), the IK and transport;
+# at most MAX_LEAD_S. Measured (bench live, idle, 0.25 s margin): chunks 114-460 ms ahead of
+# their start, and those under ~0.23 s ahead met an extended plan (65 of 146).
 LEAD_SAFETY = 1.5
-LEAD_MARGIN_S = 0.15
-MIN_LEAD_S, MAX_LEAD_S = 0.2, 5.0
+LEAD_MARGIN_S = 0.35
+MAX_LEAD_S = 5.0
+WARMUP_BPM = 120.0         # the warm-up's click track
+WARMUP_LOCK_S = 4.0        # its chunks are timed from here on (the beat tracker locks in ~3 s)
 
 
 def lead_for(compute_seconds) -> float:
@@ -45,7 +51,7 @@ def lead_for(compute_seconds) -> float:
     computes = np.asarray(compute_seconds, dtype=np.float64).reshape(-1)
     if not len(computes) or not np.isfinite(computes).all() or (computes < 0).any():
         raise DanceMosaicError(f"lead_for needs measured compute seconds (finite, >= 0), got {computes}")
-    return float(np.clip(computes.max() * LEAD_SAFETY + LEAD_MARGIN_S, MIN_LEAD_S, MAX_LEAD_S))
+    return float(min(computes.max() * LEAD_SAFETY + LEAD_MARGIN_S, MAX_LEAD_S))
 
 
 @dataclass
@@ -143,17 +149,29 @@ class StreamingDancer:
 
     def warmup(self, chunks: int = 1) -> float:
         """Pay one-off costs before the music starts (the feature extractor's JIT compilation,
-        first model calls) by generating `chunks` chunks on quiet noise; returns the seconds it
-        took. The compute of every chunk after the first (which pays the one-off costs) is kept
-        in `warm_compute_seconds` (lead_for sizes the lookahead from it). State is reset."""
+        first model calls) by streaming a click track as a live source would; returns the
+        seconds it took. Its beats make the chunks cost what a dance does (beat-aware ITTO runs
+        only on a beat grid): with chunks > 1, the compute of `chunks - 1` chunks played after
+        the beat tracker has locked is kept in `warm_compute_seconds` (lead_for sizes the
+        lookahead from it). State is reset afterwards."""
+        from dancemosaic_core.audio.synth import click_track
         if not 1 <= int(chunks) <= 100:
             raise DanceMosaicError(f"warm-up chunks must be 1..100, got {chunks}")
         t0 = time.perf_counter()
-        rng = np.random.default_rng(0)
-        seconds = max(3.0, self.next_start_time + int(chunks) * self.chunk_frames / self.fps)
-        self.push_audio(0.01 * rng.standard_normal(int(seconds * self.sample_rate)).astype(np.float32))
-        computes = [self.next_chunk().compute_seconds for _ in range(int(chunks))]
-        self.warm_compute_seconds = computes[1:]
+        timed_from = WARMUP_LOCK_S if chunks > 1 else 0.0
+        seconds = max(timed_from, self.next_start_time) + (int(chunks) + 1) * self.chunk_frames / self.fps + 1.0
+        wave, _ = click_track(WARMUP_BPM, seconds, sr=self.sample_rate)
+        block, made, computes, need = self.sample_rate // 10, 0, [], int(chunks) - 1
+        for i in range(0, len(wave), block):
+            self.push_audio(0.3 * wave[i:i + block])
+            while self.ready() and (not made or len(computes) < need):
+                chunk = self.next_chunk()
+                made += 1
+                if made > 1 and chunk.start_time >= timed_from:
+                    computes.append(chunk.compute_seconds)
+            if made and len(computes) >= need:
+                break
+        self.warm_compute_seconds = computes
         self.reset()
         return time.perf_counter() - t0
 
