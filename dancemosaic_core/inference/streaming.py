@@ -37,9 +37,10 @@ from dancemosaic_core.motion.skeleton import MOTION_FPS, TOKEN_DOWNSAMPLE
 # LEAD_MARGIN_S: the retarget node's command_lead and deadline_margin (0.1 s each: a chunk that
 # comes later than both before its start finds the plan extended to rest), the audio path's delay
 # before a sample counts as heard (capture block, the resampler's 64 ms), the IK and transport;
-# at most MAX_LEAD_S. Measured (bench live, idle, 0.25 s margin): chunks 114-460 ms ahead of
-# their start, and those under ~0.23 s ahead met an extended plan (65 of 146).
-LEAD_SAFETY = 1.5
+# at most MAX_LEAD_S. Measured (bench live, 60 s, idle): with x1.5 + 0.25 s, 65 of 146 chunks
+# came under ~0.2 s before their start and met a plan extended to rest; x1.5 + 0.35 s, 16 of
+# 147; x2 + 0.35 s (these), 1 of 147.
+LEAD_SAFETY = 2.0
 LEAD_MARGIN_S = 0.35
 MAX_LEAD_S = 5.0
 WARMUP_BPM = 120.0         # the warm-up's click track
