@@ -68,8 +68,12 @@ def test_the_load_setting_and_the_load_average_reach_the_results(tmp_path, monke
     monkeypatch.setattr(bench_live.tempfile, "mkdtemp", lambda prefix: str(tmp_path))
     parser = ArgumentParser()
     bench_live.add_arguments(parser)
-    args = parser.parse_args(["--load", "1", "--seconds", "2", "--song", str(tmp_path / "none.wav")])
+    args = parser.parse_args(["--load", "1", "--seconds", "2", "--song", str(tmp_path / "none.wav"),
+                              "--sample-rate", "10240"])
     result = bench_live.run(args)
+    import yaml
+    audio = yaml.safe_load((tmp_path / "params.yaml").read_text())["audio_node"]["ros__parameters"]
+    assert audio["sample_rate"] == 10240 == result["audio_sample_rate"]     # the song is played at that rate
     assert seen["burners"] == [None]              # the burner ran during the song
     assert result["competing_load"]["burners"] == 1 and result["competing_load"]["workload"] == WORKLOAD
     assert result["competing_load"]["burner_cpu_cores"] >= 0.0
