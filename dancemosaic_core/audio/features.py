@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import warnings
 from contextlib import contextmanager
 from pathlib import Path
@@ -136,6 +137,20 @@ def onset_envelope(wave: np.ndarray, sr: int) -> np.ndarray:
     return _onset_strength(librosa, mel_db, sr)[:n_frames(len(y))]
 
 
+CQT_SUPPORT_SECONDS = 1.25  # half-length of chroma's lowest constant-Q filter (0.79 s) + resampler tails
+CENS_SMOOTH_HALF = 21       # librosa chroma_cens: win_len_smooth 41 -> a 43-point Hann window
+ONSET_LEFT = 5              # onset env[t] uses mel frames t-2 and t-3, each 2 frames wide
+
+
+def margin_frames(fps: float) -> tuple[int, int]:
+    """(left, right) context in frames that makes a frame's local features exact."""
+    p = peak_params(fps)
+    chroma = math.ceil(CQT_SUPPORT_SECONDS * fps) + CENS_SMOOTH_HALF
+    left = max(chroma, ONSET_LEFT + max(p["pre_max"], p["pre_avg"]) + p["wait"])
+    right = max(chroma, 3, max(p["post_max"], p["post_avg"]))
+    return left, right
+
+
 def local_features(wave: np.ndarray, sr: int) -> np.ndarray:
     """Columns 0..33 (all but the beat one-hot) of a wave already at sr = fps*512.
 
@@ -146,7 +161,6 @@ def local_features(wave: np.ndarray, sr: int) -> np.ndarray:
     streaming features' margins), so memory does not grow with the song."""
     import librosa
 
-    from dancemosaic_core.audio.streaming import margin_frames   # that module imports this one
     y = np.asarray(wave)                    # float64 block by block (a copy of the whole would grow)
     block = int(FEATURE_BLOCK_SECONDS * sr / HOP_LENGTH)
     total = n_frames(len(y))

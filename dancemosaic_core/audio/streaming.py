@@ -14,8 +14,6 @@ envelope at 4x the feature frame rate.
 """
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
 from dancemosaic_core.audio.beat import TempoTracker
@@ -24,25 +22,11 @@ from dancemosaic_core.audio.features import (
     HOP_LENGTH,
     feature_sr,
     local_features,
-    peak_params,
+    margin_frames,
 )
 from dancemosaic_core.audio.io import check_sr, check_wave, to_mono
 from dancemosaic_core.common.errors import DanceMosaicError
 from dancemosaic_core.motion.skeleton import MOTION_FPS, MUSIC_FEATURE_DIM
-
-CQT_SUPPORT_SECONDS = 1.25  # half-length of chroma's lowest constant-Q filter (0.79 s) + resampler tails
-CENS_SMOOTH_HALF = 21       # librosa chroma_cens: win_len_smooth 41 -> a 43-point Hann window
-ONSET_LEFT = 5              # onset env[t] uses mel frames t-2 and t-3, each 2 frames wide
-
-
-def margin_frames(fps: float) -> tuple[int, int]:
-    """(left, right) context in frames that makes a frame's local features exact."""
-    p = peak_params(fps)
-    chroma = math.ceil(CQT_SUPPORT_SECONDS * fps) + CENS_SMOOTH_HALF
-    left = max(chroma, ONSET_LEFT + max(p["pre_max"], p["pre_avg"]) + p["wait"])
-    right = max(chroma, 3, max(p["post_max"], p["post_avg"]))
-    return left, right
-
 
 class StreamingMusicFeatures:
     """Push audio blocks, read (T, 35) features of the frames heard so far.
