@@ -3,6 +3,7 @@ rclpy needs (worker threads and nodes, then the executor, then the context): eve
 main()."""
 from __future__ import annotations
 
+import gc
 import signal
 import sys
 import threading
@@ -47,6 +48,11 @@ def run_nodes(node_classes, args=None, *, num_threads: int | None = None, execut
                 break
             nodes.append(cls())
             executor.add_node(nodes[-1])
+        # everything built so far (robot model, IK, tracker, rclpy objects) lives to the end: out
+        # of the collector's sight, a full collection no longer walks it with the GIL held (the
+        # generator node does the same again after its warm-up)
+        gc.collect()
+        gc.freeze()
         while not stop.is_set() and rclpy.ok():
             executor.spin_once(timeout_sec=0.1)
     except DanceMosaicError as exc:
