@@ -36,6 +36,8 @@ class PlanOptions:
     dt: float = 0.01              # s, planner step (the reference is interpolated between frames)
     error_weight: float = 1.0     # Q_e of the ZMP error's integral
     jerk_weight: float = 1e-6     # R of the CoM jerk
+    dynamics_passes: int = 0      # re-plans against the multibody ZMP error of the balanced retarget
+    correction_limit: float = 0.05   # m, largest shift of the cart-table reference per frame
 
 
 @dataclass
@@ -44,13 +46,17 @@ class CoMPlan:
     zmp: np.ndarray               # (T, 2) m, the cart-table ZMP of that plan
     zmp_reference: np.ndarray     # (T, 2) m
     com_height: float             # m, the cart-table's height
+    correction: np.ndarray | None = None   # (T, 2) m, added to the reference the cart table tracks
     before: BalanceReport | None = None    # feasibility of the unbalanced retarget
     after: BalanceReport | None = None     # feasibility of the balanced one
     joint_rms_change: float | None = None  # rad, RMS of q_balanced - q_unbalanced
 
     def summary(self) -> dict:
+        tracked = self.zmp_reference if self.correction is None else self.zmp_reference + self.correction
         out = {"com_height_m": self.com_height, "joint_rms_change_rad": self.joint_rms_change,
-               "plan_zmp_error_max_m": float(np.abs(self.zmp - self.zmp_reference).max())}
+               "plan_zmp_error_max_m": float(np.abs(self.zmp - tracked).max())}
+        if self.correction is not None:
+            out["zmp_correction_max_m"] = float(np.linalg.norm(self.correction, axis=1).max())
         for name, report in (("before", self.before), ("after", self.after)):
             if report is not None:
                 out[name] = report.summary()
@@ -162,19 +168,35 @@ def zmp_reference(report: BalanceReport, fps: float, options: PlanOptions) -> np
     return out
 
 
-def plan_com(report: BalanceReport, fps: float, options: PlanOptions | None = None) -> CoMPlan:
-    """The CoM plan of a trajectory's feasibility report (its contacts, polygons and static CoM)."""
+def plan_com(report: BalanceReport, fps: float, options: PlanOptions | None = None,
+             correction: np.ndarray | None = None) -> CoMPlan:
+    """The CoM plan of a trajectory's feasibility report (its contacts, polygons and static CoM);
+    `correction` (T, 2) m is added to the ZMP reference the cart table tracks."""
     opt = options or PlanOptions()
     reference = zmp_reference(report, fps, opt)
+    tracked = reference if correction is None else reference + correction
     com_height = float(report.com[:, 2].mean())
     frames = np.arange(len(reference))
     fine = np.arange(0.0, len(reference) - 1 + 1e-9, opt.dt * fps)            # planner steps, in frames
-    fine_ref = np.stack([np.interp(fine, frames, reference[:, i]) for i in range(2)], -1)
-    com, zmp = preview_control(fine_ref, reference[0], opt.dt, com_height, opt.preview,
+    fine_ref = np.stack([np.interp(fine, frames, tracked[:, i]) for i in range(2)], -1)
+    com, zmp = preview_control(fine_ref, tracked[0], opt.dt, com_height, opt.preview,
                                opt.error_weight, opt.jerk_weight)
     at_frames = np.stack([np.interp(frames, fine, com[:, i]) for i in range(2)], -1)
     zmp_frames = np.stack([np.interp(frames, fine, zmp[:, i]) for i in range(2)], -1)
-    return CoMPlan(com=at_frames, zmp=zmp_frames, zmp_reference=reference, com_height=com_height)
+    return CoMPlan(com=at_frames, zmp=zmp_frames, zmp_reference=reference, com_height=com_height,
+                   correction=correction)
+
+
+def zmp_correction(plan: CoMPlan, measured: BalanceReport, limit: float) -> np.ndarray:
+    """The next cart-table reference offset (T, 2): the last one plus the multibody ZMP's error to
+    the reference (the limbs' angular momentum, the vertical CoM motion and the IK's CoM tracking
+    error, which the cart table leaves out; Kajita et al. 2003, Sec. IV), averaged over the
+    report's window as the margin is, zero in flight, each frame's offset at most `limit` m."""
+    error = plan.zmp_reference - measured.zmp_window
+    error[~measured.contacts.any(axis=1)] = 0.0
+    offset = error if plan.correction is None else plan.correction + error
+    norm = np.linalg.norm(offset, axis=1, keepdims=True)
+    return offset * np.minimum(1.0, limit / np.maximum(norm, 1e-12))
 
 
 def balanced_retarget(retargeter, joints: np.ndarray, fps: float, options: PlanOptions | None = None,
@@ -188,7 +210,11 @@ def balanced_retarget(retargeter, joints: np.ndarray, fps: float, options: PlanO
     before = zmp_margin(retargeter.robot, first.q, first.base, first.fps, balance)
     plan = plan_com(before, first.fps, opt)
     result = retargeter.retarget(joints, fps=fps, com=plan.com, posture=first.q)
-    plan.before = before
-    plan.after = zmp_margin(retargeter.robot, result.q, result.base, result.fps, balance)
+    after = zmp_margin(retargeter.robot, result.q, result.base, result.fps, balance)
+    for _ in range(opt.dynamics_passes):
+        plan = plan_com(before, first.fps, opt, zmp_correction(plan, after, opt.correction_limit))
+        result = retargeter.retarget(joints, fps=fps, com=plan.com, posture=first.q)
+        after = zmp_margin(retargeter.robot, result.q, result.base, result.fps, balance)
+    plan.before, plan.after = before, after
     plan.joint_rms_change = float(np.sqrt(np.mean(np.square(result.q - first.q))))
     return result, plan

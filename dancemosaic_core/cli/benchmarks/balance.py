@@ -24,6 +24,8 @@ def add_arguments(parser) -> None:
     parser.add_argument("--seconds", type=float, default=12.0, help="length of each choreographed dance")
     parser.add_argument("--song-seconds", type=float, default=60.0, help="seconds of the demo song (0: skip)")
     parser.add_argument("--push", type=float, default=40.0, help="N of the push at 5 s (0.2 s, backward)")
+    parser.add_argument("--dynamics-passes", type=int, default=0,
+                        help="re-plans of the CoM against the multibody ZMP error (com_plan.PlanOptions)")
 
 
 def _dances(args) -> list[tuple[str, np.ndarray, float]]:
@@ -56,7 +58,7 @@ def _standing(report) -> dict:
 
 def run(args) -> dict:
     from dancemosaic_core.retarget import Retargeter, load_robot
-    from dancemosaic_core.retarget.com_plan import balanced_retarget
+    from dancemosaic_core.retarget.com_plan import PlanOptions, balanced_retarget
     from dancemosaic_core.sim import play
 
     robot = load_robot(args.robot)
@@ -65,7 +67,7 @@ def run(args) -> dict:
     results, start = {}, time.perf_counter()
     for name, joints, fps in dances:
         unbalanced = retargeter.retarget(joints, fps=fps)
-        balanced, plan = balanced_retarget(retargeter, joints, fps)
+        balanced, plan = balanced_retarget(retargeter, joints, fps, PlanOptions(dynamics_passes=args.dynamics_passes))
         entry = {"seconds": (len(joints) - 1) / fps, "joint_rms_change_rad": plan.joint_rms_change,
                  "steps": bool((plan.before.contacts.sum(axis=1) == 1).any()),
                  "zmp_unbalanced": _margins(plan.before), "zmp_balanced": _margins(plan.after)}
@@ -80,5 +82,6 @@ def run(args) -> dict:
              for k in ("sim_unbalanced_open_loop", "sim_unbalanced_stabilized", "sim_balanced_open_loop",
                        "sim_balanced_stabilized")}
     return {"dances": results, "stood_whole_dance": stood, "count": len(results),
+            "dynamics_passes": args.dynamics_passes,
             "joint_rms_change_rad_max": max(e["joint_rms_change_rad"] for e in results.values()),
             "wall_seconds": time.perf_counter() - start}
