@@ -15,6 +15,9 @@ from rclpy.signals import SignalHandlerOptions
 from dancemosaic_core.common.errors import DanceMosaicError
 
 
+SWITCH_INTERVAL_S = 0.0005    # Python's GIL switch interval in node processes (default 0.005)
+
+
 def make_executor(kind: str, num_threads: int | None = None):
     """"single": a SingleThreadedExecutor, for nodes whose callbacks only queue or publish (audio,
     generator: the model runs in its own thread), with none of the thread pool's background
@@ -53,6 +56,11 @@ def run_nodes(node_classes, args=None, *, num_threads: int | None = None, execut
         # generator node does the same again after its warm-up)
         gc.collect()
         gc.freeze()
+        # a thread that gives the GIL up (each numpy or Pinocchio call of the IK does) waits up to
+        # the switch interval to get it back while the executor's threads run Python: at the
+        # default 5 ms the IK of one chunk took seconds instead of 23 ms in a process with a
+        # busy executor (tests/ros/test_handover.py, sampled)
+        sys.setswitchinterval(SWITCH_INTERVAL_S)
         while not stop.is_set() and rclpy.ok():
             executor.spin_once(timeout_sec=0.1)
     except DanceMosaicError as exc:

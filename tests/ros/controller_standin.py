@@ -19,6 +19,7 @@ class StandInRobot:
         self.rig, self.pose, self.following = rig, np.asarray(pose, dtype=np.float64), False
         self.published = []                          # (seconds after rig.origin_ns, pose)
         self._merged = []                            # the rig's trajectories converted so far, in order
+        self._timeline = None                        # executed_timeline(self._merged)
         self._lock = threading.Lock()
         self.node = ros.probe("standin_robot")
         self.publisher = self.node.create_publisher(JointState, "/joint_states", 10)
@@ -36,9 +37,15 @@ class StandInRobot:
             if self.following and self.rig.trajectories:
                 # each message converted once: re-converting every point of every message at 50 Hz
                 # held the GIL long enough to delay the node's callbacks in this process by 0.1 s+
-                for msg in self.rig.trajectories[len(self._merged):]:
+                # and the executed timeline merged again only when a message came: merging every
+                # message at 50 Hz starved the node's IK thread of the GIL (seconds per chunk once
+                # a deadline miss had made ~20 messages)
+                new = self.rig.trajectories[len(self._merged):]
+                for msg in new:
                     self._merged.append(points(msg, self.rig.origin_ns)[:3])
-                times, q = executed_timeline(self._merged)
+                if new or self._timeline is None:
+                    self._timeline = executed_timeline(self._merged)
+                times, q = self._timeline
                 if now >= times[0]:
                     self.pose = np.array([np.interp(now, times, q[:, j]) for j in range(q.shape[1])])
             pose = self.pose.copy()

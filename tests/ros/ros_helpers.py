@@ -3,6 +3,7 @@ in a background thread, and a teardown in the order rclpy needs (nodes, executor
 from __future__ import annotations
 
 import gc
+import sys
 import threading
 import time
 from contextlib import contextmanager
@@ -11,6 +12,8 @@ import rclpy
 from rclpy._rclpy_pybind11 import InvalidHandle
 from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor, ShutdownException
 from rclpy.parameter import Parameter
+
+from dancemosaic_ros.run import SWITCH_INTERVAL_S
 
 
 def overrides(params: dict) -> list[Parameter]:
@@ -77,6 +80,8 @@ def ros_session():
     # its warm-up.
     gc.collect()
     gc.freeze()
+    # the nodes' processes run with a short GIL switch interval (run_nodes): so does this one
+    sys.setswitchinterval(SWITCH_INTERVAL_S)
     context = rclpy.Context()
     rclpy.init(context=context)
     session = Session(context)
