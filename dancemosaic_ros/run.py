@@ -15,7 +15,7 @@ from rclpy.signals import SignalHandlerOptions
 from dancemosaic_core.common.errors import DanceMosaicError
 
 
-SWITCH_INTERVAL_S = 0.0005    # Python's GIL switch interval in node processes (default 0.005)
+SWITCH_INTERVAL_S = 0.001    # Python's GIL switch interval in node processes (default 0.005)
 
 
 def make_executor(kind: str, num_threads: int | None = None):
@@ -59,7 +59,8 @@ def run_nodes(node_classes, args=None, *, num_threads: int | None = None, execut
         # a thread that gives the GIL up (each numpy or Pinocchio call of the IK does) waits up to
         # the switch interval to get it back while the executor's threads run Python: at the
         # default 5 ms the IK of one chunk took seconds instead of 23 ms in a process with a
-        # busy executor (tests/ros/test_handover.py, sampled)
+        # busy executor (tests/ros/test_handover.py, sampled). At 0.5 ms a storm of 50 e-stop
+        # callers was no longer served within 20 s (test_retarget_node); 1 ms serves both.
         sys.setswitchinterval(SWITCH_INTERVAL_S)
         while not stop.is_set() and rclpy.ok():
             executor.spin_once(timeout_sec=0.1)
