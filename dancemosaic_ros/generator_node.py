@@ -119,13 +119,12 @@ class GeneratorNode(DanceNode):
             joint_limit_fn = joint_limit_proxy(load_robot(p["robot"]))
         dancer = StreamingDancer.from_pretrained(
             model_dir, device=p["device"], genre=p["genre"] or None, text=p["text"] or None,
-            chunk_seconds=p["chunk_seconds"], lead_seconds=p["lead_seconds"], seed=p["seed"],
+            # lead 0: sized at warm-up from the measured compute; until then the fallback
+            chunk_seconds=p["chunk_seconds"], lead_seconds=p["lead_seconds"] or FALLBACK_LEAD_S, seed=p["seed"],
             steps=p["steps"], itto_steps=p["itto_steps"], itto_lr=p["itto_lr"], rhythm_weight=p["rhythm_weight"],
             energy_weight=p["energy_weight"], foot_weight=p["foot_weight"],
             weights=GuidanceWeights(text=p["w_text"], music=p["w_music"], pose=p["w_pose"]),
             joint_limit_fn=joint_limit_fn)
-        if not p["lead_seconds"]:
-            dancer.set_lead(FALLBACK_LEAD_S)        # until the warm-up has measured the compute
         self.get_logger().info(f"model {model_dir} on {dancer.pipe.model.device}; chunks of "
                                f"{dancer.chunk_frames / dancer.fps:.1f} s, "
                                + (f"{p['lead_seconds']:.2f} s ahead" if p["lead_seconds"] else "lead sized at warm-up"))

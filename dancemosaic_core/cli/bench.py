@@ -40,6 +40,12 @@ def machine_info() -> dict:
             "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None}
 
 
+def peak_rss_mb() -> float:
+    """Peak resident memory of this process so far, MiB (Linux reports ru_maxrss in KiB)."""
+    import resource
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 def benchmarks() -> dict:
     """name -> imported module of every benchmark: the core's and the declared ones."""
     return {name: importlib.import_module(module)

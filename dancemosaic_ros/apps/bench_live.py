@@ -163,6 +163,9 @@ def analyse(record: dict, song_seconds: float, audio_start: float) -> dict:
 
 
 def run(args) -> dict:
+    if args.sample_rate:
+        from dancemosaic_core.audio.io import check_sr
+        check_sr(args.sample_rate, "--sample-rate")
     work = Path(tempfile.mkdtemp(prefix="dancemosaic_live_"))
     song, params = work / "song.wav", work / "params.yaml"
     if args.random_model:

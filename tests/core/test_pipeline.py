@@ -164,6 +164,9 @@ def test_bench_generate_reports_speed_and_streaming(model_dir, tmp_path):
     assert song["real_time_factor"] == pytest.approx(30 / (song["features_s"] + song["generate_s"]))
     assert song["progress_reports"] > short["progress_reports"] > 0      # whole songs report progress
     assert song["peak_rss_mb_after"] >= short["peak_rss_mb_after"] > 0
+    for bad in ("-1", "nan", "1e9"):
+        assert main(["bench", "generate", "--model", str(model_dir), "--song-seconds", bad,
+                     "--out", str(out)]) == 2
 
 
 def test_streaming_warmup_leaves_a_fresh_state(model_dir):

@@ -47,6 +47,13 @@ def test_a_burner_whose_parent_died_stops_by_itself():
     assert wait_for(lambda: gone(pid), 30.0)
 
 
+def test_sample_rate_out_of_range_is_refused_before_anything_starts():
+    parser = ArgumentParser()
+    bench_live.add_arguments(parser)
+    with pytest.raises(DanceMosaicError, match="--sample-rate"):
+        bench_live.run(parser.parse_args(["--sample-rate", "5"]))
+
+
 def test_load_out_of_range_is_refused():
     with pytest.raises(DanceMosaicError, match="--load -1"):
         CompetingLoad(-1)

@@ -10,12 +10,15 @@ untimed warm-up run.
 """
 from __future__ import annotations
 
-import resource
 import time
 
 import numpy as np
 
+from dancemosaic_core.cli.bench import peak_rss_mb
+from dancemosaic_core.common.errors import DanceMosaicError
 from dancemosaic_core.motion.skeleton import MOTION_FPS
+
+MAX_SONG_SECONDS = 3600.0   # whole-song runs: an hour at most
 
 
 def add_arguments(parser) -> None:
@@ -54,6 +57,9 @@ def run(args) -> dict:
     from dancemosaic_core.inference.pipeline import DancePipeline, music_features_for
     from dancemosaic_core.inference.streaming import StreamingDancer
 
+    for flag, value in (("--song-seconds", args.song_seconds), ("--short-song-seconds", args.short_song_seconds)):
+        if not (np.isfinite(value) and 0.0 <= value <= MAX_SONG_SECONDS):
+            raise DanceMosaicError(f"{flag} {value}: give seconds in [0, {MAX_SONG_SECONDS:g}] (0 skips that song)")
     pipe = DancePipeline.from_pretrained(args.model, device=args.device)
     dev = pipe.model.device
     sync = (lambda: torch.cuda.synchronize(dev)) if dev.type == "cuda" else (lambda: None)
@@ -98,14 +104,10 @@ def run(args) -> dict:
                       "max_compute_s": float(np.max(computes)) if computes else None,
                       "min_deadline_margin_s": float(args.lead_seconds - np.max(computes)) if computes else None},
         "whole_songs": songs,
-        "peak_rss_mb": _peak_rss_mb(), "peak_gpu_mb": peak_gpu,
+        "peak_rss_mb": peak_rss_mb(), "peak_gpu_mb": peak_gpu,
         "targets": {"cpu_real_time_factor": ">= 10", "gpu_seconds_per_clip": "<= 0.05",
                     "whole_song_real_time_factor": ">= 10 (10-minute song, 2 CPU cores)"},
     }
-
-
-def _peak_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def whole_song(pipe, genre, seconds: float, sr: int) -> dict:
@@ -126,5 +128,5 @@ def whole_song(pipe, genre, seconds: float, sr: int) -> dict:
     t2 = time.perf_counter()
     return {"song_seconds": seconds, "features_s": t1 - t0, "generate_s": t2 - t1,
             "real_time_factor": seconds / (t2 - t0), "frames": len(out.joints),
-            "progress_reports": len(reports), "peak_rss_mb_after": _peak_rss_mb(),
+            "progress_reports": len(reports), "peak_rss_mb_after": peak_rss_mb(),
             "settings": {**BEAT_ITTO, "steps": OFFLINE_DECODE_STEPS}}

@@ -8,10 +8,11 @@ the earlier stages of this run wrote, so the whole chain is exercised.
 from __future__ import annotations
 
 import multiprocessing as mp
-import resource
 import tempfile
 import time
 from pathlib import Path
+
+from dancemosaic_core.cli.bench import peak_rss_mb
 
 STAGES = ("tokenizer", "t2m", "music", "pose")
 
@@ -92,7 +93,7 @@ def _stage_child(cfg, threads: int, queue) -> None:
     result = run_stage(cfg)
     peak_gpu = torch.cuda.max_memory_allocated() / 2 ** 20 if torch.cuda.is_available() else None
     queue.put({"stamps": stamps, "final": result["final"], "checkpoint": result["checkpoint"],
-               "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "peak_gpu_mb": peak_gpu})
+               "peak_rss_mb": peak_rss_mb(), "peak_gpu_mb": peak_gpu})
 
 
 def run(args) -> dict:
