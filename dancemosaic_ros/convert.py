@@ -71,6 +71,8 @@ def motion_chunk_msg(chunk, *, stamp_seconds: float, audio_time: float) -> Motio
     msg.positions = joints.reshape(-1)
     msg.tempo_bpm, msg.beat_phase = float(chunk.tempo_bpm), float(chunk.beat_phase)
     msg.compute_seconds, msg.audio_time = float(chunk.compute_seconds), float(audio_time)
+    # a chunk drafted ahead (StreamingDancer.prepare) conditioned its tokens on older audio
+    msg.draft_audio_time = float(min(chunk.info.get("draft_heard_seconds", audio_time), audio_time))
     return msg
 
 

@@ -58,9 +58,11 @@ PARAMS = {
     "seed": Param(0, "random seed of the sampler", integer(0, 2**63 - 1), read_only=True),
     "steps": Param(3, "masked-decoding iterations per chunk (paper section 3.4; fewer: lower latency)",
                    integer(1, 100), read_only=True),
-    "itto_steps": Param(20, "ITTO gradient steps per chunk (beat-aware rhythm term, constraints, robot limits)",
-                        integer(0, 1000),
-                        read_only=True),
+    "itto_steps": Param(15, "ITTO gradient steps when a chunk is drafted, ahead of its music (beat-aware "
+                            "rhythm term, constraints, robot limits)", integer(0, 1000), read_only=True),
+    "refine_steps": Param(5, "ITTO steps that refine the drafted chunk on the beat grid of everything heard "
+                             "just before it is due (0 = none: the draft's grid)", integer(0, 1000),
+                          read_only=True),
     "rhythm_weight": Param(5.0, "beat-aware ITTO: weight of the term that puts the motion's speed dips on the "
                                 "tracked beats (0 = off, the paper's method alone)", number(0.0, 100.0),
                            read_only=True),
@@ -121,7 +123,8 @@ class GeneratorNode(DanceNode):
             model_dir, device=p["device"], genre=p["genre"] or None, text=p["text"] or None,
             # lead 0: sized at warm-up from the measured compute; until then the fallback
             chunk_seconds=p["chunk_seconds"], lead_seconds=p["lead_seconds"] or FALLBACK_LEAD_S, seed=p["seed"],
-            steps=p["steps"], itto_steps=p["itto_steps"], itto_lr=p["itto_lr"], rhythm_weight=p["rhythm_weight"],
+            steps=p["steps"], itto_steps=p["itto_steps"], refine_steps=p["refine_steps"], itto_lr=p["itto_lr"],
+            rhythm_weight=p["rhythm_weight"],
             energy_weight=p["energy_weight"], foot_weight=p["foot_weight"],
             weights=GuidanceWeights(text=p["w_text"], music=p["w_music"], pose=p["w_pose"]),
             joint_limit_fn=joint_limit_fn)
@@ -233,6 +236,8 @@ class GeneratorNode(DanceNode):
             while self.origin is not None and not self._stop.is_set() and self.dancer.ready():
                 if not self._generate():
                     break
+            if self.origin is not None and not self._stop.is_set():
+                self._prepare()
 
     def _set_realtime_priority(self, priority: int) -> None:
         """Real-time scheduling of this thread where the OS allows it (Linux, with the rights)."""
@@ -279,6 +284,14 @@ class GeneratorNode(DanceNode):
             self.dancer.set_weights(text=item[1], music=item[2], pose=item[3])
         elif kind == "constraints":
             self.dancer.set_constraints(item[1])
+
+    def _prepare(self) -> None:
+        """Draft the next chunk while its music plays (StreamingDancer.prepare); next_chunk
+        then only refines it on the newest beat grid."""
+        try:
+            self.dancer.prepare()
+        except Exception as exc:  # next_chunk drafts again and reports what fails
+            self.get_logger().warning(f"drafting the next chunk failed: {exc}")
 
     def _generate(self) -> bool:
         heard = self.dancer.seconds_heard

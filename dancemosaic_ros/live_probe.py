@@ -66,6 +66,7 @@ class Probe:
         self.record["chunks"].append({
             "received": self.now(), "stamp": to_seconds(msg.header.stamp), "start_time": msg.start_time,
             "fps": msg.fps, "index": msg.index, "num_frames": msg.num_frames, "audio_time": msg.audio_time,
+            "draft_audio_time": msg.draft_audio_time,
             "compute_seconds": msg.compute_seconds, "tempo_bpm": msg.tempo_bpm,
             **({"positions": list(msg.positions)} if self.full else {})})
 

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import torch
@@ -40,7 +40,7 @@ from dancemosaic_core.inference.itto import (
     optimize_tokens,
 )
 from dancemosaic_core.inference.loader import DanceModel
-from dancemosaic_core.motion.rhythm import mean_joint_speed, planted_feet, rhythm_target
+from dancemosaic_core.motion.rhythm import RhythmTarget, beat_phase, mean_joint_speed, planted_feet, rhythm_target
 from dancemosaic_core.motion.skeleton import (
     MOTION_FPS,
     MUSIC_FEATURE_DIM,
@@ -62,6 +62,19 @@ class DanceOutput:
     rhythm_before: float | None = None       # rhythm objective (motion/rhythm.py) before ITTO
     rhythm_after: float | None = None
     info: dict = field(default_factory=dict)
+    itto: "ITTOContinuation | None" = None   # set when the motion is the optimised embeddings' own
+
+
+@dataclass
+class ITTOContinuation:
+    """What `DancePipeline.refine` needs to take more ITTO steps on a finished window: the
+    optimised embeddings, Adam's moments, the objective's terms and the window's frames."""
+    embeddings: torch.Tensor                 # (1, n, d)
+    state: dict
+    frames: int
+    ids: torch.Tensor                        # (1, n, Q) the sampled ids (frozen tokens keep theirs)
+    rhythm: RhythmTarget | None
+    problem: dict                            # optimize_tokens' target, valid, limit_fn, frozen, lr
 
 
 @dataclass
@@ -218,15 +231,16 @@ class DancePipeline:
                   if rhythm_weight > 0 and itto_steps > 0 else None)
         if itto_output == "auto":
             itto_output = "embeddings" if rhythm is not None else "tokens"
-        z_opt = None
+        z_opt = itto_joints = None
         if (cond.pose is not None or joint_limit_fn is not None or rhythm is not None) and itto_steps > 0:
-            ids, z_opt = self._itto(ids, z0, cond, weights, out, joint_limit_fn, rhythm, fixed_mask, itto_steps,
-                                    itto_lr, decode_kw, resample=itto_output == "tokens")
+            ids, z_opt, itto_joints = self._itto(ids, z0, cond, weights, out, joint_limit_fn, rhythm, fixed_mask,
+                                                 itto_steps, itto_lr, decode_kw, resample=itto_output == "tokens")
         # 5. decode
         out.ids = ids[0]
+        if out.itto is not None:
+            out.itto.frames = frames
         if itto_output == "embeddings" and z_opt is not None:
-            with torch.no_grad():
-                out.joints = self.model.joints_from_embeddings(z_opt)[0, :frames].cpu().numpy().astype(np.float32)
+            out.joints = itto_joints[0, :frames].cpu().numpy().astype(np.float32)
         else:
             out.joints = self.model.joints_from_ids(ids)[0, :frames].astype(np.float32)
         if cond.pose is not None:
@@ -260,20 +274,15 @@ class DancePipeline:
 
     def _itto(self, ids, z0, cond, weights, out: DanceOutput, limit_fn, rhythm, frozen, steps, lr, decode_kw,
               resample: bool = True):
-        res = optimize_tokens(z0, self.model.joints_from_embeddings, target=cond.pose, valid=cond.pose_weight,
-                              limit_fn=limit_fn, rhythm=rhythm, frozen=frozen, steps=steps, lr=lr)
-        if cond.pose is not None:
-            out.constraint_error_before = float(res.error_before[0])
-            out.constraint_error_itto = float(res.error_after[0])
-        out.limit_before, out.limit_after = float(res.limit_before[0]), float(res.limit_after[0])
-        if rhythm is not None:
-            out.rhythm_before, out.rhythm_after = float(res.rhythm_before[0]), float(res.rhythm_after[0])
+        problem = dict(target=cond.pose, valid=cond.pose_weight, limit_fn=limit_fn, frozen=frozen, lr=lr)
+        res = optimize_tokens(z0, self.model.joints_from_embeddings, rhythm=rhythm, steps=steps, **problem)
+        self._record_itto(out, res, rhythm, cond.pose is not None)
         if not resample:
             # The motion is decoded from the optimised embeddings themselves; its tokens (the
             # streaming context of the next chunk, the saved ids) are their nearest codes, so
             # the tokens decode to what was emitted. Kept tokens keep their ids.
-            near = self.model.tokenizer.quantize(res.embeddings)
-            return (near if frozen is None else torch.where(frozen[..., None], ids, near)), res.embeddings
+            out.itto = ITTOContinuation(res.embeddings, res.state, z0.shape[1] * TOKEN_DOWNSAMPLE, ids, rhythm, problem)
+            return self._nearest_ids(res.embeddings, ids, frozen), res.embeddings, res.joints
         # The optimised embedding minus the residual layers' codes is where the base code
         # should be: its distances to the base codebook, scaled by the typical nearest-code
         # distance, are a log-prior added to the guided logits when sampling again.
@@ -282,7 +291,52 @@ class DancePipeline:
         d2 = -code_logits(target, self.model.tokenizer.codebook(0).float())
         scale = d2.min(-1).values.median().clamp(min=1e-6)
         prior = -(d2 - d2.min(-1, keepdim=True).values) / (2 * scale)
-        return self._decode_tokens(ids.shape[1], cond, weights, prior=prior, **decode_kw), res.embeddings
+        return self._decode_tokens(ids.shape[1], cond, weights, prior=prior, **decode_kw), res.embeddings, res.joints
+
+    def _nearest_ids(self, z: torch.Tensor, ids: torch.Tensor, frozen: torch.Tensor | None) -> torch.Tensor:
+        near = self.model.tokenizer.quantize(z)
+        return near if frozen is None else torch.where(frozen[..., None], ids, near)
+
+    @staticmethod
+    def _record_itto(out: DanceOutput, res, rhythm, constrained: bool) -> None:
+        if constrained:
+            out.constraint_error_before = float(res.error_before[0])
+            out.constraint_error_itto = float(res.error_after[0])
+        out.limit_before, out.limit_after = float(res.limit_before[0]), float(res.limit_after[0])
+        if rhythm is not None:
+            out.rhythm_before, out.rhythm_after = float(res.rhythm_before[0]), float(res.rhythm_after[0])
+
+    def refine(self, draft: DanceOutput, *, steps: int, beats: np.ndarray | None = None) -> DanceOutput:
+        """Continue a window's ITTO for `steps` more Adam steps (its moments carried over),
+        with the rhythm term moved to a new beat grid `beats` (s from the window's first frame;
+        None: the draft's). The streaming generator drafts a chunk ahead of its music and
+        refines it on the newest grid just before it is due. Needs a draft whose motion is its
+        optimised embeddings (beat-aware ITTO, itto_output "embeddings")."""
+        cont = draft.itto
+        if cont is None:
+            raise DanceMosaicError("refine needs a window decoded from ITTO's embeddings (a beat grid and "
+                                   "itto_steps > 0); this one has none")
+        if not 0 <= int(steps) <= 1000:
+            raise DanceMosaicError(f"refine steps must be 0..1000, got {steps}")
+        rhythm = cont.rhythm
+        if beats is not None and rhythm is not None:
+            phase = beat_phase(np.asarray(beats, dtype=np.float64), rhythm.phase.shape[-1], MOTION_FPS)
+            if phase is not None:
+                rhythm = replace(rhythm, phase=torch.as_tensor(phase, dtype=torch.float32, device=self.model.device)[None])
+        if int(steps) == 0:
+            return draft
+        res = optimize_tokens(cont.embeddings, self.model.joints_from_embeddings, rhythm=rhythm, steps=int(steps),
+                              state=cont.state, **cont.problem)
+        out = DanceOutput(joints=res.joints[0, :cont.frames].cpu().numpy().astype(np.float32),
+                          ids=self._nearest_ids(res.embeddings, cont.ids, cont.problem["frozen"])[0],
+                          info=dict(draft.info, refine_steps=int(steps)),
+                          itto=replace(cont, embeddings=res.embeddings, state=res.state, rhythm=rhythm))
+        self._record_itto(out, res, rhythm, cont.problem["target"] is not None)
+        if cont.problem["target"] is not None:
+            final = res.joints[:, :cont.frames]
+            out.constraint_error_after = float(constraint_error(final, cont.problem["target"][:, :cont.frames],
+                                                                cont.problem["valid"][:, :cont.frames]))
+        return out
 
 
 def music_features_for(wave: np.ndarray, sr: int, frames: int | None = None) -> np.ndarray:

@@ -22,13 +22,13 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from dancemosaic_core.audio.features import feature_sr
+from dancemosaic_core.audio.features import beat_times, feature_sr
 from dancemosaic_core.audio.streaming import StreamingMusicFeatures
 from dancemosaic_core.common.errors import DanceMosaicError
 from dancemosaic_core.inference.constraints import PoseConstraints
 from dancemosaic_core.inference.guidance import GuidanceWeights
 from dancemosaic_core.inference.itto import STREAMING_BEAT_ITTO as BEAT
-from dancemosaic_core.inference.pipeline import DancePipeline
+from dancemosaic_core.inference.pipeline import DanceOutput, DancePipeline
 from dancemosaic_core.motion.skeleton import MOTION_FPS, TOKEN_DOWNSAMPLE
 
 
@@ -70,6 +70,20 @@ class DanceChunk:
     @property
     def end_time(self) -> float:
         return self.start_time + len(self.joints) / self.fps
+
+
+@dataclass
+class _Draft:
+    """A chunk's window before its refinement: tokens sampled and ITTO run on the music heard
+    at `heard_seconds` (plus the beat grid's prediction)."""
+    index: int
+    first: int                     # first frame of the window (context included), music clock
+    frames: int
+    ctx: int                       # context tokens at the window's start
+    out: DanceOutput
+    heard_seconds: float
+    compute_seconds: float
+    cpu_seconds: float
 
 
 @dataclass(frozen=True)
@@ -118,7 +132,8 @@ class StreamingDancer:
                  chunk_seconds: float = 0.4, context_seconds: float = 2.0, lead_seconds: float = 0.5,
                  start_seconds: float = 2.0, min_heard_seconds: float = 1.0, sample_rate: int | None = None,
                  weights: GuidanceWeights = GuidanceWeights(), seed: int = 0, steps: int = 3,
-                 joint_limit_fn=None, itto_steps: int = BEAT["itto_steps"], blend_frames: int = 8,
+                 joint_limit_fn=None, itto_steps: int = BEAT["itto_steps"], refine_steps: int = BEAT["refine_steps"],
+                 blend_frames: int = 8,
                  rhythm_weight: float = BEAT["rhythm_weight"], energy_weight: float = BEAT["energy_weight"],
                  itto_lr: float = BEAT["itto_lr"], foot_weight: float = BEAT["foot_weight"]):
         self.pipe = pipeline
@@ -135,6 +150,9 @@ class StreamingDancer:
         self.pipe.model.prompt(genre, text)                  # validates the genre now
         self.genre, self.text, self.weights = genre, text, weights
         self.seed, self.steps, self.itto_steps = int(seed), int(steps), int(itto_steps)
+        if not 0 <= int(refine_steps) <= 1000:
+            raise DanceMosaicError(f"refine_steps must be 0..1000, got {refine_steps}")
+        self.refine_steps = int(refine_steps)
         self.joint_limit_fn, self.blend_frames = joint_limit_fn, int(blend_frames)
         # beat-aware ITTO on the tracker's beat grid (heard and predicted beats of the window)
         self.rhythm_weight, self.energy_weight, self.itto_lr = float(rhythm_weight), float(energy_weight), float(itto_lr)
@@ -169,7 +187,11 @@ class StreamingDancer:
                 chunk = self.next_chunk()
                 made += 1
                 if made > 1 and chunk.start_time >= timed_from:
-                    computes.append(chunk.compute_seconds)
+                    # a draft and a refinement longer than the chunk delay the next refinement
+                    # by the excess: the lookahead covers it too
+                    cycle = chunk.info["draft_compute_seconds"] + chunk.compute_seconds
+                    computes.append(chunk.compute_seconds + max(0.0, cycle - self.chunk_frames / self.fps))
+                self.prepare()                        # as the generator node does after publishing
             if made and len(computes) >= need:
                 break
         self.warm_compute_seconds = computes
@@ -193,6 +215,7 @@ class StreamingDancer:
             self.index = 0
             self._ids = None               # (context_tokens, Q) tokens of the last chunk's tail
             self._tail = None              # (context frames, 22, 3) emitted joints, world frame
+            self._draft = None             # the next chunk's _Draft when prepare() made it
 
     def push_audio(self, samples: np.ndarray, sample_rate: int | None = None) -> None:
         """Append mono samples of the stream; `sample_rate` (when given) must be the stream's."""
@@ -205,14 +228,17 @@ class StreamingDancer:
     def set_prompt(self, genre: str | None = None, text: str | None = None) -> None:
         self.pipe.model.prompt(genre, text)
         self.genre, self.text = genre, text
+        self._draft = None
 
     def set_weights(self, *, text: float | None = None, music: float | None = None, pose: float | None = None) -> None:
         new = {k: float(v) for k, v in (("text", text), ("music", music), ("pose", pose)) if v is not None}
         self.weights = replace(self.weights, **new)      # GuidanceWeights refuses values out of range
+        self._draft = None
 
     def set_constraints(self, constraints: PoseConstraints | None) -> None:
         """Constraints on the music clock (seconds) in the world frame of the emitted joints."""
         self.constraints = constraints if constraints is not None and len(constraints) else None
+        self._draft = None
 
     # --- timing ---------------------------------------------------------------------------------
     @property
@@ -251,8 +277,20 @@ class StreamingDancer:
         pos = window.positions if world_from_decode is None else world_from_decode.invert(window.positions)
         return PoseConstraints(window.times, window.joints, pos, window.weights)
 
-    def next_chunk(self) -> DanceChunk:
+    def prepare(self) -> bool:
+        """Draft the next chunk now (tokens, most ITTO steps), so that `next_chunk` only refines
+        it on the newest beat grid: call it right after publishing a chunk. The draft's music
+        is what is heard now plus the beat grid's prediction. Before a stream's first chunk it
+        does nothing (too little is heard); returns whether a draft is ready."""
+        if self.index == 0:
+            return False
+        if self._draft is None or self._draft.index != self.index:
+            self._draft = self._make_draft()
+        return True
+
+    def _make_draft(self) -> _Draft:
         t0, cpu0 = time.perf_counter(), time.thread_time()
+        heard = self.seconds_heard
         first_new = self.start_frame + self.index * self.chunk_frames
         # the context is what the stream has so far, up to context_tokens: after a chunk
         # shorter than the context only that chunk's tokens exist
@@ -274,9 +312,22 @@ class StreamingDancer:
                         joint_limit_fn=self.joint_limit_fn, itto_steps=self.itto_steps,
                         itto_lr=self.itto_lr, rhythm_weight=self.rhythm_weight, energy_weight=self.energy_weight,
                         foot_weight=self.foot_weight)
+        return _Draft(self.index, first, frames, ctx, out, heard, time.perf_counter() - t0, time.thread_time() - cpu0)
+
+    def next_chunk(self) -> DanceChunk:
+        """The next chunk: its draft (made now unless `prepare` made it) refined on the beat grid
+        of everything heard now."""
+        t0, cpu0 = time.perf_counter(), time.thread_time()
+        draft = self._draft if self._draft is not None and self._draft.index == self.index else self._make_draft()
+        self._draft = None
+        out = draft.out
+        if out.itto is not None and self.refine_steps > 0:
+            out = self.pipe.refine(out, steps=self.refine_steps,
+                                   beats=beat_times(self._music(draft.first, draft.first + draft.frames)))
         joints = out.joints.astype(np.float64)
-        context_frames = ctx * TOKEN_DOWNSAMPLE
-        if ctx:
+        first_new, frames = draft.first + draft.ctx * TOKEN_DOWNSAMPLE, draft.frames
+        context_frames = draft.ctx * TOKEN_DOWNSAMPLE
+        if draft.ctx:
             world = fit_yaw_shift(joints[:context_frames], self._tail).apply(joints)
             seam = self._tail[-1] - world[context_frames - 1]            # offset at the last emitted frame
             fade = np.clip(1.0 - np.arange(1, frames - context_frames + 1) / max(self.blend_frames, 1), 0.0, 1.0)
@@ -291,7 +342,11 @@ class StreamingDancer:
         chunk = DanceChunk(joints=new.astype(np.float32), start_time=first_new / self.fps, fps=self.fps,
                            index=self.index, tempo_bpm=float(beat.tempo_bpm or 0.0), beat_phase=float(beat.phase),
                            compute_seconds=time.perf_counter() - t0, cpu_seconds=time.thread_time() - cpu0,
-                           info={"heard_seconds": self.seconds_heard, "context_tokens": ctx, "constraint_error": out.constraint_error_after,
+                           info={"heard_seconds": self.seconds_heard, "context_tokens": draft.ctx,
+                                 "draft_heard_seconds": draft.heard_seconds,
+                                 "draft_compute_seconds": draft.compute_seconds,
+                                 "refine_steps": out.info.get("refine_steps", 0),
+                                 "constraint_error": out.constraint_error_after,
                                  "limit_before": out.limit_before, "limit_after": out.limit_after})
         self.index += 1
         return chunk

@@ -15,17 +15,30 @@ import torch
 from dancemosaic_core.motion.skeleton import NUM_JOINTS, PARENTS, bone_lengths
 
 
+def _ancestor_bones() -> np.ndarray:
+    """(22, 21) 0/1: entry (j, b) is 1 when bone b (joint b+1 to its parent) lies on the path
+    from the root to joint j, so joint j = root + sum over those bones of direction x length."""
+    chain = np.zeros((NUM_JOINTS, NUM_JOINTS - 1), dtype=np.float32)
+    for j in range(1, NUM_JOINTS):          # PARENTS lists every parent before its children
+        chain[j] = chain[PARENTS[j]]
+        chain[j, j - 1] = 1.0
+    return chain
+
+
+ANCESTOR_BONES = _ancestor_bones()
+
+
 def project_bone_lengths(joints: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
     """Joints (..., T, 22, 3) with each bone set to `lengths` (..., 21) (default: the median
-    over frames of the clip's own bone lengths); torch in, torch out, differentiable."""
+    over frames of the clip's own bone lengths); torch in, torch out, differentiable. One matmul
+    with the ancestor matrix instead of a walk down the tree: ITTO calls this on every step."""
     direction = joints[..., 1:, :] - joints[..., list(PARENTS[1:]), :]
+    norm = direction.norm(dim=-1, keepdim=True)
     if lengths is None:
-        lengths = direction.detach().norm(dim=-1).median(dim=-2).values
-    unit = direction / direction.norm(dim=-1, keepdim=True).clamp(min=1e-9)
-    out = [joints[..., 0, :]]
-    for j in range(1, NUM_JOINTS):          # PARENTS lists every parent before its children
-        out.append(out[PARENTS[j]] + unit[..., j - 1, :] * lengths[..., j - 1, None, None])
-    return torch.stack(out, dim=-2)
+        lengths = norm.detach().squeeze(-1).median(dim=-2).values
+    bones = direction / norm.clamp(min=1e-9) * lengths[..., None, :, None]
+    chain = torch.as_tensor(ANCESTOR_BONES, dtype=joints.dtype, device=joints.device)
+    return joints[..., :1, :] + chain @ bones
 
 
 def bone_length_variation(joints: np.ndarray) -> float:

@@ -7,7 +7,9 @@ with its arrival time. This module never imports ROS: both run as subprocesses (
 loopback, a private domain).
 
 Latency of a chunk = arrival of its first JointTrajectory at the probe minus the music-clock time
-of the newest audio sample the chunk was conditioned on (audio sample -> trajectory). Headroom =
+of the newest audio sample the chunk was conditioned on (audio sample -> trajectory): for a chunk
+drafted ahead and refined on the newest beat grid (StreamingDancer.prepare), the refinement's;
+draft latency counts from the audio its tokens were sampled on instead. Headroom =
 time left before the chunk's first frame plays (negative: a late chunk, its start is lost).
 Deadline misses = late chunks + motion extensions the retarget node made while the song played.
 `--load N` runs N CPU burners (dancemosaic_ros.apps.cpu_load: a fixed pure-Python loop, one core
@@ -45,7 +47,9 @@ def add_arguments(parser) -> None:
                         help="also give the generator the robot's joint-limit term (ITTO)")
     parser.add_argument("--steps", type=int, default=None, help="masked-decoding iterations per chunk "
                                                                 "(default: config/ros/dance.yaml)")
-    parser.add_argument("--itto-steps", type=int, default=None, help="ITTO steps per chunk (default: dance.yaml)")
+    parser.add_argument("--itto-steps", type=int, default=None, help="ITTO steps per draft (default: dance.yaml)")
+    parser.add_argument("--refine-steps", type=int, default=None,
+                        help="ITTO steps refining each draft on the newest beat grid (default: dance.yaml)")
     parser.add_argument("--chunk-seconds", type=float, default=None, help="motion generated per chunk "
                                                                         "(default: dance.yaml)")
     parser.add_argument("--lead-seconds", type=float, default=None, help="generation lead (default: dance.yaml)")
@@ -89,7 +93,8 @@ def _params(args, song: Path, out: Path) -> dict:
     generator = config["generator_node"]["ros__parameters"]
     generator.update(model_dir=str(args.model), device=args.device, torch_threads=args.torch_threads,
                      robot=args.robot if args.itto_robot else "")
-    chosen = {"steps": args.steps, "itto_steps": args.itto_steps, "chunk_seconds": args.chunk_seconds,
+    chosen = {"steps": args.steps, "itto_steps": args.itto_steps, "refine_steps": args.refine_steps,
+              "chunk_seconds": args.chunk_seconds,
               "lead_seconds": args.lead_seconds}
     generator.update({k: v for k, v in chosen.items() if v is not None})
     # no robot state here: the retarget node starts from the neutral pose
@@ -124,9 +129,10 @@ def analyse(record: dict, song_seconds: float, audio_start: float) -> dict:
     if not chunks:
         raise DanceMosaicError("the generator published no motion chunk; see the pipeline log")
     trajectories = record["trajectories"]
-    latency, to_motion, headroom, compute, lost = [], [], [], [], 0
+    latency, draft_latency, to_motion, headroom, compute, lost = [], [], [], [], [], 0
     for c in chunks:
         heard = c["stamp"] - c["start_time"] + c["audio_time"]     # newest audio sample used
+        drafted = c["stamp"] - c["start_time"] + c.get("draft_audio_time", c["audio_time"])
         to_motion.append(c["received"] - heard)
         compute.append(c["compute_seconds"])
         last = c["stamp"] + (c["num_frames"] - 1) / c["fps"]
@@ -137,13 +143,14 @@ def analyse(record: dict, song_seconds: float, audio_start: float) -> dict:
             lost += 1
             continue
         latency.append(carrying[0]["received"] - heard)
+        draft_latency.append(carrying[0]["received"] - drafted)
         headroom.append(c["stamp"] - carrying[0]["received"])
     chunk_seconds = chunks[0]["num_frames"] / chunks[0]["fps"]
     song_end = audio_start + song_seconds
     dance = [s for s in record["status"].get("dance/status", []) if s["received"] <= song_end]
     audio = record["status"].get("audio/status", [])
     ms = lambda x: float(1000.0 * x)  # noqa: E731
-    lat, head, comp, mot = (np.array(x) for x in (latency, headroom, compute, to_motion))
+    lat, head, comp, mot, dlat = (np.array(x) for x in (latency, headroom, compute, to_motion, draft_latency))
     late = int(np.sum(head < 0)) + lost
     extensions = int(dance[-1]["deadline_misses"]) if dance else 0
     stats = lambda x: {"median": ms(np.median(x)), "p99": ms(np.percentile(x, 99)),  # noqa: E731
@@ -151,6 +158,8 @@ def analyse(record: dict, song_seconds: float, audio_start: float) -> dict:
     return {
         "chunks": len(chunks), "chunk_seconds": chunk_seconds,
         "latency_ms": stats(lat), "audio_to_motion_ms": stats(mot), "compute_ms": stats(comp),
+        # the chunk's tokens (and most ITTO steps) saw the audio only up to its draft
+        "draft_latency_ms": stats(dlat),
         "headroom_ms": {"min": ms(head.min()), "median": ms(np.median(head))} if len(head) else None,
         "real_time_factor": float(np.median(comp) / chunk_seconds),
         "late_chunks": late, "lost_chunks": lost, "extensions": extensions, "deadline_misses": late + extensions,
@@ -181,7 +190,8 @@ def run(args) -> dict:
         "device": args.device, "song": described, "robot": args.robot,
         "mode": "one process per node" if args.processes else "one process (bringup)",
         "itto_joint_limits": bool(args.itto_robot), "audio_sample_rate": args.sample_rate or "the file's",
-        **{k: generator[k] for k in ("chunk_seconds", "lead_seconds", "steps", "itto_steps", "torch_threads")},
+        **{k: generator[k] for k in ("chunk_seconds", "lead_seconds", "steps", "itto_steps", "refine_steps",
+                                          "torch_threads")},
         # CPU of all nodes while the song played, per chunk: less load-sensitive than wall time
         "pipeline_cpu_ms_per_chunk": 1000.0 * live.cpu_cores * args.seconds / result["chunks"],
         "cpu_cores_used": live.cpu_cores, "cpu_count": os.cpu_count(),

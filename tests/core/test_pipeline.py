@@ -10,7 +10,6 @@ import torch
 from dancemosaic_core.common.errors import DanceMosaicError
 from dancemosaic_core.inference.constraints import PoseConstraints
 from dancemosaic_core.inference.long import generate_long
-from dancemosaic_core.inference.pipeline import DancePipeline
 from dancemosaic_core.inference.streaming import (
     LEAD_MARGIN_S,
     LEAD_SAFETY,
@@ -20,17 +19,6 @@ from dancemosaic_core.inference.streaming import (
     fit_yaw_shift,
     lead_for,
 )
-from tests.model_fixture import tiny_model_dir
-
-
-@pytest.fixture(scope="module")
-def model_dir(tmp_path_factory):
-    return tiny_model_dir(tmp_path_factory.mktemp("tiny"))
-
-
-@pytest.fixture(scope="module")
-def pipe(model_dir):
-    return DancePipeline.from_pretrained(model_dir, device="cpu")
 
 
 def stream(dancer, wave, block: int) -> list:

@@ -158,3 +158,4 @@ def test_lead_zero_is_sized_at_warm_up_from_the_measured_compute(model_dir):
         assert wait_for(lambda: len(chunks) >= 2, 30.0)
     for c in chunks:                                      # each generated at most `lead` ahead of its music
         assert c.audio_time >= c.start_time - lead - 1e-6
+        assert c.draft_audio_time <= c.audio_time         # drafted on older audio, refined on the newest

@@ -115,3 +115,6 @@ def test_motion_chunk_round_trips_and_converts_back_to_joints():
     np.testing.assert_array_equal(motion_joints(back, fps=20.0), joints)
     assert to_seconds(back.header.stamp) == pytest.approx(1_700_000_004.0)
     assert (back.index, back.start_time, back.tempo_bpm, back.audio_time) == (1, 4.0, 121.5, 3.05)
+    assert back.draft_audio_time == 3.05                 # not drafted ahead: its tokens saw the same audio
+    chunk.info["draft_heard_seconds"] = 2.65
+    assert motion_chunk_msg(chunk, stamp_seconds=1_700_000_004.0, audio_time=3.05).draft_audio_time == 2.65
