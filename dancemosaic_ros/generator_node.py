@@ -93,7 +93,7 @@ class GeneratorNode(DanceNode):
         self.dancer = self._load_dancer()
         self.motion_publisher = self.create_publisher(MotionChunk, "motion", 10)
         self.create_subscription(PoseConstraint, "pose_constraints", self._on_constraints, 10)
-        self.dropouts = self.late_chunks = 0
+        self.dropouts = self.late_chunks = self.short_drafts = 0
         self.last_chunk = None
         self.origin = None            # ROS time (s) of the stream's first sample
         self._expected = None         # (sample_rate, next first_sample) of the audio stream
@@ -127,7 +127,7 @@ class GeneratorNode(DanceNode):
             rhythm_weight=p["rhythm_weight"],
             energy_weight=p["energy_weight"], foot_weight=p["foot_weight"],
             weights=GuidanceWeights(text=p["w_text"], music=p["w_music"], pose=p["w_pose"]),
-            joint_limit_fn=joint_limit_fn)
+            joint_limit_fn=joint_limit_fn, realtime=True)
         self.get_logger().info(f"model {model_dir} on {dancer.pipe.model.device}; chunks of "
                                f"{dancer.chunk_frames / dancer.fps:.1f} s, "
                                + (f"{p['lead_seconds']:.2f} s ahead" if p["lead_seconds"] else "lead sized at warm-up"))
@@ -209,6 +209,11 @@ class GeneratorNode(DanceNode):
             torch.set_num_threads(self.params["torch_threads"])   # OpenMP teams are per thread
         if self.params["warmup"]:
             self._warmup()
+        if self.params["torch_threads"] > 0:
+            # and the music features' BLAS (librosa's constant-Q filters; loaded by the warm-up):
+            # a second BLAS thread took ~2x their CPU for ~20 % less wall time, from the other nodes
+            from threadpoolctl import threadpool_limits
+            self._blas_limits = threadpool_limits(limits=self.params["torch_threads"], user_api="blas")
         # everything allocated so far (model, caches) lives to the end: out of the collector's
         # sight, a full collection no longer walks it (200-350 ms with the GIL held)
         gc.collect()
@@ -311,6 +316,10 @@ class GeneratorNode(DanceNode):
             self.late_chunks += 1
             self.message = f"chunk {chunk.index} published {now - stamp:.3f} s after it should start playing"
             self.get_logger().warning(self.message)
+        elif 0 < chunk.info.get("draft_itto_steps", 0) < self.params["itto_steps"]:
+            self.short_drafts += 1
+            self.message = (f"CPU short: {self.short_drafts} drafts cut to fewer ITTO steps (chunk {chunk.index}: "
+                            f"{chunk.info['draft_itto_steps']} of {self.params['itto_steps']})")
         self.state, self.last_chunk = DanceStatus.STATE_DANCING, chunk
         latency = now - (self.origin + heard)
         self.publish_status(latency_s=latency if math.isfinite(latency) else 0.0)

@@ -33,10 +33,12 @@ class StreamingMusicFeatures:
 
     sr_in: rate of the pushed blocks; fps: feature frame rate; max_frames: how many final
     frames to keep (older ones are dropped; `n_final` keeps counting); update_seconds: new
-    audio needed before features are recomputed (0: on every call)."""
+    audio needed before features are recomputed (0: on every call); auto_update False: `push`
+    only takes the audio (and the beat tracker its envelope), the due recomputation waits for a
+    read with update=True (a live generator keeps it off its latency path)."""
 
     def __init__(self, sr_in: int, fps: float = MOTION_FPS, max_frames: int = 20 * 60 * 10,
-                 update_seconds: float = 0.5):
+                 update_seconds: float = 0.5, auto_update: bool = True):
         self.sr_in = check_sr(sr_in, "stream sample rate")
         self.fps = fps
         self.sr = feature_sr(fps)
@@ -46,6 +48,7 @@ class StreamingMusicFeatures:
         # CPU, chroma_cens' constant-Q transform most of it), so it runs on push at most once
         # per update_seconds of new audio (end() forces the last one)
         self.update_samples = int(round(update_seconds * self.sr))
+        self.auto_update = bool(auto_update)
         self._computed_at = 0
         self._resampler = None
         if self.sr_in != self.sr:
@@ -96,7 +99,8 @@ class StreamingMusicFeatures:
         self._n_samples += len(y)
         self.tempo.push(y)
         self._dirty = True
-        self._update()
+        if self.auto_update:
+            self._update()
 
     def update(self) -> None:
         """Compute the features of all audio heard now, whatever update_seconds says."""
@@ -137,16 +141,19 @@ class StreamingMusicFeatures:
             self._buf = self._buf[keep_from - self._buf_start:]
             self._buf_start = keep_from
 
-    def features(self, last: int | None = None, provisional: bool = False) -> np.ndarray:
+    def features(self, last: int | None = None, provisional: bool = False, update: bool = True) -> np.ndarray:
         """(T, 35) float32: the final frames kept (or the `last` ones), with the provisional
-        newest frames appended when asked. Row i is frame start_frame(...) + i."""
-        self._update()
+        newest frames appended when asked. Row i is frame start_frame(...) + i. update False:
+        as last computed, even when a recomputation is due."""
+        if update:
+            self._update()
         out = np.concatenate([self._final, self._provisional]) if provisional else self._final
         return out if last is None else out[-last:] if last > 0 else out[:0]
 
-    def start_frame(self, last: int | None = None, provisional: bool = False) -> int:
-        """Global frame index of the first row `features(last, provisional)` returns."""
-        self._update()
+    def start_frame(self, last: int | None = None, provisional: bool = False, update: bool = True) -> int:
+        """Global frame index of the first row `features(last, provisional, update)` returns."""
+        if update:
+            self._update()
         end = self.n_final + (len(self._provisional) if provisional else 0)
         n = len(self._final) + (len(self._provisional) if provisional else 0)
         return end - (n if last is None else min(last, n))

@@ -16,6 +16,7 @@ marked `frozen` (streaming context, already-optimised neighbours) keep their emb
 """
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import Callable
 
@@ -65,17 +66,20 @@ class ITTOResult:
     rhythm_after: torch.Tensor
     joints: torch.Tensor              # decode_fn(embeddings) (B, T, 22, 3), detached
     state: dict                       # Adam's moments of Z: pass as `state` to continue the run
+    steps: int = 0                    # steps taken (fewer than asked when the deadline came)
 
 
 def optimize_tokens(z0: torch.Tensor, decode_fn: DecodeFn, *, target: torch.Tensor | None = None,
                     valid: torch.Tensor | None = None, limit_fn: LimitFn | None = None,
                     limit_weight: float = 1.0, rhythm: RhythmTarget | None = None,
                     frozen: torch.Tensor | None = None, steps: int = 50, lr: float = 0.05,
-                    state: dict | None = None) -> ITTOResult:
+                    state: dict | None = None, deadline: float | None = None, min_steps: int = 1) -> ITTOResult:
     """Minimise D (and the limit and rhythm terms) over Z with the decoder frozen (its
     parameters untouched). frozen (B, n) bool keeps those tokens' embeddings at z0. state: a
     previous result's `state` (with its embeddings as z0) continues that run's Adam steps
-    instead of starting new moments, e.g. on an updated objective (streaming refinement)."""
+    instead of starting new moments, e.g. on an updated objective (streaming refinement).
+    deadline: a time.perf_counter() value after which no step starts once min_steps are taken
+    (a live generator's budget: fewer steps rather than a late chunk)."""
     if target is None and limit_fn is None and rhythm is None:
         raise ValueError("ITTO needs pose constraints, a joint-limit term or a beat grid")
     batch = z0.shape[0]
@@ -96,8 +100,10 @@ def optimize_tokens(z0: torch.Tensor, decode_fn: DecodeFn, *, target: torch.Tens
     opt = torch.optim.Adam([z], lr=lr)
     if state:
         opt.state[z].update({k: v.clone() for k, v in state.items()})
-    before = None
-    for _ in range(steps):
+    before, taken = None, 0
+    for taken in range(steps + 1):
+        if taken == steps or (deadline is not None and taken >= min_steps and time.perf_counter() >= deadline):
+            break
         opt.zero_grad(set_to_none=True)
         total, *terms = objective(z)
         if before is None:      # the first step is taken at z0: its terms are the "before" values
@@ -111,7 +117,7 @@ def optimize_tokens(z0: torch.Tensor, decode_fn: DecodeFn, *, target: torch.Tens
         z_out = z if keep is None else torch.where(keep, z0, z)
     d0, l0, r0 = before if before is not None else (d1, l1, r1)
     moments = {k: v.detach().clone() for k, v in opt.state[z].items()} if opt.state[z] else dict(state or {})
-    return ITTOResult(z_out.detach(), d0, d1, l0, l1, r0, r1, joints.detach(), moments)
+    return ITTOResult(z_out.detach(), d0, d1, l0, l1, r0, r1, joints.detach(), moments, taken)
 
 
 def code_logits(z: torch.Tensor, codebook: torch.Tensor, temperature: float = 1.0) -> torch.Tensor:

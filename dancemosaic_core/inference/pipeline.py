@@ -190,7 +190,7 @@ class DancePipeline:
                  fixed_mask: torch.Tensor | None = None, joint_limit_fn=None, itto_steps: int = 50,
                  itto_lr: float = 0.05, itto_output: str = "auto", beats: np.ndarray | None = None,
                  rhythm_weight: float = 0.0, energy_floor: float | None = None, energy_weight: float = 1.0,
-                 foot_weight: float = 0.0) -> DanceOutput:
+                 foot_weight: float = 0.0, itto_deadline: float | None = None, itto_min_steps: int = 1) -> DanceOutput:
         """One window of `frames` motion frames (at most the model's max_tokens: use
         inference.long.generate_long for whole songs). fixed_ids (1, n, Q) / fixed_mask (1, n)
         keep tokens (editing, inpainting, continuation). beats: the music's beat times in
@@ -199,7 +199,9 @@ class DancePipeline:
         speed dips to them, keeping at least max(energy_floor, the motion's own) mean joint
         speed (m/s), held with energy_weight; energy_floor None: the training corpus's speed for
         the genre (DanceModel.corpus_dance_speed); foot_weight holds the feet planted where the
-        sampled motion plants them (motion/rhythm.py, L_foot). itto_output: "tokens" decodes the re-sampled tokens (the paper's route);
+        sampled motion plants them (motion/rhythm.py, L_foot). itto_deadline: a time.perf_counter()
+        value after which ITTO takes no further step once itto_min_steps are taken (live budgets;
+        out.info["itto_steps"] says how many ran). itto_output: "tokens" decodes the re-sampled tokens (the paper's route);
         "embeddings" decodes the optimised continuous embeddings themselves (what ITTO reached,
         off the codebook; ids are their nearest codes); "auto" is "embeddings" when the rhythm term is on, else "tokens"."""
         if itto_output not in ("tokens", "embeddings", "auto"):
@@ -234,7 +236,8 @@ class DancePipeline:
         z_opt = itto_joints = None
         if (cond.pose is not None or joint_limit_fn is not None or rhythm is not None) and itto_steps > 0:
             ids, z_opt, itto_joints = self._itto(ids, z0, cond, weights, out, joint_limit_fn, rhythm, fixed_mask,
-                                                 itto_steps, itto_lr, decode_kw, resample=itto_output == "tokens")
+                                                 itto_steps, itto_lr, decode_kw, resample=itto_output == "tokens",
+                                                 deadline=itto_deadline, min_steps=itto_min_steps)
         # 5. decode
         out.ids = ids[0]
         if out.itto is not None:
@@ -273,10 +276,12 @@ class DancePipeline:
                              foot_weight=foot_weight, device=self.model.device)
 
     def _itto(self, ids, z0, cond, weights, out: DanceOutput, limit_fn, rhythm, frozen, steps, lr, decode_kw,
-              resample: bool = True):
+              resample: bool = True, deadline: float | None = None, min_steps: int = 1):
         problem = dict(target=cond.pose, valid=cond.pose_weight, limit_fn=limit_fn, frozen=frozen, lr=lr)
-        res = optimize_tokens(z0, self.model.joints_from_embeddings, rhythm=rhythm, steps=steps, **problem)
+        res = optimize_tokens(z0, self.model.joints_from_embeddings, rhythm=rhythm, steps=steps, deadline=deadline,
+                              min_steps=min_steps, **problem)
         self._record_itto(out, res, rhythm, cond.pose is not None)
+        out.info["itto_steps"] = res.steps
         if not resample:
             # The motion is decoded from the optimised embeddings themselves; its tokens (the
             # streaming context of the next chunk, the saved ids) are their nearest codes, so

@@ -39,10 +39,21 @@ from dancemosaic_core.motion.skeleton import MOTION_FPS, TOKEN_DOWNSAMPLE
 # before a sample counts as heard (capture block, the resampler's 64 ms), the IK and transport;
 # at most MAX_LEAD_S. Measured (bench live, 60 s, idle): with x1.5 + 0.25 s, 65 of 146 chunks
 # came under ~0.2 s before their start and met a plan extended to rest; x1.5 + 0.35 s, 16 of
-# 147; x2 + 0.35 s (these), 1 of 147.
+# 147; x2 + 0.35 s, 1 of 147. With chunks drafted ahead the compute timed is the refinement's
+# (~60 ms): x2 + 0.35 s brought chunks 0.19-0.32 s before their start on a slower 2-core machine
+# (audio heard in 73 ms steps), 51 of 146 met an extended plan; x2 + 0.5 s, 2 of 147 (0.12 and
+# 0.20 s before their start, after a stall); hence 0.6 s.
 LEAD_SAFETY = 2.0
-LEAD_MARGIN_S = 0.35
+LEAD_MARGIN_S = 0.6
 MAX_LEAD_S = 5.0
+# Music features are recomputed once per this much new audio (StreamingMusicFeatures): each
+# update redoes ~5 s of audio (the chroma margins), ~85 ms at one BLAS thread, so every 0.5 s it
+# took a fifth of a core; until the next update the newest frames come from the beat grid's
+# prediction, as the frames a draft looks ahead to always do.
+FEATURE_UPDATE_S = 1.0
+# Live (realtime=True), a draft's ITTO stops when its chunk's refinement is due, after at least
+# these steps: on a loaded CPU the dance loses some rhythm instead of falling behind the music.
+MIN_DRAFT_ITTO_STEPS = 5
 WARMUP_BPM = 120.0         # the warm-up's click track
 WARMUP_LOCK_S = 4.0        # its chunks are timed from here on (the beat tracker locks in ~3 s)
 
@@ -135,7 +146,7 @@ class StreamingDancer:
                  joint_limit_fn=None, itto_steps: int = BEAT["itto_steps"], refine_steps: int = BEAT["refine_steps"],
                  blend_frames: int = 8,
                  rhythm_weight: float = BEAT["rhythm_weight"], energy_weight: float = BEAT["energy_weight"],
-                 itto_lr: float = BEAT["itto_lr"], foot_weight: float = BEAT["foot_weight"]):
+                 itto_lr: float = BEAT["itto_lr"], foot_weight: float = BEAT["foot_weight"], realtime: bool = False):
         self.pipe = pipeline
         self.fps = float(MOTION_FPS)
         to_tokens = lambda s: int(round(s * MOTION_FPS / TOKEN_DOWNSAMPLE))  # noqa: E731
@@ -153,6 +164,7 @@ class StreamingDancer:
         if not 0 <= int(refine_steps) <= 1000:
             raise DanceMosaicError(f"refine_steps must be 0..1000, got {refine_steps}")
         self.refine_steps = int(refine_steps)
+        self.realtime = bool(realtime)       # audio arrives at its own pace: drafts keep to a time budget
         self.joint_limit_fn, self.blend_frames = joint_limit_fn, int(blend_frames)
         # beat-aware ITTO on the tracker's beat grid (heard and predicted beats of the window)
         self.rhythm_weight, self.energy_weight, self.itto_lr = float(rhythm_weight), float(energy_weight), float(itto_lr)
@@ -211,7 +223,9 @@ class StreamingDancer:
         with self._lock:
             if sample_rate is not None:
                 self.sample_rate = int(sample_rate)
-            self.features = StreamingMusicFeatures(self.sample_rate, self.fps)
+            # recomputed when a chunk is drafted, never on push or for a refinement (latency)
+            self.features = StreamingMusicFeatures(self.sample_rate, self.fps, update_seconds=FEATURE_UPDATE_S,
+                                                   auto_update=False)
             self.index = 0
             self._ids = None               # (context_tokens, Q) tokens of the last chunk's tail
             self._tail = None              # (context frames, 22, 3) emitted joints, world frame
@@ -254,11 +268,12 @@ class StreamingDancer:
         return heard >= self.min_heard_seconds and heard >= self.next_start_time - self.lead_seconds
 
     # --- generation -------------------------------------------------------------------------------
-    def _music(self, first: int, stop: int) -> np.ndarray:
-        """Features of frames [first, stop): heard ones, then predicted from the beat grid."""
+    def _music(self, first: int, stop: int, update: bool = True) -> np.ndarray:
+        """Features of frames [first, stop): heard ones, then predicted from the beat grid (the
+        tracker's newest phase); update False: no due recomputation of the heard ones."""
         with self._lock:
-            hist = self.features.features(provisional=True)
-            h0 = self.features.start_frame(provisional=True)
+            hist = self.features.features(provisional=True, update=update)
+            h0 = self.features.start_frame(provisional=True, update=update)
             future = max(0, stop - (h0 + len(hist)))
             pred = self.features.tracker.predict_features(hist, future, self.fps, history_start=h0)
         allf = np.concatenate([hist, pred]) if len(hist) else pred
@@ -285,10 +300,11 @@ class StreamingDancer:
         if self.index == 0:
             return False
         if self._draft is None or self._draft.index != self.index:
-            self._draft = self._make_draft()
+            due_in = max(0.0, self.next_start_time - self.lead_seconds - self.seconds_heard)
+            self._draft = self._make_draft(time.perf_counter() + due_in if self.realtime else None)
         return True
 
-    def _make_draft(self) -> _Draft:
+    def _make_draft(self, deadline: float | None = None) -> _Draft:
         t0, cpu0 = time.perf_counter(), time.thread_time()
         heard = self.seconds_heard
         first_new = self.start_frame + self.index * self.chunk_frames
@@ -311,19 +327,22 @@ class StreamingDancer:
                         steps=self.steps, seed=self.seed + self.index, fixed_ids=fixed_ids, fixed_mask=fixed_mask,
                         joint_limit_fn=self.joint_limit_fn, itto_steps=self.itto_steps,
                         itto_lr=self.itto_lr, rhythm_weight=self.rhythm_weight, energy_weight=self.energy_weight,
-                        foot_weight=self.foot_weight)
+                        foot_weight=self.foot_weight, itto_deadline=deadline, itto_min_steps=MIN_DRAFT_ITTO_STEPS)
         return _Draft(self.index, first, frames, ctx, out, heard, time.perf_counter() - t0, time.thread_time() - cpu0)
 
     def next_chunk(self) -> DanceChunk:
         """The next chunk: its draft (made now unless `prepare` made it) refined on the beat grid
         of everything heard now."""
         t0, cpu0 = time.perf_counter(), time.thread_time()
-        draft = self._draft if self._draft is not None and self._draft.index == self.index else self._make_draft()
+        if self._draft is not None and self._draft.index == self.index:
+            draft = self._draft
+        else:   # drafted on the spot: the chunk is due now (live: the fewest draft steps)
+            draft = self._make_draft(time.perf_counter() if self.realtime else None)
         self._draft = None
         out = draft.out
         if out.itto is not None and self.refine_steps > 0:
             out = self.pipe.refine(out, steps=self.refine_steps,
-                                   beats=beat_times(self._music(draft.first, draft.first + draft.frames)))
+                                   beats=beat_times(self._music(draft.first, draft.first + draft.frames, update=False)))
         joints = out.joints.astype(np.float64)
         first_new, frames = draft.first + draft.ctx * TOKEN_DOWNSAMPLE, draft.frames
         context_frames = draft.ctx * TOKEN_DOWNSAMPLE
@@ -345,6 +364,7 @@ class StreamingDancer:
                            info={"heard_seconds": self.seconds_heard, "context_tokens": draft.ctx,
                                  "draft_heard_seconds": draft.heard_seconds,
                                  "draft_compute_seconds": draft.compute_seconds,
+                                 "draft_itto_steps": draft.out.info.get("itto_steps", 0),
                                  "refine_steps": out.info.get("refine_steps", 0),
                                  "constraint_error": out.constraint_error_after,
                                  "limit_before": out.limit_before, "limit_after": out.limit_after})

@@ -99,6 +99,22 @@ def test_streaming_features_are_computed_as_the_audio_arrives():
     np.testing.assert_allclose(stream.features()[:, :COL_BEAT], off[:finalised[-1], :COL_BEAT], atol=1e-5)
 
 
+def test_streaming_features_without_auto_update_wait_for_a_read_that_updates():
+    """auto_update False (the live generator): push never recomputes, a read with update=False
+    returns what was last computed, a read with update=True catches up to the same frames."""
+    sr = 10240
+    y, _ = _music(6.0, sr, seed=4)
+    auto = StreamingMusicFeatures(sr, fps=20, update_seconds=0.5)
+    lazy = StreamingMusicFeatures(sr, fps=20, update_seconds=0.5, auto_update=False)
+    for i in range(0, len(y), 1024):
+        auto.push(y[i:i + 1024])
+        lazy.push(y[i:i + 1024])
+    assert lazy.n_final == 0 and len(lazy.features(provisional=True, update=False)) == 0
+    assert lazy.seconds_heard == auto.seconds_heard
+    np.testing.assert_array_equal(lazy.features(), auto.features()[:lazy.n_final])
+    assert lazy.n_final >= auto.n_final > 0
+
+
 def test_streaming_resampled_stereo_equals_offline():
     sr = 44100
     y, _ = _music(8.0, sr, seed=2)

@@ -10,7 +10,7 @@ from dancemosaic_core.audio.synth import click_track
 from dancemosaic_core.common.errors import DanceMosaicError
 from dancemosaic_core.inference.itto import optimize_tokens
 from dancemosaic_core.inference.pipeline import DancePipeline
-from dancemosaic_core.inference.streaming import StreamingDancer
+from dancemosaic_core.inference.streaming import MIN_DRAFT_ITTO_STEPS, StreamingDancer
 from dancemosaic_core.motion.rhythm import beat_phase, rhythm_target
 from dancemosaic_core.motion.skeleton import MOTION_FPS
 
@@ -119,3 +119,34 @@ def test_next_chunk_refines_on_audio_heard_after_the_draft(model_dir, monkeypatc
     assert drafts[-1] == "Popular"
     with pytest.raises(DanceMosaicError, match="refine_steps"):
         StreamingDancer(pipeline=dancer.pipe, genre="Jazz", refine_steps=-2)
+
+
+def test_a_deadline_cuts_itto_to_its_minimum_steps():
+    dec = torch.nn.Linear(4, 22 * 3)
+    decode = lambda z: dec(z).view(z.shape[0], z.shape[1], 22, 3)  # noqa: E731
+    target = rhythm_target(BEATS, 8, MOTION_FPS, energy_floor=0.5, weight=1.0)
+    z0 = torch.randn(1, 8, 4)
+    assert optimize_tokens(z0, decode, rhythm=target, steps=9, lr=0.1).steps == 9
+    late = optimize_tokens(z0, decode, rhythm=target, steps=9, lr=0.1, deadline=0.0, min_steps=3)
+    assert late.steps == 3
+    assert torch.allclose(late.embeddings, optimize_tokens(z0, decode, rhythm=target, steps=3, lr=0.1).embeddings)
+
+
+def test_live_drafts_keep_to_the_time_until_their_chunk_is_due(model_dir):
+    """realtime: a chunk drafted on the spot is already due (the fewest draft steps); a draft
+    prepared with a chunk's worth of time takes all of its steps on this tiny model."""
+    wave, _ = click_track(120, 5.0, sr=22050)
+    dancer = StreamingDancer.from_pretrained(model_dir, device="cpu", genre="Jazz", sample_rate=22050,
+                                             chunk_seconds=0.4, context_seconds=1.2, start_seconds=1.0,
+                                             lead_seconds=0.3, itto_steps=MIN_DRAFT_ITTO_STEPS + 6, refine_steps=2,
+                                             realtime=True)
+    chunks, block = [], 2205
+    for i in range(0, len(wave), block):
+        dancer.push_audio(wave[i:i + block])
+        while dancer.ready():
+            chunks.append(dancer.next_chunk())
+            dancer.prepare()
+    assert max(c.info["draft_itto_steps"] for c in chunks) == MIN_DRAFT_ITTO_STEPS + 6
+    dancer.set_prompt(genre="Jazz")                        # drops the prepared draft
+    dancer.push_audio(wave[:11025])
+    assert dancer.ready() and dancer.next_chunk().info["draft_itto_steps"] == MIN_DRAFT_ITTO_STEPS
