@@ -147,6 +147,7 @@ def test_bench_generate_reports_speed_and_streaming(model_dir, tmp_path):
     res = json.loads(out.read_text())["results"]
     assert res["seconds_per_clip"] > 0 and res["real_time_factor"] == pytest.approx(3 / res["seconds_per_clip"])
     assert res["streaming"]["chunks"] == 2 and res["streaming"]["median_compute_s"] > 0
+    assert res["streaming"]["max_cycle_s"] > res["streaming"]["median_draft_s"] > 0
     short, song = res["whole_songs"]
     assert (short["song_seconds"], song["song_seconds"]) == (4, 30) and song["frames"] == 600
     assert song["real_time_factor"] == pytest.approx(30 / (song["features_s"] + song["generate_s"]))
