@@ -6,8 +6,10 @@
    the `transition` tokens around the seam masked and everything else fixed, so the new tokens
    are conditioned on both neighbours and on the music there.
 3. Beat-aware ITTO (with rhythm_weight > 0): the embeddings of the whole sequence are optimised
-   window by window (`window` tokens, the previous `context` tokens frozen so each window
-   continues the one before), the rhythm term aligning speed dips to the song's beats.
+   window by window (`window` tokens moving, `context` tokens on each side frozen), the rhythm
+   term aligning speed dips to the song's beats: the even windows first (after their left
+   neighbour's sampled tokens), then the odd ones between their optimised neighbours; each pass
+   runs its windows as one batch (ITTO_BATCH at a time).
 4. The whole sequence is decoded once (the tokenizer is convolutional), so the root trajectory
    integrates continuously across seams.
 
@@ -17,6 +19,7 @@ length (the token ids, 6 integers per 4 frames, are what grows).
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import numpy as np
 import torch
@@ -87,19 +90,21 @@ def generate_long(pipe: DancePipeline, *, frames: int, music: np.ndarray | None 
         ids[a:b] = out.ids
         if progress:
             progress(len(segments) + k + 1, total_steps)
-    # 3. beat-aware ITTO window by window, 4. one decode of the whole sequence
+    # 3. beat-aware ITTO, windows batched (even ones, then odd ones), 4. one decode of the whole sequence
     if beats is None and music is not None:
         beats = beat_times(music)
     z = pipe.model.tokenizer.embed(ids[None])
     rhythm = []
     if with_rhythm and beats is not None:
-        for k, (a, b) in enumerate(segments):
-            z, r = _rhythm_window(pipe, z, beats, max(0, a - context), a, b, rhythm_weight, energy_floor,
-                                  energy_weight, foot_weight, itto_steps, itto_lr)
-            if r is not None:
-                rhythm.append(r)
+        terms = dict(weight=rhythm_weight, energy_floor=energy_floor, energy_weight=energy_weight,
+                     foot_weight=foot_weight, steps=itto_steps, lr=itto_lr)
+        done = 0
+        for batch in _itto_batches(segments, n, context):
+            z, rs = _rhythm_windows(pipe, z, beats, batch, **terms)
+            rhythm += [r for r in rs if r is not None]
+            done += len(batch)
             if progress:
-                progress(2 * len(segments) + k, total_steps)
+                progress(2 * len(segments) - 1 + done, total_steps)
     with torch.no_grad():
         joints = pipe.model.joints_from_embeddings(z)[0, :frames].cpu().numpy().astype(np.float32)
     out = DanceOutput(joints=joints, ids=ids, constraint_error_after=float(np.mean(errors)) if errors else None,
@@ -109,20 +114,55 @@ def generate_long(pipe: DancePipeline, *, frames: int, music: np.ndarray | None 
     return out
 
 
-def _rhythm_window(pipe: DancePipeline, z: torch.Tensor, beats: np.ndarray, start: int, a: int, b: int,
-                   weight: float, energy_floor: float, energy_weight: float, foot_weight: float, steps: int,
-                   lr: float):
+# Windows optimised together (one batched decode per ITTO step): on 2 CPU cores a step of 12
+# windows of 36 tokens costs ~3.8 ms a window against ~12 ms one at a time; the cap keeps memory
+# flat in the song's length.
+ITTO_BATCH = 16
+
+
+def _itto_batches(segments: list[tuple[int, int]], n: int, context: int) -> list[list[tuple[int, int, int, int]]]:
+    """Windows (start, a, b, stop) for beat-aware ITTO: tokens [a, b) move, [start, a) and [b, stop)
+    are frozen context. Even segments first, with their left context (the sampled tokens); then odd
+    ones with both neighbours' context, already optimised, so every seam is optimised knowing both
+    sides' final embeddings. Within a pass windows do not overlap what the others move, so each
+    pass is batched by window shape, at most ITTO_BATCH at a time."""
+    passes = ([(max(0, a - context), a, b, b) for a, b in segments[0::2]],
+              [(max(0, a - context), a, b, min(n, b + context)) for a, b in segments[1::2]])
+    batches = []
+    for windows in passes:
+        groups: dict[tuple[int, int, int], list] = {}
+        for w in windows:
+            groups.setdefault((w[3] - w[0], w[1] - w[0], w[2] - w[0]), []).append(w)
+        for group in groups.values():
+            batches += [group[i:i + ITTO_BATCH] for i in range(0, len(group), ITTO_BATCH)]
+    return batches
+
+
+def _rhythm_windows(pipe: DancePipeline, z: torch.Tensor, beats: np.ndarray, windows, *, weight: float,
+                    energy_floor: float, energy_weight: float, foot_weight: float, steps: int, lr: float):
     """Optimise the embeddings of tokens [a, b) of z (1, n, d) for the rhythm term over frames
-    [start, b) * 4, tokens [start, a) frozen; returns (z, (rhythm before, after)) or (z, None)
-    when the window holds fewer than two beats."""
-    t0 = start * TOKEN_DOWNSAMPLE / MOTION_FPS
-    local = z[:, start:b]
-    target = pipe.rhythm_target(local, beats - t0, weight, energy_floor, energy_weight, foot_weight)
-    if target is None:
-        return z, None
-    frozen = torch.zeros(1, b - start, dtype=torch.bool, device=z.device)
-    frozen[0, : a - start] = True
-    res = optimize_tokens(local, pipe.model.joints_from_embeddings, rhythm=target, frozen=frozen, steps=steps, lr=lr)
+    [start, stop) * 4 of each window (start, a, b, stop) of one shape, the rest frozen, in one
+    batch; returns (z, [(rhythm before, after) or None when the window holds < 2 beats])."""
+    items, targets = [], []
+    for start, a, b, stop in windows:
+        t0 = start * TOKEN_DOWNSAMPLE / MOTION_FPS
+        target = pipe.rhythm_target(z[:, start:stop], beats - t0, weight, energy_floor, energy_weight, foot_weight)
+        if target is not None:
+            items.append((start, a, b, stop))
+            targets.append(target)
+    out = [None] * len(windows)
+    if not items:
+        return z, out
+    start, a, b, stop = items[0]
+    local = torch.cat([z[:, s0:s1] for s0, _, _, s1 in items])
+    frozen = torch.ones(len(items), stop - start, dtype=torch.bool, device=z.device)
+    frozen[:, a - start:b - start] = False
+    rhythm = replace(targets[0], phase=torch.cat([t.phase for t in targets]),
+                     energy_floor=torch.cat([t.energy_floor for t in targets]),
+                     planted=None if targets[0].planted is None else torch.cat([t.planted for t in targets]))
+    res = optimize_tokens(local, pipe.model.joints_from_embeddings, rhythm=rhythm, frozen=frozen, steps=steps, lr=lr)
     z = z.clone()
-    z[:, start:b] = res.embeddings
-    return z, (float(res.rhythm_before[0]), float(res.rhythm_after[0]))
+    for i, (s0, a0, b0, _) in enumerate(items):
+        z[:, a0:b0] = res.embeddings[i:i + 1, a0 - s0:b0 - s0]
+        out[windows.index(items[i])] = (float(res.rhythm_before[i]), float(res.rhythm_after[i]))
+    return z, out
