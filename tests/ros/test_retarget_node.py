@@ -12,10 +12,12 @@ except ImportError as exc:
 
 
 from rclpy.parameter import Parameter  # noqa: E402
+from rclpy.qos import QoSProfile, qos_profile_services_default  # noqa: E402
 from std_srvs.srv import Trigger  # noqa: E402
 from trajectory_msgs.msg import JointTrajectory  # noqa: E402
 
 from dancemosaic_core.motion.skeleton import MOTION_FPS  # noqa: E402
+from dancemosaic_ros.retarget_node import SERVICE_QUEUE_DEPTH  # noqa: E402
 from tests.core.test_train_fixtures import synthetic_joints  # noqa: E402
 from tests.ros.ros_helpers import call_service, ros_session, wait_for  # noqa: E402
 from tests.ros.trajectory_checks import check_message, check_timeline, executed_timeline  # noqa: E402
@@ -217,7 +219,11 @@ def test_a_storm_of_estop_callers_is_served_while_chunks_arrive():
         good = synthetic_joints(2 * FRAMES, 3)
         start = rig.now() + 0.5
         rig.send(good[:FRAMES], start, 0)
-        clients = [rig.probe.create_client(Trigger, "dance/estop") for _ in range(50)]
+        # Fast DDS hands every client all 50 responses; a client's default history (10) drops
+        # its own when its executor is slow to take them, so the callers keep a deeper one
+        deep = QoSProfile(depth=SERVICE_QUEUE_DEPTH, reliability=qos_profile_services_default.reliability,
+                          durability=qos_profile_services_default.durability)
+        clients = [rig.probe.create_client(Trigger, "dance/estop", qos_profile=deep) for _ in range(50)]
         assert all(client.wait_for_service(timeout_sec=5.0) for client in clients)
         rig.send(good[FRAMES:], start + FRAMES * DT, 1)
         futures = [client.call_async(Trigger.Request()) for client in clients]
