@@ -253,20 +253,29 @@ def joints_to_features(joints: np.ndarray, *, feet_threshold: float = FOOT_CONTA
 
 
 # --- features -> joints -------------------------------------------------------------------------
+def _unturn(angle: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+    """qrot(qinv(q), v) for the heading quaternions q = (cos a, 0, sin a, 0) of `angle` a
+    (..., T), v (..., T, [J,] 3): v turned by -2a about y, as four products instead of the
+    general quaternion rotation (ITTO differentiates through this on every step)."""
+    c, s = torch.cos(2 * angle), torch.sin(2 * angle)
+    if v.ndim == angle.ndim + 2:                       # (..., T, J, 3): one heading per frame
+        c, s = c[..., None], s[..., None]
+    x, y, z = v.unbind(-1)
+    return torch.stack([c * x - s * z, y, s * x + c * z], dim=-1)
+
+
 def _recover_root(features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Heading quaternions (..., T, 4) and root positions (..., T, 3) integrated from the root
-    rotation velocity and the root-frame linear velocity (reference `recover_root_rot_pos`)."""
+    """Heading angles a (..., T) (the heading quaternion is (cos a, 0, sin a, 0)) and root
+    positions (..., T, 3) integrated from the root rotation velocity and the root-frame linear
+    velocity (reference `recover_root_rot_pos`)."""
     rot_vel = features[..., ROOT_ROT_VEL.start]
     angle = torch.cumsum(torch.cat([torch.zeros_like(rot_vel[..., :1]), rot_vel[..., :-1]], dim=-1), dim=-1)
-    zero = torch.zeros_like(angle)
-    heading = torch.stack([torch.cos(angle), zero, torch.sin(angle), zero], dim=-1)
-
     lin = features[..., :-1, ROOT_LIN_VEL]
     step = torch.stack([lin[..., 0], torch.zeros_like(lin[..., 0]), lin[..., 1]], dim=-1)
     step = torch.cat([torch.zeros_like(step[..., :1, :]), step], dim=-2)
-    root = torch.cumsum(qrot(qinv(heading), step), dim=-2)
+    root = torch.cumsum(_unturn(angle, step), dim=-2)
     root = torch.stack([root[..., 0], features[..., ROOT_Y.start], root[..., 2]], dim=-1)
-    return heading, root
+    return angle, root
 
 
 def features_to_joints(features):
@@ -279,9 +288,8 @@ def features_to_joints(features):
     if x.ndim < 2 or x.shape[-1] != FEATURE_DIM:
         raise DanceMosaicError(f"motion features have shape {tuple(x.shape)}; expected (..., frames, "
                                f"{FEATURE_DIM}) HumanML3D features (denormalise them first)")
-    heading, root = _recover_root(x)
-    ric = x[..., RIC].reshape(x.shape[:-1] + (NUM_JOINTS - 1, 3))
-    ric = qrot(qinv(heading)[..., None, :], ric)
+    angle, root = _recover_root(x)
+    ric = _unturn(angle, x[..., RIC].reshape(x.shape[:-1] + (NUM_JOINTS - 1, 3)))
     ric = ric + torch.stack([root[..., 0], torch.zeros_like(root[..., 0]), root[..., 2]], dim=-1)[..., None, :]
     joints = torch.cat([root[..., None, :], ric], dim=-2)
     return joints.numpy().astype(np.float32) if is_numpy else joints
