@@ -99,7 +99,8 @@ class Rig:
 def test_contiguous_chunks_follow_the_trajectory_contract():
     with ros_session() as ros:
         rig = Rig(ros)
-        start = rig.now() + 0.5
+        # slack for a slow machine's first retargeting (its first chunk must not become history)
+        start = rig.now() + 1.5
         joints = synthetic_joints(3 * FRAMES, 0)
         for k in range(3):
             rig.send(joints[k * FRAMES:(k + 1) * FRAMES], start + k * FRAMES * DT, k)
