@@ -94,6 +94,7 @@ class GeneratorNode(DanceNode):
         self.motion_publisher = self.create_publisher(MotionChunk, "motion", 10)
         self.create_subscription(PoseConstraint, "pose_constraints", self._on_constraints, 10)
         self.dropouts = self.late_chunks = self.short_drafts = 0
+        self._draft_failed = None     # index of the chunk whose draft ahead failed (not retried)
         self.last_chunk = None
         self.origin = None            # ROS time (s) of the stream's first sample
         self._expected = None         # (sample_rate, next first_sample) of the audio stream
@@ -279,6 +280,7 @@ class GeneratorNode(DanceNode):
         if kind == "reset":
             _, self.origin, rate = item
             self.dancer.reset(sample_rate=rate)
+            self._draft_failed = None
         elif kind == "audio":
             _, mono, rate = item
             if len(mono):
@@ -293,10 +295,13 @@ class GeneratorNode(DanceNode):
     def _prepare(self) -> None:
         """Draft the next chunk while its music plays (StreamingDancer.prepare); next_chunk
         then only refines it on the newest beat grid."""
+        if self._draft_failed == self.dancer.index:
+            return                # once per chunk: the worker loops on every audio block
         try:
             self.dancer.prepare()
         except Exception as exc:  # next_chunk drafts again and reports what fails
-            self.get_logger().warning(f"drafting the next chunk failed: {exc}")
+            self._draft_failed = self.dancer.index
+            self.get_logger().warning(f"drafting chunk {self.dancer.index} failed: {exc}")
 
     def _generate(self) -> bool:
         heard = self.dancer.seconds_heard

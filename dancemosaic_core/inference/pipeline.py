@@ -323,13 +323,13 @@ class DancePipeline:
                                    "itto_steps > 0); this one has none")
         if not 0 <= int(steps) <= 1000:
             raise DanceMosaicError(f"refine steps must be 0..1000, got {steps}")
+        if int(steps) == 0:
+            return draft
         rhythm = cont.rhythm
         if beats is not None and rhythm is not None:
             phase = beat_phase(np.asarray(beats, dtype=np.float64), rhythm.phase.shape[-1], MOTION_FPS)
             if phase is not None:
                 rhythm = replace(rhythm, phase=torch.as_tensor(phase, dtype=torch.float32, device=self.model.device)[None])
-        if int(steps) == 0:
-            return draft
         res = optimize_tokens(cont.embeddings, self.model.joints_from_embeddings, rhythm=rhythm, steps=int(steps),
                               state=cont.state, **cont.problem)
         out = DanceOutput(joints=res.joints[0, :cont.frames].cpu().numpy().astype(np.float32),

@@ -74,13 +74,20 @@ class DanceChunk:
     index: int
     tempo_bpm: float               # 0 when the tracker has no tempo yet
     beat_phase: float              # [0, 1) at the moment of generation
-    compute_seconds: float
-    cpu_seconds: float = 0.0       # CPU time of the generating thread (all of it with torch_threads=1)
+    compute_seconds: float         # next_chunk's wall time: the refinement, or draft + refinement
+    cpu_seconds: float = 0.0       # CPU time of the generating thread on it, its draft's included
     info: dict = field(default_factory=dict)
 
     @property
     def end_time(self) -> float:
         return self.start_time + len(self.joints) / self.fps
+
+    @property
+    def cycle_seconds(self) -> float:
+        """Wall time the generator spent on this chunk: its draft (when prepared ahead) and
+        next_chunk (which holds the draft when it was made on the spot)."""
+        ahead = self.info.get("drafted_ahead", False)
+        return self.compute_seconds + (self.info["draft_compute_seconds"] if ahead else 0.0)
 
 
 @dataclass
@@ -201,8 +208,8 @@ class StreamingDancer:
                 if made > 1 and chunk.start_time >= timed_from:
                     # a draft and a refinement longer than the chunk delay the next refinement
                     # by the excess: the lookahead covers it too
-                    cycle = chunk.info["draft_compute_seconds"] + chunk.compute_seconds
-                    computes.append(chunk.compute_seconds + max(0.0, cycle - self.chunk_frames / self.fps))
+                    computes.append(chunk.compute_seconds
+                                    + max(0.0, chunk.cycle_seconds - self.chunk_frames / self.fps))
                 self.prepare()                        # as the generator node does after publishing
             if made and len(computes) >= need:
                 break
@@ -334,7 +341,8 @@ class StreamingDancer:
         """The next chunk: its draft (made now unless `prepare` made it) refined on the beat grid
         of everything heard now."""
         t0, cpu0 = time.perf_counter(), time.thread_time()
-        if self._draft is not None and self._draft.index == self.index:
+        ahead = self._draft is not None and self._draft.index == self.index
+        if ahead:
             draft = self._draft
         else:   # drafted on the spot: the chunk is due now (live: the fewest draft steps)
             draft = self._make_draft(time.perf_counter() if self.realtime else None)
@@ -360,9 +368,10 @@ class StreamingDancer:
         beat = self.features.tracker.state()
         chunk = DanceChunk(joints=new.astype(np.float32), start_time=first_new / self.fps, fps=self.fps,
                            index=self.index, tempo_bpm=float(beat.tempo_bpm or 0.0), beat_phase=float(beat.phase),
-                           compute_seconds=time.perf_counter() - t0, cpu_seconds=time.thread_time() - cpu0,
+                           compute_seconds=time.perf_counter() - t0,
+                           cpu_seconds=time.thread_time() - cpu0 + (draft.cpu_seconds if ahead else 0.0),
                            info={"heard_seconds": self.seconds_heard, "context_tokens": draft.ctx,
-                                 "draft_heard_seconds": draft.heard_seconds,
+                                 "drafted_ahead": ahead, "draft_heard_seconds": draft.heard_seconds,
                                  "draft_compute_seconds": draft.compute_seconds,
                                  "draft_itto_steps": draft.out.info.get("itto_steps", 0),
                                  "refine_steps": out.info.get("refine_steps", 0),

@@ -92,6 +92,10 @@ def test_a_prepared_chunk_is_the_chunk_drafted_on_the_spot(model_dir):
         assert a.index == b.index and a.start_time == b.start_time
         assert np.allclose(a.joints, b.joints, atol=1e-5)
         assert a.info["refine_steps"] == b.info["refine_steps"]
+        # a prepared draft's time is counted into the chunk's cycle; one made on the spot is in next_chunk's own
+        assert a.info["drafted_ahead"] == (made > 0) and not b.info["drafted_ahead"]
+        assert a.cycle_seconds == a.compute_seconds + (a.info["draft_compute_seconds"] if made else 0.0)
+        assert b.cycle_seconds == b.compute_seconds >= b.info["draft_compute_seconds"]
         made += 1
     assert made == 5
 

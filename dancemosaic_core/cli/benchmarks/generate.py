@@ -87,17 +87,17 @@ def run(args) -> dict:
     total = dancer.start_frame / MOTION_FPS + (args.chunks + 1) * args.chunk_seconds
     live, _ = click_track(120, total, sr=sr)
     block = sr // 20
-    computes, drafts = [], []
+    chunks = []
     for i in range(0, len(live), block):
         dancer.push_audio(live[i:i + block])
-        while dancer.ready() and len(computes) < args.chunks + 1:
-            chunk = dancer.next_chunk()
-            computes.append(chunk.compute_seconds)
-            drafts.append(chunk.info["draft_compute_seconds"])
+        while dancer.ready() and len(chunks) < args.chunks + 1:
+            chunks.append(dancer.next_chunk())
             dancer.prepare()
     # the first chunk pays one-off feature-extractor compilation and is drafted on the spot
-    computes, drafts = computes[1:], drafts[1:]
-    cycles = np.add(computes, drafts)
+    chunks = chunks[1:]
+    computes = [c.compute_seconds for c in chunks]
+    drafts = [c.info["draft_compute_seconds"] for c in chunks]
+    cycles = [c.cycle_seconds for c in chunks]
     songs = [whole_song(pipe, genre, t, sr) for t in (args.short_song_seconds, args.song_seconds) if t > 0]
     peak_gpu = torch.cuda.max_memory_allocated(dev) / 2**20 if dev.type == "cuda" else None
     return {
