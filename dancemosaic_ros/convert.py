@@ -131,16 +131,20 @@ def merge_constraints(old: PoseConstraints | None, new: PoseConstraints) -> Pose
 # --- trajectories --------------------------------------------------------------------------------
 def joint_trajectory_msg(segment, joint_names, epoch_ns: int = 0) -> JointTrajectory:
     """A streamer.Segment as a JointTrajectory: stamp on the music clock, every joint, positions
-    and velocities, time_from_start strictly increasing (segment times are >= 1 us apart).
+    and velocities (and efforts when the segment has them), time_from_start strictly increasing (segment times are >= 1 us apart).
     Segment times are seconds after `epoch_ns` (ROS time, ns): small numbers keep float64 exact."""
     msg = JointTrajectory()
     stamp_ns = epoch_ns + int(round(segment.stamp * 1e9))
     msg.header.stamp.sec, msg.header.stamp.nanosec = divmod(stamp_ns, 1_000_000_000)
     msg.joint_names = list(joint_names)
-    for t, q, v in zip(segment.times, segment.positions, segment.velocities):
+    efforts = getattr(segment, "efforts", None)
+    for i, (t, q, v) in enumerate(zip(segment.times, segment.positions, segment.velocities)):
         sec, nanosec = divmod(epoch_ns + int(round(t * 1e9)) - stamp_ns, 1_000_000_000)
-        msg.points.append(JointTrajectoryPoint(positions=q.tolist(), velocities=v.tolist(),
-                                               time_from_start=Duration(sec=sec, nanosec=nanosec)))
+        point = JointTrajectoryPoint(positions=q.tolist(), velocities=v.tolist(),
+                                     time_from_start=Duration(sec=sec, nanosec=nanosec))
+        if efforts is not None:
+            point.effort = efforts[i].tolist()
+        msg.points.append(point)
     return msg
 
 

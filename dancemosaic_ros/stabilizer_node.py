@@ -15,6 +15,9 @@ at most `offset_rate` rad/s toward its new value (control.offsets.OffsetLimiter)
 stabilizer publishes the reference's remaining plan from now + command_lead on, shifted by the
 offset, clipped into the position (minus position_margin) and velocity limits: the
 joint_trajectory_controller contract of docs/ros.md (the whole remaining future in every message).
+Each point's effort holds the reference's torque feed-forward (retarget/feedforward.py; the first
+point's for the feet the law holds the robot on, the later ones' for the reference's schedule),
+which a G1 low-level bridge sends as tau beside q, kp and kd (`feedforward:=false`: no efforts).
 
 Safety: joint state or IMU older than their timeouts -> the wanted offset is 0 (the plan returns
 to the reference at offset_rate, then passes through unchanged; counted as stale ticks); bad
@@ -36,6 +39,7 @@ from dancemosaic_core.common.errors import DanceMosaicError
 from dancemosaic_core.control import JointLimits, Segment
 from dancemosaic_core.control.offsets import OffsetLimiter
 from dancemosaic_core.retarget.estimator import BaseEstimator, EstimatorOptions, rotation_of
+from dancemosaic_core.retarget.feedforward import FeedforwardOptions, contact_torques
 from dancemosaic_core.retarget.io import interpolate_poses
 from dancemosaic_core.retarget.stabilizer import StabilizerOptions, StreamingStabilizer
 from dancemosaic_ros.convert import base_trajectory_poses, joint_trajectory_msg, joint_trajectory_points
@@ -53,6 +57,7 @@ def _unit_quaternion(value) -> str | None:
 
 
 GAINS = StabilizerOptions()
+FEEDFORWARD_AHEAD_S = 4.0      # s of reference the torque feed-forward is computed for at a time
 PARAMS = {
     "robot": Param("g1", "robot: a name of config/robots/ (e.g. g1) or a robot YAML path", read_only=True),
     "controller": Param("joint_trajectory_controller", "publishes /<controller>/joint_trajectory", read_only=True),
@@ -84,6 +89,10 @@ PARAMS = {
     "tilt_damping": Param(GAINS.tilt_damping, "rad of correction per rad/s of base roll / pitch rate", number(0, 5)),
     "velocity_time_constant": Param(0.2, "s: how fast the base velocity follows the stance legs' velocity rather "
                                          "than the integrated IMU acceleration", number(0, 1), read_only=True),
+    "feedforward": Param(True, "send the reference's inverse-dynamics joint torques (for the feet holding the "
+                         "robot) in each point's effort: a G1's tau command", read_only=True),
+    "feedforward_scale": Param(FeedforwardOptions().scale, "fraction of the feed-forward torque", number(0, 2),
+                               read_only=True),
     "keep_seconds": Param(2.0, "seconds of past reference kept", number(0.5, 30), read_only=True),
     "status_rate": Param(2.0, "Hz of stabilizer/status", number(0, 100, above=True), read_only=True),
 }
@@ -105,6 +114,8 @@ class StabilizerNode(DanceNode):
         margin = p["position_margin"]
         limits = JointLimits(self.robot.lower + margin, self.robot.upper - margin, self.robot.velocity, 1.0 / p["rate"])
         self.offsets = OffsetLimiter(limits, p["offset_rate"], p["max_offset"])
+        self.feedforward = FeedforwardOptions(scale=p["feedforward_scale"]) if p["feedforward"] else None
+        self.torques = None                    # (t0, ContactTorques) of the reference from just before now on
         self.epoch_ns = self.get_clock().now().nanoseconds
         self.plan = None                       # (msg, times, positions, velocities) of the latest reference
         self.base_plan = None                  # (times, poses) of the base reference
@@ -192,8 +203,38 @@ class StabilizerNode(DanceNode):
         q = np.stack([np.interp(grid, times, positions[:, j]) for j in range(positions.shape[1])], axis=-1)
         try:
             self.law.extend(float(grid[0]), q, interpolate_poses(*self.base_plan, grid), now=self._now())
+            self._feedforward()
         except DanceMosaicError as exc:
             self.refuse("reference", f"reference refused: {exc}")
+
+    def _feedforward(self) -> None:
+        """Torques of the held reference from the frame before now on, FEEDFORWARD_AHEAD_S of it (the
+        past is never sent; a long plan is covered piece by piece, bounding the work per call)."""
+        law = self.law
+        if self.feedforward is None or len(law.q) < 2:
+            self.torques = None
+            return
+        first = min(max(int(np.floor((self._now() - law.t0) * law.fps)) - 1, 0), len(law.q) - 2)
+        last = first + max(2, int(round(FEEDFORWARD_AHEAD_S * law.fps)))
+        self.torques = (law.t0 + first / law.fps, contact_torques(
+            self.robot, law.q[first:last], law.base[first:last], law.fps, self.feedforward))
+
+    def _feedforward_covers(self, now: float) -> bool:
+        """The torques held cover the next half of FEEDFORWARD_AHEAD_S (or the reference's end)."""
+        if self.torques is None:
+            return self.feedforward is None or len(self.law.q) < 2
+        t0, torques = self.torques
+        end = t0 + (len(torques.torques) - 1) / torques.fps
+        return end >= min(now + FEEDFORWARD_AHEAD_S / 2, self.law.end_time - 1e-9)
+
+    def _efforts(self, times: np.ndarray, measured: bool) -> np.ndarray | None:
+        """Feed-forward (M, n) at the command's point times: the first for the feet the law holds the
+        robot on now (when it saw the state), the later ones for the reference's schedule."""
+        if self.torques is None:
+            return None
+        t0, torques = self.torques
+        stance = self.law.stance if measured else None
+        return np.stack([torques.at(t - t0, stance if i == 0 else None) for i, t in enumerate(times)])
 
     def _on_dance_status(self, msg: DanceStatus) -> None:
         with self._control:
@@ -282,6 +323,7 @@ class StabilizerNode(DanceNode):
             return
         now = self._now()
         wanted = self._wanted(now)
+        measured = wanted is not None
         if wanted is None:
             self.counts["stale_ticks"] += 1
             self.estimator.reset()
@@ -289,6 +331,8 @@ class StabilizerNode(DanceNode):
         else:
             self.counts["corrected_ticks"] += 1
         self.offsets.step(wanted, 1.0 / self.params["rate"])
+        if not self._feedforward_covers(now):
+            self._feedforward()
         _, times, positions, velocities = self.plan
         start = now + self.params["command_lead"]
         ahead = times > start + 1e-6
@@ -296,7 +340,9 @@ class StabilizerNode(DanceNode):
         first_velocity = np.array([np.interp(start, times, velocities[:, j]) for j in range(velocities.shape[1])]) \
             if ahead.any() else np.zeros(len(first))
         q, v = self.offsets.apply(np.vstack([first, positions[ahead]]), np.vstack([first_velocity, velocities[ahead]]))
-        segment = Segment(stamp=now, times=np.concatenate([[start], times[ahead]]), positions=q, velocities=v)
+        point_times = np.concatenate([[start], times[ahead]])
+        segment = Segment(stamp=now, times=point_times, positions=q, velocities=v,
+                          efforts=self._efforts(point_times, measured))
         self.command_publisher.publish(joint_trajectory_msg(segment, self.joint_names, self.epoch_ns))
 
     def status_fields(self, msg: DanceStatus) -> None:

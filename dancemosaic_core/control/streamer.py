@@ -35,6 +35,7 @@ class Segment:
     times: np.ndarray                 # (M,) absolute seconds
     positions: np.ndarray             # (M, n)
     velocities: np.ndarray            # (M, n)
+    efforts: np.ndarray | None = None  # (M, n) N m torque feed-forward, or none
 
     def position_at(self, t: float) -> np.ndarray | None:
         """The position this message alone commands at time t (linear between points, the last

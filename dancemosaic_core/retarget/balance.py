@@ -37,7 +37,7 @@ GRAVITY = 9.81
 @dataclass
 class BalanceOptions:
     window: float = 0.25            # s, centred averaging window of the ZMP
-    contact_height: float = 0.01    # m: lowest sole point this close to the floor touches it
+    contact_height: float = 0.02    # m: lowest sole point this close to the floor touches it
     contact_speed: float = 0.25     # m/s: a foot moving faster is swinging, not supporting
 
 
@@ -155,6 +155,19 @@ def foot_contacts(feet: np.ndarray, fps: float, options: BalanceOptions | None =
     return touching.any(axis=2) & (speed <= opt.contact_speed), touching
 
 
+def manifold_derivatives(robot: RobotConfig, model: pin.Model, q: np.ndarray, base: np.ndarray, fps: float
+                         ) -> tuple[list, np.ndarray, np.ndarray]:
+    """Pinocchio configurations of a floating-base trajectory (T >= 2 frames) and their velocities
+    and accelerations (T, nv): velocities between frames by `pin.difference` on the manifold, central
+    differences at each frame, accelerations 0 at the two ends."""
+    T, dt = len(q), 1.0 / float(fps)
+    configs = [robot.configuration(model, q[t], base[t]) for t in range(T)]
+    step = np.array([pin.difference(model, configs[t], configs[t + 1]) for t in range(T - 1)]) / dt
+    v = np.concatenate([step[:1], (step[:-1] + step[1:]) / 2, step[-1:]])
+    a = np.concatenate([np.zeros((1, model.nv)), np.diff(step, axis=0) / dt, np.zeros((1, model.nv))])
+    return configs, v, a
+
+
 def zmp_margin(robot: RobotConfig, q: np.ndarray, base: np.ndarray, fps: float,
                options: BalanceOptions | None = None) -> BalanceReport:
     """Feasibility of a floating-base trajectory: q (T, n) controller-order joints, base (T, 7)
@@ -170,12 +183,8 @@ def zmp_margin(robot: RobotConfig, q: np.ndarray, base: np.ndarray, fps: float,
                                f"got q {q.shape} and base {base.shape}")
     model = robot.model(floating=True)
     data = model.createData()
-    T, dt = len(q), 1.0 / float(fps)
-    configs = [robot.configuration(model, q[t], base[t]) for t in range(T)]
-    # velocities between frames on the manifold; central differences for v and a at each frame
-    step = np.array([pin.difference(model, configs[t], configs[t + 1]) for t in range(T - 1)]) / dt
-    v = np.concatenate([step[:1], (step[:-1] + step[1:]) / 2, step[-1:]])
-    a = np.concatenate([np.zeros((1, model.nv)), np.diff(step, axis=0) / dt, np.zeros((1, model.nv))])
+    T = len(q)
+    configs, v, a = manifold_derivatives(robot, model, q, base, fps)
     mass = pin.computeTotalMass(model)
     com, rate, feet = np.empty((T, 3)), np.empty((T, 6)), np.empty((T, 2, len(robot.feet["left"].sole), 3))
     for t in range(T):

@@ -91,6 +91,7 @@ class BalanceLaw:
         self.ref_rotation, self.soles = np.zeros((0, 3, 3)), np.zeros((0, 2, 0, 3))
         self.ref_com_velocity, self.contacts = np.zeros((0, 3)), np.zeros((0, 2), bool)
         self.omega = None
+        self.stance = np.zeros(2, bool)     # the feet the last correction() held the robot on
 
     def _reference_frames(self, q: np.ndarray, base: np.ndarray):
         """Per frame of (q, base): CoM, foot positions, base rotation and sole points."""
@@ -141,7 +142,7 @@ class BalanceLaw:
         pin.updateFramePlacements(model, data)
         # stance: scheduled by the reference and, by the measured kinematics, near the floor
         low = sole_points(self.robot, model, data)[..., 2].min(axis=1) < opt.contact_height
-        stance = self.contacts[round(min(i + a, len(self.contacts) - 1))] & low
+        stance = self.stance = self.contacts[round(min(i + a, len(self.contacts) - 1))] & low
         if not stance.any():
             return offsets
         com = pin.centerOfMass(model, data, config, v)

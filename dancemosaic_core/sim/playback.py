@@ -22,8 +22,9 @@ import pinocchio as pin
 from dancemosaic_core.common.errors import DanceMosaicError
 from dancemosaic_core.retarget.balance import GRAVITY
 from dancemosaic_core.retarget.robot import RobotConfig
-from dancemosaic_core.sim.model import FLOOR_GROUP, SimModel, build_sim_model
+from dancemosaic_core.sim.model import FLOOR_GROUP, SimModel, build_sim_model, joint_gains
 from dancemosaic_core.retarget.estimator import BaseEstimator
+from dancemosaic_core.retarget.feedforward import FeedforwardOptions, contact_torques
 from dancemosaic_core.retarget.stabilizer import Stabilizer
 
 LIMIT_MARGIN = 0.01     # rad: a joint this close to a limit counts as a limit hit
@@ -117,14 +118,19 @@ class Playback:
     def __init__(self, trajectory, robot: RobotConfig, *, fixed_base: bool = False,
                  render_size: tuple[int, int] | None = None, camera_distance: float = 3.0,
                  timestep: float = 0.002, stabilize: bool = False,
-                 push: tuple[float, float, np.ndarray] | None = None, estimated_state: bool = False):
+                 push: tuple[float, float, np.ndarray] | None = None, estimated_state: bool = False,
+                 feedforward: FeedforwardOptions | None = None):
         """stabilize: close the balance loop (retarget/stabilizer.py) on the simulated state at every
         physics step; needs a free-standing robot and a trajectory with a base path.
         estimated_state: the stabilizer sees what a real G1 measures instead of the simulated base:
         the base state of retarget/estimator.py from the pelvis IMU (orientation, angular rate,
         specific force from the pelvis velocity change over a physics step) and the joint encoders,
         as the ROS stabilizer node does.
-        push: (start s, duration s, world force (3,) N) applied to the root link."""
+        push: (start s, duration s, world force (3,) N) applied to the root link.
+        feedforward: add the reference's inverse-dynamics torques (retarget/feedforward.py) for the
+        feet holding the robot (the stabilizer's stance, else the reference's schedule), sent as a
+        shift tau / kp of the position targets: the PD actuator then gives tau + kp (q_des - q) - kd q'
+        as a G1's motor does with its tau field."""
         q = np.asarray(trajectory.q, dtype=np.float64)
         base = None if trajectory.base is None else np.asarray(trajectory.base, dtype=np.float64)
         if q.ndim != 2 or q.shape[1] != robot.num_joints or len(q) == 0:
@@ -146,6 +152,11 @@ class Playback:
         if estimated_state and not stabilize:
             raise DanceMosaicError("the estimated state feeds the stabilizer; it needs stabilize (drop --no-stabilize)")
         self.estimator = BaseEstimator(robot) if estimated_state else None
+        if feedforward is not None and (fixed_base or base is None):
+            raise DanceMosaicError("the torque feed-forward needs a free-standing robot and a floating-base "
+                                   "trajectory; drop --fixed-base (or --no-feedforward)")
+        self.feedforward = None if feedforward is None else contact_torques(robot, q, base, self.fps, feedforward)
+        self.kp = np.array([joint_gains(robot, n)[0] for n in robot.joint_names])
         self.estimate_errors = []          # per physics step: position, velocity, tilt error
         self.last_base_velocity = None     # world, m/s: the simulated accelerometer differences it
         self.push = None if push is None else (float(push[0]), float(push[1]), np.asarray(push[2], np.float64))
@@ -182,6 +193,9 @@ class Playback:
                 upper = np.maximum(target, self.robot.upper - 2 * LIMIT_MARGIN)
                 state = self._state() if self.estimator is None else self._estimated_state(t)
                 target = np.clip(target + self.stabilizer.correction(t, *state), lower, upper)
+            if self.feedforward is not None:
+                stance = self.stabilizer.stance if self.stabilizer is not None else None
+                target = target + self.feedforward.at(t, stance) / self.kp
             data.ctrl[sim.actuators] = target
             if self.push is not None:
                 begin, duration, force = self.push
@@ -290,12 +304,13 @@ class Playback:
 
 def play(trajectory, robot: RobotConfig, *, fixed_base: bool = False, render_size: tuple[int, int] | None = None,
          camera_distance: float = 3.0, timestep: float = 0.002, stabilize: bool = False,
-         push: tuple[float, float, np.ndarray] | None = None, estimated_state: bool = False) -> SimReport:
+         push: tuple[float, float, np.ndarray] | None = None, estimated_state: bool = False,
+         feedforward: FeedforwardOptions | None = None) -> SimReport:
     """Simulate `trajectory` (anything with q (T, n) in robot.joint_names order, base (T, 7) or
     None, and fps: a RetargetResult or a loaded trajectory file) and report; with `render_size`
     (width, height) the report holds the rendered frames (N, H, W, 3) uint8."""
     run = Playback(trajectory, robot, fixed_base=fixed_base, render_size=render_size,
                    camera_distance=camera_distance, timestep=timestep, stabilize=stabilize, push=push,
-                   estimated_state=estimated_state)
+                   estimated_state=estimated_state, feedforward=feedforward)
     frames = [f for f in run.frames() if f is not None]
     return run.report(np.stack(frames) if frames else None)

@@ -7,8 +7,9 @@ publish is recorded; the published joint trajectory is replayed on the G1 in MuJ
                    frozen-bubble-data, installed by scripts/install.sh)
     2. pipeline    `dancemosaic_ros.bringup` + `dancemosaic_ros.live_probe --full` subprocesses
     3. motion      the generator's chunks on the music clock; the trajectory the controller runs
-    4. MuJoCo      floating base under the stabilizer (the recorded base pose is its reference;
-                   --no-stabilize: open loop); the welded-pelvis display if it fell (--fixed-pelvis:
+    4. MuJoCo      floating base under the stabilizer with the torque feed-forward (the recorded
+                   base pose is their reference; --no-stabilize: open loop, --no-feedforward:
+                   position targets alone); the welded-pelvis display if it fell (--fixed-pelvis:
                    always)
     5. video       robot render | skeleton render, captions, music
     6. report      tempo, BAS, FSR, limit violations, balance, latency, real-time factor
@@ -51,6 +52,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "the Python GIL from serialising audio, generation and IK on a small CPU)")
     p.add_argument("--stabilize", action=argparse.BooleanOptionalAction, default=True,
                    help="balance feedback on the simulated robot (default on); --no-stabilize: the trajectory alone")
+    p.add_argument("--feedforward", action=argparse.BooleanOptionalAction, default=True,
+                   help="add the reference's inverse-dynamics joint torques to the PD targets (a G1's tau "
+                        "command; default on with a base pose); --no-feedforward: position targets alone")
     p.add_argument("--fixed-pelvis", action="store_true",
                    help="show the robot with its pelvis welded in the video (display; the report still "
                         "measures the free-standing run)")
@@ -235,6 +239,7 @@ def write_report(path: Path, facts: dict) -> None:
 def run(args) -> int:
     from dancemosaic_core.audio.io import load_audio
     from dancemosaic_core.retarget import load_robot
+    from dancemosaic_core.retarget.feedforward import FeedforwardOptions
     from dancemosaic_core.retarget.io import RobotTrajectory
     from dancemosaic_core.sim.playback import Playback, play
     from dancemosaic_ros.apps.bench_live import analyse
@@ -268,15 +273,18 @@ def run(args) -> int:
     # 4. MuJoCo: balance with the floating base (physics only); the stabilizer needs the base
     #    reference. The video shows the floating base when it stayed up, else the welded pelvis
     stabilize = args.stabilize and base is not None
+    feedforward = FeedforwardOptions() if args.feedforward and base is not None else None
     control = "stabilized" if stabilize else "open loop" + (" (no base pose published)" if args.stabilize else "")
+    control += ", torque feed-forward" if feedforward else ""
     print(f"demo: MuJoCo playback, floating base, {control}")
     size = (args.size, args.size)
-    floating = play(traj, robot, fixed_base=False, stabilize=stabilize)
+    floating = play(traj, robot, fixed_base=False, stabilize=stabilize, feedforward=feedforward)
     weld = args.fixed_pelvis or floating.fell
     mode = ("fixed pelvis (display)" if args.fixed_pelvis and not floating.fell
             else f"fixed pelvis (the floating-base robot fell at {floating.fall_time:.1f} s)" if floating.fell
             else f"floating base (free-standing robot, {control})")
-    shown = Playback(traj, robot, fixed_base=weld, render_size=size, stabilize=stabilize and not weld)
+    shown = Playback(traj, robot, fixed_base=weld, render_size=size, stabilize=stabilize and not weld,
+                     feedforward=None if weld else feedforward)
     # 5. video, streamed: robot render | skeleton render, music muxed
     from dancemosaic_core.render.skeleton3d import skeleton_frames
     from dancemosaic_core.render.video import caption, side_by_side, write_video

@@ -9,20 +9,8 @@ import pytest
 from dancemosaic_core.common.errors import DanceMosaicError
 from dancemosaic_core.control import JointLimits
 from dancemosaic_core.control.offsets import OffsetLimiter
-from dancemosaic_core.retarget import Retargeter, load_robot
 from dancemosaic_core.retarget.estimator import BaseEstimator, EstimatorOptions
 from dancemosaic_core.retarget.stabilizer import Stabilizer, StabilizerOptions, StreamingStabilizer
-from dancemosaic_core.retarget.synthetic import planted_squat
-
-
-@pytest.fixture(scope="module")
-def g1():
-    return load_robot("g1")
-
-
-@pytest.fixture(scope="module")
-def squat(g1):
-    return Retargeter(robot=g1).retarget(planted_squat(1.0))
 
 
 def disturbed(g1, reference, t, rng):

@@ -11,6 +11,7 @@ from dancemosaic_core.common.errors import DanceMosaicError
 from dancemosaic_core.motion.io import Motion, save_motion
 from dancemosaic_core.retarget import Retargeter, load_robot
 from dancemosaic_core.retarget.io import load_trajectory, save_trajectory
+from dancemosaic_core.retarget.feedforward import FeedforwardOptions
 from dancemosaic_core.retarget.synthetic import groove, planted_squat
 from dancemosaic_core.sim import build_sim_model, play
 
@@ -27,7 +28,10 @@ def standing(robot, seconds: float, fps: float = 20.0):
 def test_model_has_the_robots_joints_and_actuators(g1):
     sim = build_sim_model(g1, fixed_base=False)
     assert sim.model.nu == g1.num_joints and sim.model.nq == g1.num_joints + 7
-    assert np.allclose(sim.model.actuator_ctrlrange[sim.actuators], np.stack([g1.lower, g1.upper], -1))
+    # the control range is the limits widened by effort / kp (a torque feed-forward as a target shift)
+    kp = sim.model.actuator_gainprm[sim.actuators, 0]
+    reach = g1.effort / kp
+    assert np.allclose(sim.model.actuator_ctrlrange[sim.actuators], np.stack([g1.lower - reach, g1.upper + reach], -1))
     assert build_sim_model(g1, fixed_base=True).model.nq == g1.num_joints
 
 
@@ -107,10 +111,13 @@ def test_cli_defaults_balance_the_retarget_and_stabilize_the_free_standing_robot
     assert main(["retarget", str(dance), "--no-balance", "--out", str(tmp_path / "plain.npz")]) == 0
     assert "joint RMS change" not in capsys.readouterr().out
     assert main(["sim", str(out), "--json", str(tmp_path / "sim.json")]) == 0
-    assert "free-standing, stabilized: stayed up for all 0.95 s" in capsys.readouterr().out
-    assert json.loads((tmp_path / "sim.json").read_text())["stabilized"] is True
-    assert main(["sim", str(out), "--no-stabilize"]) == 0
+    assert "free-standing, stabilized, torque feed-forward: stayed up for all 0.95 s" in capsys.readouterr().out
+    summary = json.loads((tmp_path / "sim.json").read_text())
+    assert summary["stabilized"] is True and summary["feedforward_scale"] == 1.0
+    assert main(["sim", str(out), "--no-stabilize", "--no-feedforward"]) == 0
     assert "free-standing, open loop: stayed up" in capsys.readouterr().out
+    assert main(["sim", str(out), "--feedforward-scale", "nan"]) == 2
+    assert "--feedforward-scale" in capsys.readouterr().err
     assert main(["sim", str(out), "--weld-pelvis"]) == 0
     assert "welded pelvis (display; cannot fall): stayed up" in capsys.readouterr().out
 
@@ -121,6 +128,12 @@ def test_stabilizer_survives_a_push_that_topples_the_open_loop_robot(g1):
     stabilized = play(standing_with_base(g1, 2.5), g1, push=push, stabilize=True)
     assert open_loop.fell and not stabilized.fell
     assert stabilized.pelvis_height.min() > 0.95 * g1.standing_height
+
+
+def test_feedforward_with_the_stabilizer_survives_the_push(g1):
+    push = (0.5, 0.2, [-40.0, 0.0, 0.0])
+    report = play(standing_with_base(g1, 2.5), g1, push=push, stabilize=True, feedforward=FeedforwardOptions())
+    assert not report.fell and report.pelvis_height.min() > 0.95 * g1.standing_height
 
 
 def test_stabilizer_leaves_a_standing_robot_standing_and_needs_a_base(g1):

@@ -18,6 +18,7 @@ from sensor_msgs.msg import Imu, JointState  # noqa: E402
 from trajectory_msgs.msg import JointTrajectory, MultiDOFJointTrajectory  # noqa: E402
 
 from dancemosaic_core.control import Segment  # noqa: E402
+from dancemosaic_core.retarget.feedforward import CONTACT_SETS, contact_torques  # noqa: E402
 from dancemosaic_ros.convert import base_trajectory_msg, joint_trajectory_msg  # noqa: E402
 from tests.ros.ros_helpers import ros_session, wait_for  # noqa: E402
 
@@ -79,6 +80,13 @@ def test_stabilizer_corrects_within_limits_refuses_bad_input_and_yields_to_estop
             assert np.all(np.abs(v) <= robot.velocity + 1e-9)
         ankles = [names.index(n) for n in names if "ankle_pitch" in n]
         assert np.all(np.array(corrected()[-1].points[0].positions)[ankles] != robot.neutral_q[ankles])
+        # every point carries the torque feed-forward of the standing reference on both feet
+        expected = contact_torques(robot, plan[:3], np.tile(pose, (3, 1)), 20.0).torques[1, CONTACT_SETS.index((0, 1))]
+        for point in corrected()[-1].points:
+            assert len(point.effort) == len(names)
+            assert np.allclose(point.effort, expected, atol=0.5)
+        knees = [names.index(n) for n in names if "knee" in n]
+        assert np.all(np.abs(expected[knees]) > 2.0)        # about 4.9 N m each
 
         # bad messages: refused, counted, the node keeps commanding (the 100 Hz sensor stream
         # pauses meanwhile: on a loaded machine it would push them out of the depth-10 queues

@@ -4,8 +4,9 @@ Dances: the procedural choreographer's dances to click tracks (genres x tempos, 
 to foot) and, when the demo song is installed, a choreographed dance to it (`--song-seconds`).
 Per dance, retargeted to the G1 without and with balance (com_plan.balanced_retarget): the ZMP
 margin of the reference (balance.zmp_margin), the joint RMS change, and MuJoCo free-floating
-playback open loop and with the stabilizer (retarget/stabilizer.py): fell or stood, and when; the
-balanced, stabilized demo-like dance is also pushed (`--push` N for 0.2 s at 5 s).
+playback open loop, with the stabilizer (retarget/stabilizer.py), and with the stabilizer plus the
+torque feed-forward (retarget/feedforward.py): fell or stood, and when; the balanced, stabilized
+demo-like dance is also pushed (`--push` N for 0.2 s at 5 s), with and without the feed-forward.
 """
 from __future__ import annotations
 
@@ -24,6 +25,8 @@ def add_arguments(parser) -> None:
     parser.add_argument("--seconds", type=float, default=12.0, help="length of each choreographed dance")
     parser.add_argument("--song-seconds", type=float, default=60.0, help="seconds of the demo song (0: skip)")
     parser.add_argument("--push", type=float, default=40.0, help="N of the push at 5 s (0.2 s, backward)")
+    parser.add_argument("--feedforward-scale", type=float, default=None,
+                        help="fraction of the inverse-dynamics torque fed forward (default: FeedforwardOptions)")
     parser.add_argument("--dynamics-passes", type=int, default=0,
                         help="re-plans of the CoM against the multibody ZMP error (com_plan.PlanOptions)")
 
@@ -59,9 +62,12 @@ def _standing(report) -> dict:
 def run(args) -> dict:
     from dancemosaic_core.retarget import Retargeter, load_robot
     from dancemosaic_core.retarget.com_plan import PlanOptions, balanced_retarget
+    from dancemosaic_core.retarget.feedforward import FeedforwardOptions
     from dancemosaic_core.sim import play
 
     robot = load_robot(args.robot)
+    feedforward = FeedforwardOptions() if args.feedforward_scale is None else \
+        FeedforwardOptions(scale=args.feedforward_scale)
     retargeter = Retargeter(robot=robot)
     dances = _dances(args)
     results, start = {}, time.perf_counter()
@@ -74,14 +80,19 @@ def run(args) -> dict:
         for label, trajectory in (("unbalanced", unbalanced), ("balanced", balanced)):
             for mode, stabilize in (("open_loop", False), ("stabilized", True)):
                 entry[f"sim_{label}_{mode}"] = _standing(play(trajectory, robot, stabilize=stabilize))
+        entry["sim_balanced_stabilized_feedforward"] = _standing(
+            play(balanced, robot, stabilize=True, feedforward=feedforward))
         if name.startswith("demo") and args.push > 0:
-            pushed = play(balanced, robot, stabilize=True, push=(5.0, 0.2, [-args.push, 0.0, 0.0]))
-            entry["sim_balanced_stabilized_pushed"] = _standing(pushed)
+            push = (5.0, 0.2, [-args.push, 0.0, 0.0])
+            entry["sim_balanced_stabilized_pushed"] = _standing(play(balanced, robot, stabilize=True, push=push))
+            entry["sim_balanced_stabilized_feedforward_pushed"] = _standing(
+                play(balanced, robot, stabilize=True, feedforward=feedforward, push=push))
         results[name] = entry
     stood = {k: sum(not e[k]["fell"] for e in results.values())
              for k in ("sim_unbalanced_open_loop", "sim_unbalanced_stabilized", "sim_balanced_open_loop",
-                       "sim_balanced_stabilized")}
+                       "sim_balanced_stabilized", "sim_balanced_stabilized_feedforward")}
     return {"dances": results, "stood_whole_dance": stood, "count": len(results),
+            "feedforward_scale": feedforward.scale,
             "dynamics_passes": args.dynamics_passes,
             "joint_rms_change_rad_max": max(e["joint_rms_change_rad"] for e in results.values()),
             "wall_seconds": time.perf_counter() - start}
