@@ -53,6 +53,7 @@ from dancemosaic_core.control.dance_stream import NEUTRAL, DanceStream
 from dancemosaic_core.motion.skeleton import MOTION_FPS
 from dancemosaic_core.retarget.balance import ChunkMargin
 from dancemosaic_core.retarget.io import interpolate_poses
+from dancemosaic_core.retarget.streaming_balance import StreamingBalance
 from dancemosaic_ros.convert import (
     base_pose_msg,
     base_trajectory_msg,
@@ -117,6 +118,11 @@ PARAMS = {
                                   "min_zmp_margin: its reference would tip a free-standing robot (floating base)"),
     "min_zmp_margin": Param(0.0, "metres: the least windowed ZMP margin balance_guard lets through (negative: "
                                  "outside the support polygon)", number(-0.5, 0.5)),
+    "balance_plan": Param(False, "balance-aware retargeting of the stream (floating base; retarget/streaming_balance.py): "
+                                 "the CoM moves onto the stance foot before a lift-off; about 2.5x the IK time",
+                          read_only=True),
+    "balance_replan": Param(0.4, "seconds at the end of each chunk that the next chunk plans again, knowing what "
+                                 "follows (with balance_plan)", number(0, 2), read_only=True),
     "stabilized": Param(False, "send the plan to the stabilizer node (dance/reference, and the base plan on "
                                "dance/base_reference) instead of the controller", read_only=True),
     "controller_timeout": Param(5.0, "seconds the start-up hand-shake waits for the controller to subscribe",
@@ -140,6 +146,8 @@ class RetargetNode(DanceNode):
         self.dance = DanceStream(self.streamer, MotionBudget(safety, self.robot.acceleration,
                                                              p["handover_fraction"]))
         self.margins = ChunkMargin(self.robot, p["fps"]) if p["floating_base"] else None
+        self.balancer = StreamingBalance(self.retargeter, replan=p["balance_replan"]) \
+            if p["balance_plan"] and p["floating_base"] else None
         self.balance_text = ""                  # the last chunk's ZMP margin, for the status message
         self.base_plan = None                   # (times, poses (k, 7)) of the retargeted base, for dance/base_pose
 
@@ -216,37 +224,34 @@ class RetargetNode(DanceNode):
             self.refuse("motion", f"motion chunk {msg.index} is stamped {t0 - now:+.3g} s from now; chunks "
                         f"must play within max_ahead_seconds ({limit:g} s): check the music clock")
             return
-        times = times_all = t0 + self.dt * np.arange(len(joints))
         with self._lock:
             if self.state == DanceStatus.STATE_HOLDING or self._silent(now):
                 return
             contiguous = self.last_chunk is not None and abs(self.last_chunk[1] - t0) < 0.5 * self.dt
         if not contiguous:
             self.retargeter.reset()                # a new stream: no warm start from another pose
+            if self.balancer is not None:
+                self.balancer.reset()
             if self.margins is not None:
                 self.margins.reset()
-        # frames the plan can still take (the rest is history by the time this is sent)
-        use = times >= now + self.params["command_lead"] - self.dt
         started = time.perf_counter()
         try:
-            steps = [self.retargeter.step(frame) for frame in joints[use]]
-            q = np.array([s[0] for s in steps]).reshape(-1, len(self.joint_names))
-            base = np.array([s[1] for s in steps]).reshape(-1, 7)
+            times, q, base = self._retarget(joints, t0, now)
         except Exception as exc:  # IK failure on a pathological pose: keep the current plan
             self.refuse("motion", f"retargeting chunk {msg.index} failed: {exc}")
             return
         ik_seconds = time.perf_counter() - started
         # the margin costs ~1 ms a frame: before the send only when the guard needs it
         guarded = self.params["balance_guard"] and self.margins is not None
-        reference = (q, base)                  # the retargeted chunk, before the take-over trims it
+        new = times >= t0 - 0.5 * self.dt      # the chunk's own frames (not those it planned again)
+        reference = (q[new], base[new])        # the retargeted chunk, before the take-over trims it
         if guarded and self._refused_for_balance(self._measure_balance(msg.index, *reference)):
             return
         with self._lock:
             now = self._now()
             if self.state == DanceStatus.STATE_HOLDING:
                 return
-            end = times[-1] + self.dt
-            times = times[use]
+            end = t0 + self.dt * len(joints)
             # at the start, and after a deadline miss or a stop eased the plan to rest away from
             # the dance, the chunk ramps in from where the robot is (else it would jump, capped
             # only at the velocity limits). A chunk that is history by now (late, or retargeted
@@ -264,7 +269,7 @@ class RetargetNode(DanceNode):
             if joined.sent:
                 self.state = DanceStatus.STATE_DANCING
                 self._send(joined.segment)
-                self._plan_base(times_all[use], base, now)
+                self._plan_base(times, base, now)
                 if self.base_plan_publisher is not None and self.base_plan is not None:
                     self.base_plan_publisher.publish(base_trajectory_msg(*self.base_plan, now, self.epoch_ns))
             self.last_chunk = (msg, end)
@@ -273,6 +278,22 @@ class RetargetNode(DanceNode):
         if not guarded and self.margins is not None:
             self._measure_balance(msg.index, *reference)
         self.publish_status()
+
+    def _retarget(self, joints: np.ndarray, t0: float, now: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Times, joints and base poses of the frames the plan can still take (the rest is history
+        by the time this is sent). With balance_plan the balancer also returns the last chunk's open
+        frames, planned again: they replace the plan from their time on."""
+        first = now + self.params["command_lead"] - self.dt
+        if self.balancer is None:
+            times = t0 + self.dt * np.arange(len(joints))
+            use = times >= first
+            steps = [self.retargeter.step(frame) for frame in joints[use]]
+            return (times[use], np.array([s[0] for s in steps]).reshape(-1, len(self.joint_names)),
+                    np.array([s[1] for s in steps]).reshape(-1, 7))
+        q, base = self.balancer.chunk(joints)  # every frame: the stream's schedule needs them all
+        times = t0 + self.dt * np.arange(len(joints) - len(q), len(joints))
+        use = times >= first
+        return times[use], q[use], base[use]
 
     def _measure_balance(self, index: int, q: np.ndarray, base: np.ndarray):
         """The chunk's ZMP margin (BalanceReport or None under 3 frames), kept for the status message."""

@@ -100,27 +100,48 @@ def preview_gains(dt: float, com_height: float, steps: int, error_weight: float 
     return K[0, 0], K[0, 1:], preview
 
 
+class PreviewController:
+    """ZMP preview control that keeps its state between calls, for a reference that arrives in
+    pieces: the cart table x = (c, c', c'') per axis and the ZMP error's integral carry over.
+
+        controller = PreviewController(com0, dt=0.01, com_height=0.7)
+        com, zmp = controller.run(zmp_reference)      # (N, 2) each; the next run continues from here
+    """
+
+    def __init__(self, com0: np.ndarray, *, dt: float, com_height: float, preview: float = 1.6,
+                 error_weight: float = 1.0, jerk_weight: float = 1e-6):
+        self.dt, self.steps = float(dt), max(1, round(preview / dt))
+        self.gains = preview_gains(dt, com_height, self.steps, error_weight, jerk_weight)
+        self.A = np.array([[1.0, dt, dt * dt / 2], [0.0, 1.0, dt], [0.0, 0.0, 1.0]])
+        self.B = np.array([dt ** 3 / 6, dt * dt / 2, dt])
+        self.C = np.array([1.0, 0.0, -com_height / GRAVITY])
+        self.x = np.stack([np.asarray(com0, float), np.zeros(2), np.zeros(2)])   # (3, 2): at rest
+        self.integral = np.zeros(2)
+
+    def run(self, zmp_reference: np.ndarray, future: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """CoM (N, 2) and its ZMP (N, 2) over a reference (N, 2) sampled every dt; the preview sees
+        `future` (M, 2) after it, then the last value held (all it knows of what follows)."""
+        Gi, Gx, Gd = self.gains
+        N = len(zmp_reference)
+        known = zmp_reference if future is None or not len(future) else np.concatenate([zmp_reference, future])
+        padded = np.concatenate([known, np.repeat(known[-1:], self.steps, 0)])
+        com, zmp = np.empty((N, 2)), np.empty((N, 2))
+        for k in range(N):
+            com[k], zmp[k] = self.x[0], self.C @ self.x
+            self.integral += zmp[k] - zmp_reference[k]
+            u = -Gi * self.integral - Gx @ self.x - Gd @ padded[k + 1:k + 1 + self.steps]
+            self.x = self.A @ self.x + np.outer(self.B, u)
+        return com, zmp
+
+
 def preview_control(zmp_reference: np.ndarray, com0: np.ndarray, dt: float, com_height: float,
                     preview: float = 1.6, error_weight: float = 1.0,
                     jerk_weight: float = 1e-6) -> tuple[np.ndarray, np.ndarray]:
     """CoM path (N, 2) and its ZMP (N, 2) following a ZMP reference (N, 2) sampled every dt,
     starting at rest at com0; the reference is held at its last value beyond its end."""
-    steps = max(1, round(preview / dt))
-    Gi, Gx, Gd = preview_gains(dt, com_height, steps, error_weight, jerk_weight)
-    A = np.array([[1.0, dt, dt * dt / 2], [0.0, 1.0, dt], [0.0, 0.0, 1.0]])
-    B = np.array([dt ** 3 / 6, dt * dt / 2, dt])
-    C = np.array([1.0, 0.0, -com_height / GRAVITY])
-    N = len(zmp_reference)
-    padded = np.concatenate([zmp_reference, np.repeat(zmp_reference[-1:], steps, 0)])
-    x = np.stack([np.asarray(com0, float), np.zeros(2), np.zeros(2)])      # (3, 2): c, c', c'' per axis
-    integral = np.zeros(2)
-    com, zmp = np.empty((N, 2)), np.empty((N, 2))
-    for k in range(N):
-        com[k], zmp[k] = x[0], C @ x
-        integral += zmp[k] - zmp_reference[k]
-        u = -Gi * integral - Gx @ x - Gd @ padded[k + 1:k + 1 + steps]
-        x = A @ x + np.outer(B, u)
-    return com, zmp
+    controller = PreviewController(com0, dt=dt, com_height=com_height, preview=preview,
+                                   error_weight=error_weight, jerk_weight=jerk_weight)
+    return controller.run(zmp_reference)
 
 
 def pull_inside(point: np.ndarray, polygon: np.ndarray, margin: float) -> np.ndarray:

@@ -104,6 +104,16 @@ class TargetBuilder:
         self.slide = np.zeros(2)       # horizontal shift that keeps planted feet in place
         self.last_frames = {}          # last well-defined body frames
 
+    STREAM_STATE = ("ground", "scale", "origin", "previous", "anchors", "slide", "last_frames")
+
+    def stream_state(self) -> dict:
+        """What build() changes as a stream goes on (Retargeter.snapshot copies it)."""
+        return {name: getattr(self, name) for name in self.STREAM_STATE}
+
+    def restore_stream_state(self, state: dict) -> None:
+        for name in self.STREAM_STATE:
+            setattr(self, name, state[name])
+
     def calibrate(self, h: np.ndarray) -> None:
         """Ground, scale and origin from human frames (T, 22, 3) robot axes: the ground is the
         2nd percentile of the lowest foot joint, the scale the median leg-length ratio."""

@@ -4,7 +4,6 @@ balanced retarget has a larger ZMP margin than the unbalanced one for a small jo
 import numpy as np
 import pytest
 
-from dancemosaic_core.choreo import dance_to_beats
 from dancemosaic_core.common.errors import DanceMosaicError
 from dancemosaic_core.retarget import Retargeter, load_robot
 from dancemosaic_core.retarget.balance import BalanceReport, convex_hull, signed_distance, zmp_margin
@@ -17,15 +16,6 @@ FPS = 20.0
 @pytest.fixture(scope="module")
 def g1():
     return load_robot("g1")
-
-
-@pytest.fixture(scope="module")
-def stepping_dance():
-    """3 s of the choreographer's Hiphop at 120 BPM: it steps from foot to foot."""
-    beats = np.arange(0.0, 3.0, 0.5)
-    env = np.full(60, 0.1)
-    env[np.round(beats * FPS).astype(int)] = 1.0
-    return dance_to_beats(beats, env, len(env), "Hiphop", seed=0).joints
 
 
 def test_preview_control_moves_the_com_before_the_zmp_steps_and_then_tracks_it():

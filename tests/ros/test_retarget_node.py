@@ -113,6 +113,24 @@ def test_contiguous_chunks_follow_the_trajectory_contract():
         assert rig.statuses[-1].generator_state == DanceStatus.STATE_DANCING
 
 
+def test_balance_plan_replans_the_open_frames_and_keeps_the_contract():
+    with ros_session() as ros:
+        rig = Rig(ros, balance_plan=True, balance_replan=0.2)
+        start = rig.now() + 2.0
+        joints = synthetic_joints(3 * FRAMES, 0)
+        for k in range(3):
+            rig.send(joints[k * FRAMES:(k + 1) * FRAMES], start + k * FRAMES * DT, k)
+            assert wait_for(lambda: len(rig.trajectories) >= k + 1, 20.0)
+        times, q = rig.check()
+        np.testing.assert_allclose(np.diff(times[-3 * FRAMES:]), DT, atol=1e-6)
+        assert times[-1] == pytest.approx(start + (3 * FRAMES - 1) * DT, abs=1e-6)
+        # the second and third messages begin with the 0.2 s (4 frames) the chunk before left open
+        firsts = [points(m, rig.origin_ns)[1] for m in rig.trajectories[-2:]]
+        for k, t in zip((1, 2), firsts):
+            assert np.any(np.abs(t - (start + (k * FRAMES - 4) * DT)) < 1e-6)
+        assert rig.node.balancer is not None and rig.node.balancer.last_plan is not None
+
+
 def test_adversarial_chunks_never_leave_the_limits():
     rng = np.random.default_rng(1)
     with ros_session() as ros:

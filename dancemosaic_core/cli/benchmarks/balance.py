@@ -1,11 +1,12 @@
 """Balance: ZMP margins, joint change of balance-aware retargeting, time standing free-floating in MuJoCo.
 
 Dances: the procedural choreographer's dances to click tracks (genres x tempos, they step from foot
-to foot) and, when the demo song is installed, a choreographed dance to it (`--song-seconds`).
+to foot), a double-support dance (squats with waving arms, both feet planted throughout) and, when
+the demo song is installed, a choreographed dance to it (`--song-seconds`).
 Per dance, retargeted to the G1 without and with balance (com_plan.balanced_retarget): the ZMP
 margin of the reference (balance.zmp_margin), the joint RMS change, and MuJoCo free-floating
-playback open loop, with the stabilizer (retarget/stabilizer.py), and with the stabilizer plus the
-torque feed-forward (retarget/feedforward.py): fell or stood, and when; the balanced, stabilized
+playback open loop, with the stabilizer (retarget/stabilizer.py), and with the torque feed-forward
+(retarget/feedforward.py) alone and beside the stabilizer: fell or stood, and when; the balanced, stabilized
 demo-like dance is also pushed (`--push` N for 0.2 s at 5 s), with and without the feed-forward.
 """
 from __future__ import annotations
@@ -15,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+DOUBLE_SUPPORT = "double support: planted squats"
 GENRE_TEMPI = (("Hiphop", 100), ("Jazz", 120), ("Popping", 140), ("Locking", 110), ("Breaking", 130),
                ("Urban", 125), ("Korean", 95), ("Choreography", 115), ("Chinese", 105), ("Tai", 120))
 
@@ -35,11 +37,15 @@ def _dances(args) -> list[tuple[str, np.ndarray, float]]:
     from dancemosaic_core.audio.synth import click_track
     from dancemosaic_core.choreo import choreograph
     from dancemosaic_core.audio.io import DEMO_SONG
+    from dancemosaic_core.motion.skeleton import MOTION_FPS
+    from dancemosaic_core.retarget.synthetic import planted_squat
     out = []
     for i, (genre, bpm) in enumerate(GENRE_TEMPI[:args.dances]):
         wave, _ = click_track(bpm, args.seconds, 22050, jitter_ms=5.0, seed=i)
         motion = choreograph(wave, 22050, genre, seed=i)
         out.append((f"{genre}@{bpm}bpm", motion.joints, motion.fps))
+    if args.seconds > 0:
+        out.append((DOUBLE_SUPPORT, planted_squat(args.seconds), MOTION_FPS))
     if args.song_seconds > 0 and Path(DEMO_SONG).is_file():
         from dancemosaic_core.audio.io import load_audio
         wave, sr = load_audio(DEMO_SONG)
@@ -80,6 +86,7 @@ def run(args) -> dict:
         for label, trajectory in (("unbalanced", unbalanced), ("balanced", balanced)):
             for mode, stabilize in (("open_loop", False), ("stabilized", True)):
                 entry[f"sim_{label}_{mode}"] = _standing(play(trajectory, robot, stabilize=stabilize))
+        entry["sim_balanced_open_loop_feedforward"] = _standing(play(balanced, robot, feedforward=feedforward))
         entry["sim_balanced_stabilized_feedforward"] = _standing(
             play(balanced, robot, stabilize=True, feedforward=feedforward))
         if name.startswith("demo") and args.push > 0:
@@ -88,10 +95,12 @@ def run(args) -> dict:
             entry["sim_balanced_stabilized_feedforward_pushed"] = _standing(
                 play(balanced, robot, stabilize=True, feedforward=feedforward, push=push))
         results[name] = entry
-    stood = {k: sum(not e[k]["fell"] for e in results.values())
-             for k in ("sim_unbalanced_open_loop", "sim_unbalanced_stabilized", "sim_balanced_open_loop",
-                       "sim_balanced_stabilized", "sim_balanced_stabilized_feedforward")}
-    return {"dances": results, "stood_whole_dance": stood, "count": len(results),
+    modes = ("sim_unbalanced_open_loop", "sim_unbalanced_stabilized", "sim_balanced_open_loop",
+             "sim_balanced_stabilized", "sim_balanced_open_loop_feedforward", "sim_balanced_stabilized_feedforward")
+    stepping = [e for name, e in results.items() if e["steps"] and not name.startswith("demo")]
+    stood = {k: sum(not e[k]["fell"] for e in stepping) for k in modes}
+    return {"dances": results, "stepping_dances": len(stepping), "stepping_dances_stood_whole_dance": stood,
+            "count": len(results),
             "feedforward_scale": feedforward.scale,
             "dynamics_passes": args.dynamics_passes,
             "joint_rms_change_rad_max": max(e["joint_rms_change_rad"] for e in results.values()),
