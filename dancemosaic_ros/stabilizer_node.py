@@ -163,6 +163,7 @@ class StabilizerNode(DanceNode):
             return
         with self._control:
             self._replan(msg, times, positions, velocities)
+        self._update_feedforward()
 
     def _replan(self, msg: JointTrajectory, times: np.ndarray, positions: np.ndarray, velocities: np.ndarray) -> None:
         if self.plan is not None:   # the retarget node never changes the points before a message's first
@@ -190,6 +191,7 @@ class StabilizerNode(DanceNode):
                 times, poses = np.concatenate([old_times[keep], times]), np.concatenate([old_poses[keep], poses])
             self.base_plan = (times, poses)
             self._rebuild()
+        self._update_feedforward()
 
     def _rebuild(self) -> None:
         """The plan and the base plan resampled on the reference grid, into the law."""
@@ -203,21 +205,31 @@ class StabilizerNode(DanceNode):
         q = np.stack([np.interp(grid, times, positions[:, j]) for j in range(positions.shape[1])], axis=-1)
         try:
             self.law.extend(float(grid[0]), q, interpolate_poses(*self.base_plan, grid), now=self._now())
-            self._feedforward()
         except DanceMosaicError as exc:
             self.refuse("reference", f"reference refused: {exc}")
 
-    def _feedforward(self) -> None:
-        """Torques of the held reference from the frame before now on, FEEDFORWARD_AHEAD_S of it (the
-        past is never sent; a long plan is covered piece by piece, bounding the work per call)."""
+    def _feedforward_inputs(self) -> tuple | None:
+        """(t0, q, base) of the held reference from the frame before now on, FEEDFORWARD_AHEAD_S of it
+        (the past is never sent; a long plan is covered piece by piece), copied; None when off."""
         law = self.law
         if self.feedforward is None or len(law.q) < 2:
-            self.torques = None
-            return
+            return None
         first = min(max(int(np.floor((self._now() - law.t0) * law.fps)) - 1, 0), len(law.q) - 2)
         last = first + max(2, int(round(FEEDFORWARD_AHEAD_S * law.fps)))
-        self.torques = (law.t0 + first / law.fps, contact_torques(
-            self.robot, law.q[first:last], law.base[first:last], law.fps, self.feedforward))
+        return law.t0 + first / law.fps, law.q[first:last].copy(), law.base[first:last].copy()
+
+    def _torques(self, inputs: tuple | None):
+        return None if inputs is None else \
+            (inputs[0], contact_torques(self.robot, inputs[1], inputs[2], self.law.fps, self.feedforward))
+
+    def _update_feedforward(self) -> None:
+        """The feed-forward of a new reference, computed outside the control lock (~0.7 ms a frame:
+        the ticks go on meanwhile with the torques before it)."""
+        with self._control:
+            inputs = self._feedforward_inputs()
+        torques = self._torques(inputs)
+        with self._control:
+            self.torques = torques
 
     def _feedforward_covers(self, now: float) -> bool:
         """The torques held cover the next half of FEEDFORWARD_AHEAD_S (or the reference's end)."""
@@ -331,8 +343,8 @@ class StabilizerNode(DanceNode):
         else:
             self.counts["corrected_ticks"] += 1
         self.offsets.step(wanted, 1.0 / self.params["rate"])
-        if not self._feedforward_covers(now):
-            self._feedforward()
+        if not self._feedforward_covers(now):     # a plan longer than the torques held: the next piece
+            self.torques = self._torques(self._feedforward_inputs())
         _, times, positions, velocities = self.plan
         start = now + self.params["command_lead"]
         ahead = times > start + 1e-6
