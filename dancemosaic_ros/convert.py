@@ -131,7 +131,8 @@ def merge_constraints(old: PoseConstraints | None, new: PoseConstraints) -> Pose
 # --- trajectories --------------------------------------------------------------------------------
 def joint_trajectory_msg(segment, joint_names, epoch_ns: int = 0) -> JointTrajectory:
     """A streamer.Segment as a JointTrajectory: stamp on the music clock, every joint, positions
-    and velocities (and efforts when the segment has them), time_from_start strictly increasing (segment times are >= 1 us apart).
+    and velocities (and efforts when the segment has them), time_from_start strictly increasing
+    (segment times are >= 1 us apart).
     Segment times are seconds after `epoch_ns` (ROS time, ns): small numbers keep float64 exact."""
     msg = JointTrajectory()
     stamp_ns = epoch_ns + int(round(segment.stamp * 1e9))
