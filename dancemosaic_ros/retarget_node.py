@@ -287,9 +287,7 @@ class RetargetNode(DanceNode):
         if self.balancer is None:
             times = t0 + self.dt * np.arange(len(joints))
             use = times >= first
-            steps = [self.retargeter.step(frame) for frame in joints[use]]
-            return (times[use], np.array([s[0] for s in steps]).reshape(-1, len(self.joint_names)),
-                    np.array([s[1] for s in steps]).reshape(-1, 7))
+            return (times[use], *self.retargeter.steps(joints[use]))
         q, base = self.balancer.chunk(joints)  # every frame: the stream's schedule needs them all
         times = t0 + self.dt * np.arange(len(joints) - len(q), len(joints))
         use = times >= first

@@ -30,6 +30,7 @@ from scipy.optimize import nnls
 
 from dancemosaic_core.common.errors import DanceMosaicError
 from dancemosaic_core.retarget.balance import foot_contacts, manifold_derivatives
+from dancemosaic_core.retarget.io import frame_at
 from dancemosaic_core.retarget.robot import RobotConfig, sole_points
 
 WORLD = pin.ReferenceFrame.LOCAL_WORLD_ALIGNED
@@ -55,11 +56,9 @@ class ContactTorques:
     def at(self, t: float, stance: np.ndarray | None = None) -> np.ndarray:
         """Feed-forward (n,) at time t (s, linear between frames, held past the ends) for the feet
         `stance` (2,) bool that hold the robot now; None or no foot: the reference's schedule."""
-        x = min(max(t * self.fps, 0.0), len(self.torques) - 1.0)
-        i = min(int(x), max(len(self.torques) - 2, 0))
-        a = x - i
+        i, a = frame_at(t * self.fps, len(self.torques))
         if stance is None or not np.any(stance):
-            stance = self.contacts[min(round(x), len(self.contacts) - 1)]
+            stance = self.contacts[round(i + a)]
         s = CONTACT_SETS.index(tuple(k for k in range(2) if stance[k]))
         j = min(i + 1, len(self.torques) - 1)
         return self.scale * ((1 - a) * self.torques[i, s] + a * self.torques[j, s])

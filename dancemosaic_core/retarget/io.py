@@ -60,6 +60,14 @@ def load_trajectory(path: str | Path) -> RobotTrajectory:
         raise DanceMosaicError(f"cannot read trajectory file {path}: {exc}") from None
 
 
+def frame_at(x: float, count: int) -> tuple[int, float]:
+    """Where fractional frame x lies on a grid of `count` frames, clamped to its ends: (i, a) with
+    the value (1 - a) v[i] + a v[i + 1] (a = 0, i = 0 on a one-frame grid)."""
+    x = min(max(x, 0.0), count - 1.0)
+    i = min(int(x), count - 2) if count > 1 else 0
+    return i, x - i
+
+
 def interpolate_poses(times: np.ndarray, poses: np.ndarray, at: np.ndarray | float) -> np.ndarray:
     """Base poses x y z qx qy qz qw at the times `at` from poses (k, 7) at increasing `times` (k,):
     positions linearly, quaternions normalised-linearly along the shorter arc; held before the

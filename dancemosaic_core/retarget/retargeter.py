@@ -173,6 +173,15 @@ class Retargeter:
         base = out[:7].copy() if self.floating else self.fixed_base_pose.copy()
         return out[self.joint_q].copy(), base, residual
 
+    def steps(self, frames: np.ndarray, com: np.ndarray | None = None,
+              posture: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """step() over human frames (k, 22, 3) in order, with com (k, 2) and posture (k, n) per
+        frame when given: (q (k, n), base (k, 7))."""
+        out = [self.step(frame, None if com is None else com[i], None if posture is None else posture[i])
+               for i, frame in enumerate(frames)]
+        return (np.array([o[0] for o in out]).reshape(-1, self.robot.num_joints),
+                np.array([o[1] for o in out]).reshape(-1, 7))
+
     def _residual(self, targets) -> float:
         errors = [targets.positions[i] - self.data.oMf[fid].translation
                   for i, fid in enumerate(self.solver.position_frames)]

@@ -31,7 +31,7 @@ import pinocchio as pin
 
 from dancemosaic_core.common.errors import DanceMosaicError
 from dancemosaic_core.retarget.balance import GRAVITY, foot_contacts
-from dancemosaic_core.retarget.io import interpolate_poses
+from dancemosaic_core.retarget.io import frame_at, interpolate_poses
 from dancemosaic_core.retarget.robot import RobotConfig, sole_points
 
 WORLD = pin.ReferenceFrame.LOCAL_WORLD_ALIGNED
@@ -119,9 +119,7 @@ class BalanceLaw:
     def _frame(self, t: float) -> tuple[int, float]:
         if not len(self.ref_com):
             raise DanceMosaicError("the stabilizer has no reference yet; extend() it with the reference first")
-        x = min(max((t - self.t0) * self.fps, 0.0), len(self.ref_com) - 1.0)
-        i = min(int(x), len(self.ref_com) - 2) if len(self.ref_com) > 1 else 0
-        return i, x - i
+        return frame_at((t - self.t0) * self.fps, len(self.ref_com))
 
     def reference_at(self, t: float) -> ReferenceSample:
         """The reference base pose, feet and stance at time t (held before and after the reference)."""

@@ -65,9 +65,7 @@ class StreamingBalance:
         rt = self.retargeter
         frames = np.concatenate([self.open, np.asarray(joints, np.float64)])
         rt.restore(self.committed)
-        first = [rt.step(frame) for frame in frames]
-        q1 = np.array([s[0] for s in first]).reshape(-1, rt.robot.num_joints)
-        base1 = np.array([s[1] for s in first]).reshape(-1, 7)
+        q1, base1 = rt.steps(frames)
         final = len(frames) - min(self.replan, len(joints))      # frames committed by this call
         lead = 0 if self.history is None else len(self.history[0])
         q_all = q1 if not lead else np.concatenate([self.history[0], q1])
@@ -79,20 +77,18 @@ class StreamingBalance:
             com = self._plan(reference, float(report.com[:, 2].mean()), final)
             self.last_plan = ChunkPlan(com=com, zmp_reference=reference, contacts=report.contacts[lead:],
                                        unbalanced_q=q1)
+        def guide(part: slice):       # the planned CoM and the first pass's joints, when planned
+            return (None, None) if com is None else (com[part], q1[part])
+
         rt.restore(self.committed)
-        second = []
-        for i, frame in enumerate(frames):
-            if i == final:
-                self.committed = rt.snapshot()
-            second.append(rt.step(frame) if com is None else rt.step(frame, com=com[i], posture=q1[i]))
-        if final == len(frames):
-            self.committed = rt.snapshot()
+        committed = rt.steps(frames[:final], *guide(slice(0, final)))
+        self.committed = rt.snapshot()     # the state before the frames left open
+        opened = rt.steps(frames[final:], *guide(slice(final, None)))
         end = lead + final
         if end:
             self.history = (q_all[:end][-self.keep:], base_all[:end][-self.keep:])
         self.open = frames[final:]
-        return (np.array([s[0] for s in second]).reshape(-1, rt.robot.num_joints),
-                np.array([s[1] for s in second]).reshape(-1, 7))
+        return np.concatenate([committed[0], opened[0]]), np.concatenate([committed[1], opened[1]])
 
     def _plan(self, reference: np.ndarray, com_height: float, final: int) -> np.ndarray:
         """The CoM (m, 2) at the frames of `reference`: the cart table runs on from its committed

@@ -52,7 +52,7 @@ def _urdf_text(robot: RobotConfig) -> str:
     return re.sub(r"(<robot[^>]*>)", lambda m: m.group(1) + COMPILER, text, count=1)
 
 
-def joint_gains(robot: RobotConfig, joint: str) -> tuple[float, float]:
+def _gains(robot: RobotConfig, joint: str) -> tuple[float, float]:
     for rule in robot.sim.get("gains", []):
         if str(rule.get("match", "")) in joint:
             return float(rule["kp"]), float(rule["kd"])
@@ -88,7 +88,7 @@ def build_sim_model(robot: RobotConfig, *, fixed_base: bool, timestep: float = 0
             continue
         joint.armature = armature
         lower, upper, effort = limits.get(joint.name, (joint.range[0], joint.range[1], 100.0))
-        kp, kd = joint_gains(robot, joint.name)
+        kp, kd = _gains(robot, joint.name)
         act = spec.add_actuator(name=joint.name, target=joint.name, trntype=mujoco.mjtTrn.mjTRN_JOINT)
         act.set_to_position(kp=kp, kv=kd)
         # targets beyond a limit by up to effort / kp: a torque feed-forward sent as a target shift

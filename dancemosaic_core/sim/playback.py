@@ -22,9 +22,10 @@ import pinocchio as pin
 from dancemosaic_core.common.errors import DanceMosaicError
 from dancemosaic_core.retarget.balance import GRAVITY
 from dancemosaic_core.retarget.robot import RobotConfig
-from dancemosaic_core.sim.model import FLOOR_GROUP, SimModel, build_sim_model, joint_gains
+from dancemosaic_core.sim.model import FLOOR_GROUP, SimModel, build_sim_model
 from dancemosaic_core.retarget.estimator import BaseEstimator
 from dancemosaic_core.retarget.feedforward import FeedforwardOptions, contact_torques
+from dancemosaic_core.retarget.io import frame_at
 from dancemosaic_core.retarget.stabilizer import Stabilizer
 
 LIMIT_MARGIN = 0.01     # rad: a joint this close to a limit counts as a limit hit
@@ -73,9 +74,7 @@ class SimReport:
 
 
 def _interpolate(q: np.ndarray, t: float, fps: float) -> np.ndarray:
-    x = min(max(t * fps, 0.0), len(q) - 1.0)
-    i = min(int(x), len(q) - 2) if len(q) > 1 else 0
-    a = x - i
+    i, a = frame_at(t * fps, len(q))
     return q[i] if len(q) == 1 else (1 - a) * q[i] + a * q[i + 1]
 
 
@@ -156,7 +155,7 @@ class Playback:
             raise DanceMosaicError("the torque feed-forward needs a free-standing robot and a floating-base "
                                    "trajectory; drop --fixed-base (or --no-feedforward)")
         self.feedforward = None if feedforward is None else contact_torques(robot, q, base, self.fps, feedforward)
-        self.kp = np.array([joint_gains(robot, n)[0] for n in robot.joint_names])
+        self.kp = self.sim.model.actuator_gainprm[self.sim.actuators, 0].copy()   # the position actuators' kp
         self.estimate_errors = []          # per physics step: position, velocity, tilt error
         self.last_base_velocity = None     # world, m/s: the simulated accelerometer differences it
         self.push = None if push is None else (float(push[0]), float(push[1]), np.asarray(push[2], np.float64))
