@@ -180,8 +180,8 @@ class TempoTracker:
                  **tracker_kwargs):
         self._resampler = None
         if check_sr(sample_rate, "tempo tracker sample rate") != analysis_sr:
-            import soxr
-            self._resampler = soxr.ResampleStream(sample_rate, analysis_sr, 1, dtype="float32", quality="HQ")
+            from dancemosaic_core.audio.resample import StreamResampler
+            self._resampler = StreamResampler(sr_in=sample_rate, sr_out=analysis_sr)
         self.onset = StreamingOnset(analysis_sr, hop)
         self.tracker = OnlineBeatTracker(env_fps=analysis_sr / hop, **tracker_kwargs)
         self.state = BeatState(None, 0.0, None)
@@ -190,7 +190,7 @@ class TempoTracker:
         """Append samples; return the beat state after them."""
         y = mono
         if self._resampler is not None:
-            y = self._resampler.resample_chunk(np.ascontiguousarray(mono, dtype=np.float32).reshape(-1, 1)).ravel()
+            y = self._resampler.push(mono)
         if len(y):
             self.state = self.tracker.update(self.onset.push(y))
         return self.state

@@ -184,8 +184,8 @@ class OnlineMeterTracker:
         self.sr = check_sr(sample_rate, "meter tracker sample rate")
         self._resampler = None
         if self.sr != ANALYSIS_SR:
-            import soxr
-            self._resampler = soxr.ResampleStream(self.sr, ANALYSIS_SR, 1, dtype="float32", quality="HQ")
+            from dancemosaic_core.audio.resample import StreamResampler
+            self._resampler = StreamResampler(sr_in=self.sr, sr_out=ANALYSIS_SR)
         self.window = int(window_seconds * ANALYSIS_SR)
         self.min_confidence = min_confidence
         self.agree = agree
@@ -208,7 +208,7 @@ class OnlineMeterTracker:
         """Append an audio block; `beats` = every beat the tracker has emitted so far (s)."""
         y = np.ascontiguousarray(mono, dtype=np.float32)
         if self._resampler is not None:
-            y = self._resampler.resample_chunk(y.reshape(-1, 1)).ravel()
+            y = self._resampler.push(y)
         self._audio = np.concatenate([self._audio, y])
         drop = max(0, len(self._audio) - self.window)
         self._audio, self._start = self._audio[drop:], self._start + drop

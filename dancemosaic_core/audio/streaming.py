@@ -1,7 +1,8 @@
 """Music features of a live stream, equal to the offline ones on every finished frame.
 
-Audio blocks arrive at any rate; they are resampled (soxr streaming, bit-identical to the
-one-shot resampling `music_features` does) into a buffer at the feature rate fps*512. Every
+Audio blocks arrive at any rate; they are resampled (audio/resample.py: a stream holds back
+~9 ms and equals the one-shot resampling `music_features` does bit for bit) into a buffer at the
+feature rate fps*512. Every
 feature column but the beat one-hot depends only on audio within a bounded window around its
 frame (features.py): RIGHT_MARGIN frames of look-ahead (chroma_cens: the longest constant-Q
 filter, about +-0.8 s, the multirate resampler's tail and the +-21-frame smoothing window)
@@ -25,6 +26,7 @@ from dancemosaic_core.audio.features import (
     margin_frames,
 )
 from dancemosaic_core.audio.io import check_sr, check_wave, to_mono
+from dancemosaic_core.audio.resample import StreamResampler
 from dancemosaic_core.common.errors import DanceMosaicError
 from dancemosaic_core.motion.skeleton import MOTION_FPS, MUSIC_FEATURE_DIM
 
@@ -52,8 +54,7 @@ class StreamingMusicFeatures:
         self._computed_at = 0
         self._resampler = None
         if self.sr_in != self.sr:
-            import soxr
-            self._resampler = soxr.ResampleStream(self.sr_in, self.sr, 1, dtype="float32", quality="HQ")
+            self._resampler = StreamResampler(sr_in=self.sr_in, sr_out=self.sr)
         self._buf = np.zeros(0, dtype=np.float32)   # feature-rate audio from sample self._buf_start
         self._buf_start = 0
         self._n_samples = 0                         # feature-rate samples heard in total
@@ -82,13 +83,13 @@ class StreamingMusicFeatures:
             raise DanceMosaicError("push() after end(): start a new StreamingMusicFeatures")
         block = check_wave(to_mono(block), "audio block")
         if self._resampler is not None:
-            block = self._resampler.resample_chunk(np.ascontiguousarray(block).reshape(-1, 1)).ravel()
+            block = self._resampler.push(block)
         self._append(block)
 
     def end(self) -> None:
         """The stream is over: flush the resampler; every frame becomes final."""
         if self._resampler is not None and not self._ended:
-            self._append(self._resampler.resample_chunk(np.zeros((0, 1), np.float32), last=True).ravel())
+            self._append(self._resampler.end())
         self._ended = True
         self._dirty = True
 
