@@ -40,6 +40,8 @@ TOLERANCE = 1e-9
 TIME_STEP_SLACK = 0.5
 # Longest plan either move may take before the planner gives up growing it.
 MAX_SECONDS = 120.0
+# blend's re-plan tries durations 5 % apart up to this multiple of the plan's remaining time
+FINE_SEARCH = 3.0
 
 # How a `Stop` brakes: within the fraction of the acceleration limits; beyond it (up to the full
 # limit) to stay inside the position limits; or at a position limit, braking at the full limit
@@ -203,8 +205,8 @@ class MotionBudget:
             join = float(before_t[-1])
             w0, rate = (float(x[0]) for x in plan.weight_and_rate([join]))
             rates = rate * np.linspace(1.0, 0.0, 101)          # kept, or lowered at the join
-            best, best_excess = None, np.inf
-            seconds = max(plan.end - join, self.limits.dt)
+            best, best_excess, allowed = None, np.inf, self._allowed(t, own)
+            seconds = shortest = max(plan.end - join, self.limits.dt)
             while best_excess > 1 and seconds <= MAX_SECONDS:
                 # steeper than 3 (1 - w0) / T at the join, the weight would overshoot 1
                 r0 = rates[rates * seconds <= 3 * (1 - w0) * (1 + TOLERANCE)]
@@ -212,11 +214,15 @@ class MotionBudget:
                     w = _to_one(np.clip((times - join) / seconds, 0.0, 1.0), w0, r0[:, None] * seconds)[0]
                     q = self.limits.clip(plan.start_q + w[:, :, None] * (dance - plan.start_q))
                     found = self._excess(t, np.concatenate([np.broadcast_to(before_q, (len(r0),) + before_q.shape), q],
-                                                           axis=1), own)
+                                                           axis=1), own, allowed)
                     i = int(np.argmax(found <= 1)) if np.any(found <= 1) else int(np.argmin(found))
                     if found[i] < best_excess:
                         best, best_excess = (join, w0, float(r0[i]), seconds), found[i]
-                seconds *= 1.05
+                # 5 % steps near the plan's end, where a fit usually is; farther out the pieces
+                # differ little over a chunk (the weight is nearly linear there), and 5 % steps all
+                # the way to MAX_SECONDS (~100 durations x 101 rates when none fits) held the
+                # ramp's joins up to 0.2 s live
+                seconds *= 1.05 if seconds < FINE_SEARCH * shortest else 1.25
             if best is not None:
                 plan.pieces = plan.pieces + [best]
         commanded = self.limits.clip(plan.apply(times, dance))
@@ -226,14 +232,17 @@ class MotionBudget:
         plan.dance = np.vstack([plan.dance[past], dance])
         return commanded
 
-    def _excess(self, t: np.ndarray, q: np.ndarray, dance: np.ndarray):
-        """The largest ratio of a step (acceleration) of points `q` (N, n), or of each of (C, N, n)
-        candidates, at `t` to what the budget allows there: the fraction of the limits or the
-        dance's own step (acceleration); none where the dance is NaN (a rest point)."""
+    def _allowed(self, t: np.ndarray, dance: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Per step, the velocity and acceleration the budget allows: the fraction of the
+        limits or the dance's own step; the limits alone where the dance is NaN (a rest point)."""
         own_v, own_a = (np.nan_to_num(np.abs(x)) for x in _differences(t, dance))
+        return np.maximum(self.velocity, own_v) * (1 + TOLERANCE), np.maximum(self.accel, own_a) * (1 + TOLERANCE)
+
+    def _excess(self, t: np.ndarray, q: np.ndarray, dance: np.ndarray, allowed=None):
+        """The largest ratio of a step (acceleration) of points `q` (N, n), or of each of (C, N, n)
+        candidates, at `t` to what the budget allows there (`_allowed` of the dance, or given)."""
+        v_allowed, a_allowed = self._allowed(t, dance) if allowed is None else allowed
         v, a = _differences(t, q)
-        v_allowed = np.maximum(self.velocity, own_v) * (1 + TOLERANCE)
-        a_allowed = np.maximum(self.accel, own_a) * (1 + TOLERANCE)
         worst = np.maximum(np.max(np.abs(v) / v_allowed, axis=(-2, -1), initial=0.0),
                            np.max(np.abs(a) / a_allowed, axis=(-2, -1), initial=0.0))
         return worst if worst.ndim else float(worst)
