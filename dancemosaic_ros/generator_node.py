@@ -58,9 +58,9 @@ PARAMS = {
     "seed": Param(0, "random seed of the sampler", integer(0, 2**63 - 1), read_only=True),
     "steps": Param(3, "masked-decoding iterations per chunk (paper section 3.4; fewer: lower latency)",
                    integer(1, 100), read_only=True),
-    "itto_steps": Param(15, "ITTO gradient steps when a chunk is drafted, ahead of its music (beat-aware "
+    "itto_steps": Param(17, "ITTO gradient steps when a chunk is drafted, ahead of its music (beat-aware "
                             "rhythm term, constraints, robot limits)", integer(0, 1000), read_only=True),
-    "refine_steps": Param(5, "ITTO steps that refine the drafted chunk on the beat grid of everything heard "
+    "refine_steps": Param(3, "ITTO steps that refine the drafted chunk on the beat grid of everything heard "
                              "just before it is due (0 = none: the draft's grid)", integer(0, 1000),
                           read_only=True),
     "rhythm_weight": Param(5.0, "beat-aware ITTO: weight of the term that puts the motion's speed dips on the "
