@@ -36,7 +36,7 @@ from dancemosaic_core.motion.skeleton import MOTION_FPS, TOKEN_DOWNSAMPLE
 # LEAD_SAFETY (the p99 of a busy robot computer runs above an idle warm-up's worst) plus
 # LEAD_MARGIN_S: the retarget node's command_lead and deadline_margin (0.1 s each: a chunk that
 # comes later than both before its start finds the plan extended to rest), the audio path's delay
-# before a sample counts as heard (capture block, the resampler's 64 ms), the IK and transport;
+# before a sample counts as heard (capture block, the resampler's ~9 ms), the IK and transport;
 # at most MAX_LEAD_S. Measured (bench live, 60 s, idle): with x1.5 + 0.25 s, 65 of 146 chunks
 # came under ~0.2 s before their start and met a plan extended to rest; x1.5 + 0.35 s, 16 of
 # 147; x2 + 0.35 s, 1 of 147. With chunks drafted ahead the compute timed is the refinement's

@@ -56,7 +56,7 @@ def add_arguments(parser) -> None:
     parser.add_argument("--torch-threads", type=int, default=1, help="generator torch threads (0: torch's default)")
     parser.add_argument("--sample-rate", type=int, default=0,
                         help="the audio node plays the song at this rate (0: the file's own); the feature "
-                             "rate (10240 Hz at 20 fps) spares the generator its resampler's 64 ms, as a "
+                             "rate (10240 Hz at 20 fps) spares the generator its resampler (~9 ms held back), as a "
                              "capture device set to that rate would")
     parser.add_argument("--processes", action="store_true", help="one process per node instead of bringup")
     parser.add_argument("--load", type=int, default=0, metavar="N",

@@ -282,3 +282,44 @@ def test_controller_verdicts():
     assert "inactive" in manager_report("c", [ControllerInfo("c", "inactive", [])], joints).text
     partial = manager_report("c", [ControllerInfo("c", "active", ["a/position", "b/velocity"])], joints)
     assert partial.ok is False and "b" in partial.text
+
+
+
+def _runaway_joins(monkeypatch, fine_search, g1):
+    """The retarget node's joins (DanceStream, the G1's limits, the node's hand-over fraction)
+    of 0.4 s chunks of a dance that swings faster than the start ramp's budget: each plan's
+    pieces, end and excess, and how many candidate sets blend evaluated."""
+    import dancemosaic_core.control.handover as handover_module
+    from dancemosaic_core.control import DanceStream
+    monkeypatch.setattr(handover_module, "FINE_SEARCH", fine_search)
+    safety = SafetyFilter(lower=g1.lower, upper=g1.upper, velocity=g1.velocity, dt=DT, margin=0.02)
+    budget = MotionBudget(safety, g1.acceleration, 0.25)
+    calls = []
+    excess = budget._excess
+    monkeypatch.setattr(budget, "_excess", lambda *a, **k: calls.append(1) or excess(*a, **k))
+    stream = DanceStream(TrajectoryStreamer(safety=safety, neutral=g1.neutral_q), budget)
+    middle, swing = 0.5 * (g1.lower + g1.upper), 0.3 * np.clip(g1.upper - g1.lower, 0.0, 2.0)
+    plans = []
+    for k in range(12):
+        times = 1.0 + DT * np.arange(8 * k, 8 * k + 8)
+        dance = middle + swing * np.sin(2 * np.pi * 1.5 * times)[:, None]
+        now = times[0] - 0.8
+        stream.join(times, dance, now, LEAD, g1.neutral_q, now - 0.03)
+        plan = stream.handover
+        plans.append((len(plan.pieces), plan.end, plan.excess))
+    return plans, len(calls)
+
+
+def test_blend_replan_of_a_runaway_dance_is_bounded_and_keeps_the_plan(monkeypatch, g1):
+    """Where no piece follows the dance within the budget, blend takes the least excessive. Trying
+    durations 5 % apart all the way to MAX_SECONDS (the exhaustive grid) cost ~100 durations x
+    101 rates per join, up to 0.23 s live; 5 % steps up to 3x the ramp's remaining time and 25 %
+    beyond pick the same pieces here with a fraction of the evaluations."""
+    bounded, bounded_calls = _runaway_joins(monkeypatch, 3.0, g1)
+    exhaustive, exhaustive_calls = _runaway_joins(monkeypatch, np.inf, g1)
+    # several re-plans found no piece within the budget and tried every duration (~100 each)
+    assert exhaustive_calls > 400
+    assert [p for p, _, _ in bounded] == [p for p, _, _ in exhaustive]
+    np.testing.assert_allclose([(end, e) for _, end, e in bounded], [(end, e) for _, end, e in exhaustive],
+                               rtol=1e-9)
+    assert bounded_calls < 0.6 * exhaustive_calls
