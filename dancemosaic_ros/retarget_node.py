@@ -61,7 +61,7 @@ from dancemosaic_ros.convert import (
     motion_joints,
 )
 from dancemosaic_ros.dance_node import DanceNode
-from dancemosaic_ros.params import Param, number
+from dancemosaic_ros.params import Param, integer, number
 from dancemosaic_ros.run import run_nodes
 
 # Requests of dance/estop and dance/resume queued at once: a storm of callers is served, not dropped.
@@ -118,6 +118,9 @@ PARAMS = {
                                   "min_zmp_margin: its reference would tip a free-standing robot (floating base)"),
     "min_zmp_margin": Param(0.0, "metres: the least windowed ZMP margin balance_guard lets through (negative: "
                                  "outside the support polygon)", number(-0.5, 0.5)),
+    "stream_frames": Param(0, "IK streaming: solve and send a chunk this many frames at a time, each group as "
+                              "soon as it is solved (0: the whole chunk in one message); not with balance_plan "
+                              "or balance_guard, which need the whole chunk", integer(0, 240), read_only=True),
     "balance_plan": Param(False, "balance-aware retargeting of the stream (floating base; retarget/streaming_balance.py): "
                                  "the CoM moves onto the stance foot before a lift-off; about 2.5x the IK time",
                           read_only=True),
@@ -234,23 +237,38 @@ class RetargetNode(DanceNode):
                 self.balancer.reset()
             if self.margins is not None:
                 self.margins.reset()
-        started = time.perf_counter()
+        guarded = self.params["balance_guard"] and self.margins is not None
+        whole = guarded or self.balancer is not None or not self.params["stream_frames"]
+        size = len(joints) if whole else self.params["stream_frames"]
+        started, reference = time.perf_counter(), []
+        for first in range(0, len(joints), size):
+            part = self._join_part(msg, joints[first:first + size], t0 + first * self.dt, guarded, started)
+            if part is None:
+                return
+            reference.append(part)
+        # the margin costs ~1 ms a frame: before the send only when the guard needs it
+        if not guarded and self.margins is not None:
+            self._measure_balance(msg.index, *(np.concatenate(x) for x in zip(*reference)))
+        self.publish_status()
+
+    def _join_part(self, msg: MotionChunk, joints: np.ndarray, t0: float, guarded: bool, started: float):
+        """Retarget frames of a chunk (all of it, or a group of stream_frames) starting at t0 and
+        join them to the plan; returns their own frames' (q, base), or None when the chunk is
+        not used (refused, holding, or the retargeting failed)."""
         try:
-            times, q, base = self._retarget(joints, t0, now)
+            times, q, base = self._retarget(joints, t0, self._now())
         except Exception as exc:  # IK failure on a pathological pose: keep the current plan
             self.refuse("motion", f"retargeting chunk {msg.index} failed: {exc}")
-            return
+            return None
         ik_seconds = time.perf_counter() - started
-        # the margin costs ~1 ms a frame: before the send only when the guard needs it
-        guarded = self.params["balance_guard"] and self.margins is not None
         new = times >= t0 - 0.5 * self.dt      # the chunk's own frames (not those it planned again)
-        reference = (q[new], base[new])        # the retargeted chunk, before the take-over trims it
+        reference = (q[new], base[new])        # the retargeted frames, before the take-over trims them
         if guarded and self._refused_for_balance(self._measure_balance(msg.index, *reference)):
-            return
+            return None
         with self._lock:
             now = self._now()
             if self.state == DanceStatus.STATE_HOLDING:
-                return
+                return None
             end = t0 + self.dt * len(joints)
             # at the start, and after a deadline miss or a stop eased the plan to rest away from
             # the dance, the chunk ramps in from where the robot is (else it would jump, capped
@@ -260,7 +278,7 @@ class RetargetNode(DanceNode):
                                      float(np.min(self.measured_stamp)), self.params["start_without_state"])
             if joined.refused:
                 self._refuse_start()
-                return
+                return None
             if joined.ramp_from is not None:
                 self.refusing_start = False
                 source = joined.ramp_from + (" (start_without_state)" if joined.ramp_from == NEUTRAL else "")
@@ -273,11 +291,9 @@ class RetargetNode(DanceNode):
                 if self.base_plan_publisher is not None and self.base_plan is not None:
                     self.base_plan_publisher.publish(base_trajectory_msg(*self.base_plan, now, self.epoch_ns))
             self.last_chunk = (msg, end)
-            self.latency = self._now() - (t0 - msg.start_time + msg.audio_time)
+            self.latency = self._now() - (self._seconds(msg.header.stamp) - msg.start_time + msg.audio_time)
             self.compute = msg.compute_seconds + ik_seconds
-        if not guarded and self.margins is not None:
-            self._measure_balance(msg.index, *reference)
-        self.publish_status()
+        return reference
 
     def _retarget(self, joints: np.ndarray, t0: float, now: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Times, joints and base poses of the frames the plan can still take (the rest is history

@@ -58,6 +58,9 @@ def add_arguments(parser) -> None:
                         help="the audio node plays the song at this rate (0: the file's own); the feature "
                              "rate (10240 Hz at 20 fps) spares the generator its resampler (~9 ms held back), as a "
                              "capture device set to that rate would")
+    parser.add_argument("--stream-frames", type=int, default=None, metavar="N",
+                        help="the retarget node solves and sends each chunk N frames at a time (its "
+                             "stream_frames; default: dance.yaml)")
     parser.add_argument("--processes", action="store_true", help="one process per node instead of bringup")
     parser.add_argument("--load", type=int, default=0, metavar="N",
                         help="competing load: N CPU burner processes (a fixed pure-Python loop, one core each) "
@@ -99,6 +102,8 @@ def _params(args, song: Path, out: Path) -> dict:
     generator.update({k: v for k, v in chosen.items() if v is not None})
     # no robot state here: the retarget node starts from the neutral pose
     config["retarget_node"]["ros__parameters"].update(robot=args.robot, start_without_state=True)
+    if args.stream_frames is not None:
+        config["retarget_node"]["ros__parameters"]["stream_frames"] = args.stream_frames
     out.write_text(yaml.safe_dump(config))
     return generator
 
@@ -129,7 +134,7 @@ def analyse(record: dict, song_seconds: float, audio_start: float) -> dict:
     if not chunks:
         raise DanceMosaicError("the generator published no motion chunk; see the pipeline log")
     trajectories = record["trajectories"]
-    latency, draft_latency, to_motion, headroom, compute, lost = [], [], [], [], [], 0
+    latency, first_latency, draft_latency, to_motion, headroom, compute, lost = [], [], [], [], [], [], 0
     for c in chunks:
         heard = c["stamp"] - c["start_time"] + c["audio_time"]     # newest audio sample used
         drafted = c["stamp"] - c["start_time"] + c.get("draft_audio_time", c["audio_time"])
@@ -143,6 +148,11 @@ def analyse(record: dict, song_seconds: float, audio_start: float) -> dict:
             lost += 1
             continue
         latency.append(carrying[0]["received"] - heard)
+        # the first message with the chunk's first frame (IK streamed: an early group's)
+        starting = [t for t in trajectories if t.get("first_time") is not None and t["last_time"] is not None
+                    and t["first_time"] - 1e-3 <= c["stamp"] <= t["last_time"] + 1e-3
+                    and t["received"] >= c["received"]]
+        first_latency.append((starting[0] if starting else carrying[0])["received"] - heard)
         draft_latency.append(carrying[0]["received"] - drafted)
         headroom.append(c["stamp"] - carrying[0]["received"])
     chunk_seconds = chunks[0]["num_frames"] / chunks[0]["fps"]
@@ -150,14 +160,16 @@ def analyse(record: dict, song_seconds: float, audio_start: float) -> dict:
     dance = [s for s in record["status"].get("dance/status", []) if s["received"] <= song_end]
     audio = record["status"].get("audio/status", [])
     ms = lambda x: float(1000.0 * x)  # noqa: E731
-    lat, head, comp, mot, dlat = (np.array(x) for x in (latency, headroom, compute, to_motion, draft_latency))
+    lat, head, comp, mot, dlat, flat = (np.array(x) for x in (latency, headroom, compute, to_motion, draft_latency,
+                                                              first_latency))
     late = int(np.sum(head < 0)) + lost
     extensions = int(dance[-1]["deadline_misses"]) if dance else 0
     stats = lambda x: {"median": ms(np.median(x)), "p99": ms(np.percentile(x, 99)),  # noqa: E731
                        "max": ms(x.max())} if len(x) else None
     return {
         "chunks": len(chunks), "chunk_seconds": chunk_seconds,
-        "latency_ms": stats(lat), "audio_to_motion_ms": stats(mot), "compute_ms": stats(comp),
+        "latency_ms": stats(lat), "first_frame_latency_ms": stats(flat), "audio_to_motion_ms": stats(mot),
+        "compute_ms": stats(comp),
         # the chunk's tokens (and most ITTO steps) saw the audio only up to its draft
         "draft_latency_ms": stats(dlat),
         "headroom_ms": {"min": ms(head.min()), "median": ms(np.median(head))} if len(head) else None,
@@ -172,6 +184,8 @@ def analyse(record: dict, song_seconds: float, audio_start: float) -> dict:
 
 
 def run(args) -> dict:
+    if args.stream_frames is not None and not 0 <= args.stream_frames <= 240:
+        raise DanceMosaicError(f"--stream-frames {args.stream_frames}: give 0..240 frames (0: whole chunks)")
     if args.sample_rate:
         from dancemosaic_core.audio.io import check_sr
         check_sr(args.sample_rate, "--sample-rate")

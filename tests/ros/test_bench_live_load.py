@@ -52,6 +52,8 @@ def test_sample_rate_out_of_range_is_refused_before_anything_starts():
     bench_live.add_arguments(parser)
     with pytest.raises(DanceMosaicError, match="--sample-rate"):
         bench_live.run(parser.parse_args(["--sample-rate", "5"]))
+    with pytest.raises(DanceMosaicError, match="--stream-frames"):
+        bench_live.run(parser.parse_args(["--stream-frames", "-1"]))
 
 
 def test_load_out_of_range_is_refused():
@@ -68,7 +70,10 @@ def test_the_load_setting_and_the_load_average_reach_the_results(tmp_path, monke
             seen["burners"] = [p.poll() for p in load.processes]
         chunk = {"stamp": 10.0, "start_time": 1.0, "audio_time": 1.0, "received": 9.9, "compute_seconds": 0.1,
                  "num_frames": 8, "fps": 20.0}
-        record = {"chunks": [chunk], "trajectories": [{"last_time": 10.35, "received": 9.95}], "status": {}}
+        # IK streamed in 4-frame groups: the first group's message, then the one with the last frame
+        record = {"chunks": [chunk], "trajectories": [{"first_time": 9.95, "last_time": 10.15, "received": 10.03},
+                                                      {"first_time": 10.2, "last_time": 10.35, "received": 10.05}],
+                  "status": {}}
         return PipelineRun(record, 9.0, 0.5, 90.0, (1.5, 2.5), [], [])
 
     monkeypatch.setattr(bench_live, "run_pipeline", fake_pipeline)
@@ -76,11 +81,16 @@ def test_the_load_setting_and_the_load_average_reach_the_results(tmp_path, monke
     parser = ArgumentParser()
     bench_live.add_arguments(parser)
     args = parser.parse_args(["--load", "1", "--seconds", "2", "--song", str(tmp_path / "none.wav"),
-                              "--sample-rate", "10240"])
+                              "--sample-rate", "10240", "--stream-frames", "4"])
     result = bench_live.run(args)
     import yaml
     audio = yaml.safe_load((tmp_path / "params.yaml").read_text())["audio_node"]["ros__parameters"]
     assert audio["sample_rate"] == 10240 == result["audio_sample_rate"]     # the song is played at that rate
+    retarget = yaml.safe_load((tmp_path / "params.yaml").read_text())["retarget_node"]["ros__parameters"]
+    assert retarget["stream_frames"] == 4
+    # heard at 10.0 (stamp - start_time + audio_time): the first frame came at 10.03, the last at 10.05
+    assert result["first_frame_latency_ms"]["median"] == pytest.approx(30.0)
+    assert result["latency_ms"]["median"] == pytest.approx(50.0)
     assert seen["burners"] == [None]              # the burner ran during the song
     assert result["competing_load"]["burners"] == 1 and result["competing_load"]["workload"] == WORKLOAD
     assert result["competing_load"]["burner_cpu_cores"] >= 0.0

@@ -113,6 +113,30 @@ def test_contiguous_chunks_follow_the_trajectory_contract():
         assert rig.statuses[-1].generator_state == DanceStatus.STATE_DANCING
 
 
+def test_stream_frames_sends_each_group_as_it_is_solved_and_keeps_the_plan():
+    """stream_frames: a chunk's frames are retargeted and sent a group at a time (the first
+    points go out after a group's IK, not the chunk's); the executed timeline is the one the
+    whole chunks give, within the contract."""
+    joints = synthetic_joints(3 * FRAMES, 0)
+    timelines = []
+    for stream_frames in (0, 8):
+        with ros_session() as ros:
+            rig = Rig(ros, stream_frames=stream_frames)
+            start = rig.now() + 1.5
+            for k in range(3):
+                rig.send(joints[k * FRAMES:(k + 1) * FRAMES], start + k * FRAMES * DT, k)
+                groups = 1 if not stream_frames else -(-FRAMES // stream_frames)
+                assert wait_for(lambda: len(rig.trajectories) >= (k + 1) * groups, 20.0)
+            times, q = rig.check()
+            timelines.append((times - start, q, len(rig.trajectories)))
+    (t_whole, q_whole, n_whole), (t_stream, q_stream, n_stream) = timelines
+    assert (n_whole, n_stream) == (3, 9)
+    # the last messages carry the dance frames on the grid; after the start ramp both plans agree
+    np.testing.assert_allclose(t_stream[-3 * FRAMES:], t_whole[-3 * FRAMES:], atol=1e-6)
+    tail = slice(-FRAMES, None)
+    np.testing.assert_allclose(q_stream[tail], q_whole[tail], atol=1e-6)
+
+
 def test_balance_plan_replans_the_open_frames_and_keeps_the_contract():
     with ros_session() as ros:
         rig = Rig(ros, balance_plan=True, balance_replan=0.2)
