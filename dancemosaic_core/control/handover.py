@@ -189,7 +189,8 @@ class MotionBudget:
         from the start, so every step from what the blend already commanded is checked again and,
         where one leaves the budget (or the dance's own step), the rest of the blend is re-planned
         slower: a cubic Hermite in the weight from the last commanded point (its rate there kept or
-        lowered) to 1 at rest, the first on the shortest duration that fits (`plan.pieces` grows).
+        lowered) to 1 at rest, the first on the shortest duration that fits (durations 5 % apart up to
+        FINE_SEARCH x the ramp's remaining time, 25 % beyond; `plan.pieces` grows).
         Where none fits, the least excessive is taken (the dance moved away faster than one frame
         of the acceleration budget can follow)."""
         times, dance = np.asarray(times, dtype=np.float64), np.asarray(dance, dtype=np.float64)
