@@ -18,7 +18,6 @@ import math
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from dancemosaic_core.audio.io import check_sr
 from dancemosaic_core.common.errors import DanceMosaicError
 
 PASSBAND = 0.913          # of the lower Nyquist frequency (soxr HQ)
@@ -34,7 +33,11 @@ class Resampler:
     within `half` of it (zeros outside the signal)."""
 
     def __init__(self, *, sr_in: int, sr_out: int):
-        self.sr_in, self.sr_out = check_sr(sr_in, "input sample rate"), check_sr(sr_out, "output sample rate")
+        # the callers check rates against the supported range (audio.io.check_sr); here only
+        # what the arithmetic needs
+        if not all(isinstance(r, (int, np.integer)) and r > 0 for r in (sr_in, sr_out)):
+            raise DanceMosaicError(f"resampling needs positive integer sample rates (Hz), got {sr_in} -> {sr_out}")
+        self.sr_in, self.sr_out = int(sr_in), int(sr_out)
         g = math.gcd(self.sr_in, self.sr_out)
         self.up, self.down = self.sr_out // g, self.sr_in // g
         nyquist = 0.5 * min(1.0, self.sr_out / self.sr_in)           # cycles per input sample
