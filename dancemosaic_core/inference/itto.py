@@ -37,7 +37,8 @@ BEAT_ITTO = {"rhythm_weight": 5.0, "energy_weight": 10.0, "foot_weight": 10.0, "
 # them (docs/inference.md, "Short chunks": demo song, 40 s streamed offline). 17 run when the
 # chunk is drafted, ahead of its music; the last 3 refine it on the beat grid of everything heard
 # just before it is due (StreamingDancer.prepare / next_chunk), which is what its latency counts
-# (3 instead of 5: ~35 ms less latency, BAS - chance on three songs +0.165 vs +0.130;
+# (3 instead of 5: ~30 ms less latency; the rhythm is the same within the spread between runs:
+# BAS - chance on three songs +0.165 vs +0.130 over 40 s each, +0.137 vs +0.140 over 80 s;
 # docs/inference.md, "Drafted ahead").
 STREAMING_BEAT_ITTO = {**BEAT_ITTO, "itto_steps": 17, "refine_steps": 3, "energy_weight": 30.0}
 # Masked decoding iterations of the CLI, the benches and the evaluation: the paper's T is 10; 5
