@@ -14,6 +14,8 @@ of the lower Nyquist frequency, stopband from 100 %, 120 dB down.
 from __future__ import annotations
 
 import math
+import os
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
@@ -25,6 +27,8 @@ STOPBAND = 1.0
 ATTENUATION_DB = 120.0
 MAX_PHASES = 4096         # filter table rows; rates with more phases take the nearest one (< 1/8192 sample)
 BLOCK_OUTPUTS = 1024      # output samples per vectorised step (fastest: its rows stay in cache)
+PARALLEL_OUTPUTS = 1_000_000   # one-shot waves with more outputs than this use several threads
+MAX_THREADS = 8
 
 
 class Resampler:
@@ -107,7 +111,16 @@ def resample_wave(wave: np.ndarray, sr_in: int, sr_out: int) -> np.ndarray:
         return x
     r = Resampler(sr_in=sr_in, sr_out=sr_out)
     padded = np.concatenate([np.zeros(r.half, np.float32), x, np.zeros(r.half + 1, np.float32)])
-    return r.outputs(padded, 0, 0, r.output_length(len(x)))
+    n_out = r.output_length(len(x))
+    # a long wave's outputs in parts, one per core (numpy drops the GIL in the gather and the
+    # dot products); every sample is computed as in one pass, so the result is the same
+    parts = min(os.cpu_count() or 1, MAX_THREADS, max(1, n_out // PARALLEL_OUTPUTS))
+    if parts == 1:
+        return r.outputs(padded, 0, 0, n_out)
+    bounds = np.linspace(0, n_out, parts + 1).astype(int)
+    with ThreadPoolExecutor(parts) as pool:
+        pieces = pool.map(lambda ab: r.outputs(padded, 0, ab[0], ab[1]), zip(bounds[:-1], bounds[1:]))
+        return np.concatenate(list(pieces))
 
 
 class StreamResampler:
