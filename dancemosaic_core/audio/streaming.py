@@ -2,8 +2,7 @@
 
 Audio blocks arrive at any rate; they are resampled (audio/resample.py: a stream holds back
 ~9 ms and equals the one-shot resampling `music_features` does bit for bit) into a buffer at the
-feature rate fps*512. Every
-feature column but the beat one-hot depends only on audio within a bounded window around its
+feature rate fps*512. Every feature column but the beat one-hot depends only on audio within a bounded window around its
 frame (features.py): RIGHT_MARGIN frames of look-ahead (chroma_cens: the longest constant-Q
 filter, about +-0.8 s, the multirate resampler's tail and the +-21-frame smoothing window)
 and as much left context. So each update (in `push`, once per `update_seconds` of new audio) recomputes `local_features` over [first unfinished
