@@ -61,6 +61,9 @@ def add_arguments(parser) -> None:
     parser.add_argument("--stream-frames", type=int, default=None, metavar="N",
                         help="the retarget node solves and sends each chunk N frames at a time (its "
                              "stream_frames; default: dance.yaml)")
+    parser.add_argument("--realtime-priority", type=int, default=None, metavar="N",
+                        help="SCHED_FIFO priority of the generation thread (its realtime_priority; needs the "
+                             "rights, docs/ros.md; default: dance.yaml)")
     parser.add_argument("--processes", action="store_true", help="one process per node instead of bringup")
     parser.add_argument("--load", type=int, default=0, metavar="N",
                         help="competing load: N CPU burner processes (a fixed pure-Python loop, one core each) "
@@ -98,7 +101,7 @@ def _params(args, song: Path, out: Path) -> dict:
                      robot=args.robot if args.itto_robot else "")
     chosen = {"steps": args.steps, "itto_steps": args.itto_steps, "refine_steps": args.refine_steps,
               "chunk_seconds": args.chunk_seconds,
-              "lead_seconds": args.lead_seconds}
+              "lead_seconds": args.lead_seconds, "realtime_priority": args.realtime_priority}
     generator.update({k: v for k, v in chosen.items() if v is not None})
     # no robot state here: the retarget node starts from the neutral pose
     config["retarget_node"]["ros__parameters"].update(robot=args.robot, start_without_state=True)
@@ -186,6 +189,8 @@ def analyse(record: dict, song_seconds: float, audio_start: float) -> dict:
 def run(args) -> dict:
     if args.stream_frames is not None and not 0 <= args.stream_frames <= 240:
         raise DanceMosaicError(f"--stream-frames {args.stream_frames}: give 0..240 frames (0: whole chunks)")
+    if args.realtime_priority is not None and not 0 <= args.realtime_priority <= 99:
+        raise DanceMosaicError(f"--realtime-priority {args.realtime_priority}: give 0..99 (0: normal scheduling)")
     if args.sample_rate:
         from dancemosaic_core.audio.io import check_sr
         check_sr(args.sample_rate, "--sample-rate")
@@ -205,6 +210,7 @@ def run(args) -> dict:
         "mode": "one process per node" if args.processes else "one process (bringup)",
         "itto_joint_limits": bool(args.itto_robot), "audio_sample_rate": args.sample_rate or "the file's",
         **{k: generator[k] for k in ("chunk_seconds", "lead_seconds", "steps", "itto_steps", "refine_steps",
+                                          "realtime_priority",
                                           "torch_threads")},
         # CPU of all nodes while the song played, per chunk: less load-sensitive than wall time
         "pipeline_cpu_ms_per_chunk": 1000.0 * live.cpu_cores * args.seconds / result["chunks"],

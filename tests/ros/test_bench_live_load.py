@@ -54,6 +54,8 @@ def test_sample_rate_out_of_range_is_refused_before_anything_starts():
         bench_live.run(parser.parse_args(["--sample-rate", "5"]))
     with pytest.raises(DanceMosaicError, match="--stream-frames"):
         bench_live.run(parser.parse_args(["--stream-frames", "-1"]))
+    with pytest.raises(DanceMosaicError, match="--realtime-priority"):
+        bench_live.run(parser.parse_args(["--realtime-priority", "100"]))
 
 
 def test_load_out_of_range_is_refused():
@@ -81,13 +83,16 @@ def test_the_load_setting_and_the_load_average_reach_the_results(tmp_path, monke
     parser = ArgumentParser()
     bench_live.add_arguments(parser)
     args = parser.parse_args(["--load", "1", "--seconds", "2", "--song", str(tmp_path / "none.wav"),
-                              "--sample-rate", "10240", "--stream-frames", "4"])
+                              "--sample-rate", "10240", "--stream-frames", "4",
+                              "--realtime-priority", "10"])
     result = bench_live.run(args)
     import yaml
     audio = yaml.safe_load((tmp_path / "params.yaml").read_text())["audio_node"]["ros__parameters"]
     assert audio["sample_rate"] == 10240 == result["audio_sample_rate"]     # the song is played at that rate
     retarget = yaml.safe_load((tmp_path / "params.yaml").read_text())["retarget_node"]["ros__parameters"]
     assert retarget["stream_frames"] == 4
+    generator = yaml.safe_load((tmp_path / "params.yaml").read_text())["generator_node"]["ros__parameters"]
+    assert generator["realtime_priority"] == 10 == result["realtime_priority"]
     # heard at 10.0 (stamp - start_time + audio_time): the first frame came at 10.03, the last at 10.05
     assert result["first_frame_latency_ms"]["median"] == pytest.approx(30.0)
     assert result["latency_ms"]["median"] == pytest.approx(50.0)
