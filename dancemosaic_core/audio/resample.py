@@ -75,6 +75,11 @@ class Resampler:
         wrap = row == self.phases
         return base + wrap, np.where(wrap, 0, row)
 
+    def first_tap(self, n: int) -> int:
+        """Padded input index (the signal after `half` zeros) of output sample n's first tap:
+        a stream keeps its input from there on."""
+        return int(self._positions(np.array([n]))[0][0]) + 1
+
     def available_outputs(self, n_in: int) -> int:
         """How many output samples the first n_in input samples determine (their rightmost
         tap known), before the signal's end is known."""
@@ -160,8 +165,7 @@ class StreamResampler:
             return np.zeros(0, dtype=np.float32)
         out = self.filter.outputs(self._buf, self._buf_start, self._n_out, stop)
         self._n_out = stop
-        base, _ = self.filter._positions(np.array([stop]))
-        keep_from = max(self._buf_start, int(base[0]) + 1)          # the next output's first tap
+        keep_from = max(self._buf_start, self.filter.first_tap(stop))   # the next output's first tap
         self._buf = self._buf[keep_from - self._buf_start:]
         self._buf_start = keep_from
         return out
