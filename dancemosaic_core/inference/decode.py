@@ -10,7 +10,7 @@ treated as fixed.
 """
 from __future__ import annotations
 
-from typing import Callable
+from typing import Callable, Sequence, Union
 
 import torch
 
@@ -18,6 +18,9 @@ from dancemosaic_core.inference.schedule import remask_count
 
 LogitsFn = Callable[[torch.Tensor], torch.Tensor]            # ids (B, L) -> logits (B, L, K)
 ResidualLogitsFn = Callable[[torch.Tensor, int], torch.Tensor]  # ids (B, L, q), layer q -> (B, L, K)
+# One generator for the batch, or one per batch row: a row then samples exactly what it would
+# alone, whatever it is batched with (whole songs sample their windows in batches).
+Generators = Union[torch.Generator, Sequence[torch.Generator], None]
 
 
 def top_k_filter(logits: torch.Tensor, top_k: int | None) -> torch.Tensor:
@@ -28,7 +31,7 @@ def top_k_filter(logits: torch.Tensor, top_k: int | None) -> torch.Tensor:
 
 
 def sample_tokens(logits: torch.Tensor, *, temperature: float, top_k: int | None,
-                  generator: torch.Generator | None) -> tuple[torch.Tensor, torch.Tensor]:
+                  generator: Generators) -> tuple[torch.Tensor, torch.Tensor]:
     """Sample ids from logits (B, L, K); returns (ids, probability of each sampled id).
     Temperature 0 is greedy."""
     probs_full = torch.softmax(logits.float(), dim=-1)
@@ -36,15 +39,21 @@ def sample_tokens(logits: torch.Tensor, *, temperature: float, top_k: int | None
         ids = logits.argmax(dim=-1)
     else:
         filtered = torch.softmax(top_k_filter(logits.float(), top_k) / temperature, dim=-1)
-        flat = filtered.reshape(-1, filtered.shape[-1])
-        ids = torch.multinomial(flat, 1, generator=generator).reshape(logits.shape[:-1])
+        if isinstance(generator, Sequence):
+            if len(generator) != len(filtered):
+                raise ValueError(f"{len(generator)} generators for a batch of {len(filtered)}")
+            ids = torch.stack([torch.multinomial(row.reshape(-1, row.shape[-1]), 1, generator=g).reshape(row.shape[:-1])
+                               for row, g in zip(filtered, generator)])
+        else:
+            flat = filtered.reshape(-1, filtered.shape[-1])
+            ids = torch.multinomial(flat, 1, generator=generator).reshape(logits.shape[:-1])
     return ids, probs_full.gather(-1, ids.unsqueeze(-1)).squeeze(-1)
 
 
 def masked_decode(logits_fn: LogitsFn, *, batch: int, length: int, mask_id: int, steps: int = 10,
                   lengths: torch.Tensor | None = None, fixed_ids: torch.Tensor | None = None,
                   fixed_mask: torch.Tensor | None = None, temperature: float = 1.0,
-                  top_k: int | None = None, generator: torch.Generator | None = None,
+                  top_k: int | None = None, generator: Generators = None,
                   device: torch.device | str = "cpu") -> torch.Tensor:
     """Decode base-layer token ids (B, L).
 
@@ -81,7 +90,7 @@ def masked_decode(logits_fn: LogitsFn, *, batch: int, length: int, mask_id: int,
 def residual_decode(residual_fn: ResidualLogitsFn, base_ids: torch.Tensor, *, num_quantizers: int,
                     fixed_ids: torch.Tensor | None = None, fixed_mask: torch.Tensor | None = None,
                     temperature: float = 1.0, top_k: int | None = None,
-                    generator: torch.Generator | None = None) -> torch.Tensor:
+                    generator: Generators = None) -> torch.Tensor:
     """Predict residual layers 1..Q-1 one after another (MoMask's residual transformer).
     Returns all layers (B, L, Q). fixed_ids (B, L, Q) / fixed_mask (B, L) keep whole columns."""
     layers = [base_ids]

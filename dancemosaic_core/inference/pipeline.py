@@ -85,6 +85,18 @@ class Conditions:
     pose: torch.Tensor | None                # (1, 4n, 22, 3)
     pose_weight: torch.Tensor | None         # (1, 4n, 22) float, > 0 where constrained
 
+    @property
+    def batch(self) -> int:
+        return self.text_emb.shape[0]
+
+    @staticmethod
+    def cat(items: "list[Conditions]") -> "Conditions":
+        """Windows of one length as one batch (all with music, or all without; no pose)."""
+        if any(c.pose is not None for c in items) or len({c.music is None for c in items}) > 1:
+            raise DanceMosaicError("batched windows take music for all or none of them, and no pose constraints")
+        music = None if items[0].music is None else torch.cat([c.music for c in items])
+        return Conditions(torch.cat([c.text_emb for c in items]), music, None, None)
+
 
 def _pad_frames(x: np.ndarray, frames: int) -> np.ndarray:
     if len(x) >= frames:
@@ -139,19 +151,21 @@ class DancePipeline:
         return branch_plan(weights, available)
 
     def guided_logits_fn(self, cond: Conditions, weights: GuidanceWeights, prior: torch.Tensor | None = None):
-        """ids (1, n) -> guided logits (1, n, K): every branch in ONE batched forward."""
+        """ids (B, n) -> guided logits (B, n, K): every branch in ONE batched forward (the batch
+        tiled once per branch, as guidance.mix_logits reads it)."""
         plan = self.branches(cond, weights)
         k = len(plan)
-        on = {name: torch.tensor([b == name for b in plan], device=self.model.device) for name in ("text", "music", "pose")}
+        on = {name: torch.tensor([b == name for b in plan], device=self.model.device).repeat_interleave(cond.batch)
+              for name in ("text", "music", "pose")}
         kwargs = {"text_on": on["text"]}
         if cond.music is not None:          # the base prior's own beat-grid input, in every branch
-            kwargs.update(rhythm=cond.music[..., MUSIC_FEATURE_DIM:].expand(k, -1, -1))
+            kwargs.update(rhythm=cond.music[..., MUSIC_FEATURE_DIM:].repeat(k, 1, 1))
         if "music" in plan:
-            kwargs.update(music=cond.music.expand(k, -1, -1), music_on=on["music"])
+            kwargs.update(music=cond.music.repeat(k, 1, 1), music_on=on["music"])
         if "pose" in plan:
-            kwargs.update(pose=cond.pose.expand(k, -1, -1, -1), pose_valid=(cond.pose_weight > 0).expand(k, -1, -1),
+            kwargs.update(pose=cond.pose.repeat(k, 1, 1, 1), pose_valid=(cond.pose_weight > 0).repeat(k, 1, 1),
                           pose_on=on["pose"])
-        text = cond.text_emb.expand(k, -1)
+        text = cond.text_emb.repeat(k, 1)
 
         def fn(ids: torch.Tensor) -> torch.Tensor:
             with torch.inference_mode(), self._autocast():
@@ -162,8 +176,8 @@ class DancePipeline:
 
     # --- step 3 -----------------------------------------------------------------------------
     def residual_logits_fn(self, cond: Conditions, weights: GuidanceWeights):
-        text_on = torch.tensor([False, True], device=self.model.device)
-        text = cond.text_emb.expand(2, -1)
+        text_on = torch.tensor([False, True], device=self.model.device).repeat_interleave(cond.batch)
+        text = cond.text_emb.repeat(2, 1)
 
         def fn(ids: torch.Tensor, q: int) -> torch.Tensor:
             with torch.inference_mode(), self._autocast():
@@ -174,13 +188,33 @@ class DancePipeline:
     def _decode_tokens(self, n, cond, weights, *, steps, temperature, top_k, generator, fixed_ids, fixed_mask,
                        prior=None) -> torch.Tensor:
         base_fixed = None if fixed_ids is None else fixed_ids[..., 0]
-        base = masked_decode(self.guided_logits_fn(cond, weights, prior), batch=1, length=n,
+        base = masked_decode(self.guided_logits_fn(cond, weights, prior), batch=cond.batch, length=n,
                              mask_id=self.model.multi_tower.mask_id, steps=steps, fixed_ids=base_fixed,
                              fixed_mask=fixed_mask, temperature=temperature, top_k=top_k,
                              generator=generator, device=self.model.device)
         return residual_decode(self.residual_logits_fn(cond, weights), base, num_quantizers=self.model.num_quantizers,
                                fixed_ids=fixed_ids, fixed_mask=fixed_mask, temperature=temperature,
                                top_k=top_k, generator=generator)
+
+    def sample_windows(self, *, frames: int, music: list[np.ndarray | None], genre: str | None = None,
+                       text: str | None = None, weights: GuidanceWeights = GuidanceWeights(), steps: int = 10,
+                       temperature: float = 1.0, top_k: int | None = None, seeds: list[int],
+                       fixed_ids: torch.Tensor | None = None, fixed_mask: torch.Tensor | None = None) -> torch.Tensor:
+        """Steps 1-3 for a batch of windows of `frames` frames each (no pose constraints, no
+        ITTO), in one batched forward per decoding step: token ids (B, n, Q). music[i] and
+        seeds[i] are window i's; each window samples from its own generator, so it gets the
+        tokens `__call__` gives it with its seed, whatever it is batched with. fixed_ids
+        (B, n, Q) / fixed_mask (B, n) as in `__call__`."""
+        if len(music) != len(seeds) or not seeds:
+            raise DanceMosaicError(f"sample_windows needs one seed per window: {len(music)} windows, {len(seeds)} seeds")
+        n = math.ceil(frames / TOKEN_DOWNSAMPLE)
+        if not 1 <= n <= self.model.max_tokens:
+            raise DanceMosaicError(f"{frames} frames: a window holds {TOKEN_DOWNSAMPLE} to "
+                                   f"{self.model.max_tokens * TOKEN_DOWNSAMPLE} frames")
+        cond = Conditions.cat([self.conditions(n, genre=genre, text=text, music=m) for m in music])
+        generators = [torch.Generator(device=self.model.device).manual_seed(int(s)) for s in seeds]
+        return self._decode_tokens(n, cond, weights, steps=steps, temperature=temperature, top_k=top_k,
+                                   generator=generators, fixed_ids=fixed_ids, fixed_mask=fixed_mask)
 
     # --- the pipeline -----------------------------------------------------------------------
     def __call__(self, *, frames: int, genre: str | None = None, text: str | None = None,

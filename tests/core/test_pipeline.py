@@ -76,6 +76,39 @@ def test_long_dance_keeps_segment_tokens_away_from_seams(pipe):
     assert torch.equal(long.ids[:17], first.ids[:17])     # the seam at token 20 rewrote 17..22 only
 
 
+def test_a_batched_window_samples_what_it_samples_alone(pipe):
+    # each window draws from its own seed: batching must not change its tokens (a branch tiled
+    # in the wrong order, or a condition of another window, would)
+    ms = [music(40, seed=s) for s in range(3)]
+    ref = pipe(frames=40, genre="Jazz", music=ms[1], seed=11)
+    fixed = torch.zeros(3, 10, dtype=torch.bool)
+    fixed[:, :3] = True
+    given = torch.stack([ref.ids] * 3)
+    batch = pipe.sample_windows(frames=40, music=ms, genre="Jazz", seeds=[5, 11, 7])
+    alone = [pipe.sample_windows(frames=40, music=[m], genre="Jazz", seeds=[s])[0] for m, s in zip(ms, [5, 11, 7])]
+    assert batch.shape == (3, 10, 3)
+    assert all(torch.equal(b, a) for b, a in zip(batch, alone))
+    assert torch.equal(batch[1], ref.ids)                      # what the whole pipeline samples, too
+    assert not torch.equal(batch[0], batch[2])
+    kept = pipe.sample_windows(frames=40, music=ms, genre="Jazz", seeds=[1, 2, 3], fixed_ids=given, fixed_mask=fixed)
+    assert torch.equal(kept[:, :3], given[:, :3])
+    with pytest.raises(DanceMosaicError, match="one seed per window"):
+        pipe.sample_windows(frames=40, music=ms, genre="Jazz", seeds=[1])
+
+
+def test_long_dance_does_not_depend_on_the_sampling_batch(pipe, monkeypatch):
+    import dancemosaic_core.inference.long as long_mod
+    m = music(400)
+    c = PoseConstraints([6.2], ["pelvis"], [[0.0, 0.9, 0.1]])       # one constrained window, ITTO'd alone
+    runs = []
+    for size in (1, 3):
+        monkeypatch.setattr(long_mod, "SAMPLE_BATCH", size)
+        runs.append(generate_long(pipe, frames=400, music=m, genre="Jazz", window=20, transition=3, context=6,
+                                  constraints=c, itto_steps=5, seed=2))
+    assert torch.equal(runs[0].ids, runs[1].ids) and np.array_equal(runs[0].joints, runs[1].joints)
+    assert runs[0].constraint_error_after is not None
+
+
 def test_yaw_shift_fit_recovers_a_transform():
     rng = np.random.default_rng(0)
     src = rng.normal(size=(10, 22, 3))
