@@ -27,6 +27,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from dancemosaic_core.audio.dp_beats import track_beats
+
 FOLD_BPM = 157.0        # "160 BPM and faster": 2 % below 160 for estimates on the grid
 DOUBLE_BPM = 70.0       # slower candidates are bar halves when their double has support
 HALF_SUPPORT = 0.5      # score share the other octave needs to be taken outside 70..157 BPM
@@ -174,16 +176,14 @@ class Beats:
 def dance_beats(y: np.ndarray, sr: int, hop: int, tightness: float = 100.0) -> Beats:
     """Offline beats of a whole wave: envelope at sr/hop with the onset time convention of the
     module doc, dance-level tempo, then librosa's dynamic-programming tracker held to that
-    tempo (EDGE's tightness 100); no beats without a tempo."""
-    import librosa
+    tempo (EDGE's tightness 100; dp_beats: the same beats, without compiling librosa's kernels);
+    no beats without a tempo."""
     env = onset_envelope_fine(y, sr, hop)
     fps = sr / hop
     tempo = dance_tempo(env, fps)
     if tempo.bpm is None:
         return Beats(np.zeros(0), None, tempo.confidence)
-    _, frames = librosa.beat.beat_track(onset_envelope=env, sr=sr, hop_length=hop, bpm=tempo.bpm,
-                                        tightness=tightness)
-    times = np.asarray(frames, dtype=np.float64) / fps
+    times = track_beats(env, fps=fps, bpm=tempo.bpm, tightness=tightness).astype(np.float64) / fps
     # librosa's backtracking can start from a weak frame at the end of the file and keep its
     # off-grid predecessor once trimmed: drop edge beats whose gap is off the period by > 10 %
     period = 60.0 / tempo.bpm
