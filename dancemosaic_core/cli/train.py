@@ -140,10 +140,12 @@ def _train(args) -> int:
 
 def _assemble(args) -> int:
     from dancemosaic_core.data.stats import write_motion_stats
-    from dancemosaic_core.train.assemble import build_model_dir, check_runs, corpus_stats
+    from dancemosaic_core.train.assemble import build_model_dir, check_runs, corpus_stats, write_model_prompts
     check_runs(args.runs)
     stats, cache = corpus_stats(args.runs, args.cache)       # both before anything is written
     out = build_model_dir(args.runs, args.out)
     write_motion_stats(out, stats, cache=cache, split="train")
-    print(f"model directory {out}: {', '.join(STAGES)}; dance speed {stats['all']:.3f} m/s over the corpus")
+    prompts = write_model_prompts(out)
+    print(f"model directory {out}: {', '.join(STAGES)}; dance speed {stats['all']:.3f} m/s over the corpus; "
+          f"{prompts} prompt embeddings")
     return 0

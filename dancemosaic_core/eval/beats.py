@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import numpy as np
 from scipy.ndimage import gaussian_filter1d
-from scipy.signal import argrelextrema
 
 from dancemosaic_core.common.errors import DanceMosaicError
 
@@ -47,6 +46,7 @@ def motion_beats(joints: np.ndarray, fps: float, *, smooth_s: float = 0.0,
     if smooth_s > 0:
         speed = gaussian_filter1d(speed, smooth_s * fps)   # mode "reflect", as gaussian_filter
     order = max(1, int(round(order_s * fps)))
+    from scipy.signal import argrelextrema     # here: scipy.signal costs ~1.5 s to import
     idx = argrelextrema(speed, np.less, order=order)[0]
     return idx / float(fps)
 

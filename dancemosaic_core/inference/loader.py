@@ -6,6 +6,8 @@
     MODEL_DIR/pose/        pose tower (stage 4)           optional
     MODEL_DIR/motion_stats.json   the training corpus's dance speed per genre (data/stats.py;
                                   beat-aware ITTO's energy floor)   optional
+    MODEL_DIR/prompt_embeddings.pt  the genre prompts' text embeddings (text/prompt_cache.py: the
+                                  text encoder is loaded only for other prompts)   optional
 
 Each is a checkpoint directory as `dancemosaic train` writes it (<out_dir>/checkpoint); the
 directory may also hold those run directories (MODEL_DIR/tokenizer/checkpoint/...).
@@ -28,7 +30,8 @@ from dancemosaic_core.motion.bones import project_bone_lengths
 from dancemosaic_core.motion.normalize import Normalizer
 from dancemosaic_core.motion.representation import features_to_joints
 from dancemosaic_core.motion.skeleton import TOKEN_DOWNSAMPLE
-from dancemosaic_core.text import TextEncoder, build_text_encoder
+from dancemosaic_core.text import TextEncoder
+from dancemosaic_core.text.prompt_cache import LazyTextEncoder, read_prompt_embeddings
 from dancemosaic_core.text.prompts import genre_prompt
 
 # the shipped model (scripts/train_default.sh), used when no model directory is given
@@ -107,7 +110,8 @@ class DanceModel:
             p.requires_grad_(False)
         multi_tower = MultiTowerModel(t2m=t2m.base, **towers).eval()
         return cls(tokenizer=tokenizer.eval(), t2m=t2m.eval(), multi_tower=multi_tower,
-                   text_encoder=build_text_encoder(t2m_cfg["text_encoder"]),
+                   text_encoder=LazyTextEncoder(t2m_cfg["text_encoder"],
+                                                read_prompt_embeddings(model_dir, t2m_cfg["text_encoder"])),
                    normalizer=load_normalizer(paths["tokenizer"]), genres=sorted(genres),
                    device=device, max_tokens=trained_window_tokens(t2m_cfg), source=str(model_dir),
                    dance_speed=_read_dance_speed(model_dir / MOTION_STATS_FILE))

@@ -6,7 +6,8 @@ inference.loader.DanceModel reads.
                                music/: music_mean.npy, music_std.npy when the run wrote them
 
 `build_model_dir` gathers a run directory into a model directory (`dancemosaic train assemble`),
-`corpus_stats` gives the corpus's dance speeds for MODEL/motion_stats.json (data/stats.py);
+`corpus_stats` gives the corpus's dance speeds for MODEL/motion_stats.json (data/stats.py),
+`write_model_prompts` the genre prompts' embeddings (MODEL/prompt_embeddings.pt, text/prompt_cache.py);
 `save_untrained_stages` writes randomly initialised stage checkpoints of given sizes into a run
 directory, for tests and timing where the weights do not matter.
 """
@@ -26,7 +27,7 @@ from dancemosaic_core.models.mask_transformer import T2MModel
 from dancemosaic_core.models.tokenizer import MotionTokenizer
 from dancemosaic_core.models.towers import Tower
 from dancemosaic_core.motion.normalize import Normalizer
-from dancemosaic_core.text import TextEncoder
+from dancemosaic_core.text import TextEncoder, build_text_encoder
 from dancemosaic_core.train.common import transformer_config
 from dancemosaic_core.train.config import STAGES, ModelSizes
 
@@ -72,6 +73,25 @@ def build_model_dir(runs, out, *, stages: Iterable[str] = STAGES) -> Path:
         for name in INFERENCE_FILES + tuple(f for f in OPTIONAL_FILES if (src / f).is_file()):
             shutil.copyfile(src / name, out / stage / name)
     return out
+
+
+def write_model_prompts(model_dir) -> int:
+    """MODEL/prompt_embeddings.pt (text/prompt_cache.py) for the model's genre prompts and the
+    empty prompt, by the encoder its T2M records; returns how many. A prompt table that lacks a
+    prompt leaves it out (inference refuses that prompt too)."""
+    from dancemosaic_core.inference.loader import DanceModel
+    from dancemosaic_core.text.prompt_cache import write_prompt_embeddings
+    model = DanceModel.from_pretrained(model_dir, device="cpu")
+    encoder = build_text_encoder(model.text_encoder.spec())
+    prompts = []
+    for prompt in {""} | {model.prompt(g, None) for g in model.genres}:
+        try:
+            encoder.encode([prompt])
+        except DanceMosaicError:
+            continue
+        prompts.append(prompt)
+    write_prompt_embeddings(model_dir, encoder, prompts)
+    return len(prompts)
 
 
 def corpus_stats(runs, cache=None, split: str = "train") -> tuple[dict[str, float], str]:

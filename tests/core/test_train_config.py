@@ -138,7 +138,8 @@ def test_train_assemble_gathers_runs_into_a_model_dir(tmp_path):
     cache = make_cache(tmp_path / "cache")
     assert cli_main(["train", "assemble", "--runs", str(runs), "--out", str(tmp_path / "model"),
                      "--cache", str(cache)]) == 0
-    assert sorted(p.name for p in (tmp_path / "model").iterdir()) == sorted([*STAGES, "motion_stats.json"])
+    assert sorted(p.name for p in (tmp_path / "model").iterdir()) == sorted([*STAGES, "motion_stats.json",
+                                                                             "prompt_embeddings.pt"])
     assert not (tmp_path / "model" / "t2m" / "train_state.pt").exists()
     model = DanceModel.from_pretrained(tmp_path / "model", device="cpu")
     assert model.has_music and model.has_pose and model.genres == ["Jazz"]
