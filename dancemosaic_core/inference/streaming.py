@@ -3,7 +3,8 @@
 Audio arrives in blocks (`push_audio`); `next_chunk()` returns the next `chunk_seconds` of dance.
 Blocks come at any sample rate (`reset(sample_rate=...)` starts a stream at one); they are
 resampled to the feature rate inside StreamingMusicFeatures.
-Chunk k covers music time [start_seconds + k * chunk_seconds, ...). It is generated up to
+Chunk k covers music time [start + k * chunk_seconds, ...) (start: start_seconds, or later when the
+lookahead needs it, `_place_start`). It is generated up to
 `lead_seconds` before it plays, so part or all of its music is not heard yet: those frames'
 features are predicted from the beat grid (the features one bar earlier, phase-aligned by the
 online beat tracker; audio.beat.predict_features).
@@ -162,8 +163,9 @@ class StreamingDancer:
             raise DanceMosaicError(f"chunk_seconds + context_seconds must fit the model's window "
                                    f"({pipeline.model.max_tokens * TOKEN_DOWNSAMPLE / MOTION_FPS:.1f} s)")
         self.chunk_frames = self.chunk_tokens * TOKEN_DOWNSAMPLE
-        self.start_frame = to_tokens(start_seconds) * TOKEN_DOWNSAMPLE
+        self.start_seconds = float(start_seconds)
         self.lead_seconds, self.min_heard_seconds = float(lead_seconds), float(min_heard_seconds)
+        self._place_start()
         self.sample_rate = int(sample_rate or feature_sr(self.fps))
         self.pipe.model.prompt(genre, text)                  # validates the genre now
         self.genre, self.text, self.weights = genre, text, weights
@@ -222,6 +224,20 @@ class StreamingDancer:
         if not (np.isfinite(seconds) and 0.0 <= seconds <= MAX_LEAD_S):
             raise DanceMosaicError(f"lead must be in [0, {MAX_LEAD_S:g}] s, got {seconds}")
         self.lead_seconds = float(seconds)
+        if self.index == 0:
+            self._place_start()
+
+    def _place_start(self) -> None:
+        """The first chunk starts at start_seconds, or later when the lookahead needs it: at
+        least one chunk after it is due (min_heard_seconds heard + lead_seconds), so it is drafted
+        as soon as min_heard_seconds are heard and refined when due, like every later chunk. An
+        earlier start would make the first chunks due at once, drafted on the spot one after the
+        other while the audio waits in the queue (bench live: the first four chunks 190-410 ms
+        late against ~75 ms after them, the whole run's p99)."""
+        need = self.min_heard_seconds + self.lead_seconds + self.chunk_frames / self.fps if self.lead_seconds > 0 else 0.0
+        tokens = max(int(round(self.start_seconds * self.fps / TOKEN_DOWNSAMPLE)),
+                     int(np.ceil(need * self.fps / TOKEN_DOWNSAMPLE - 1e-9)))
+        self.start_frame = tokens * TOKEN_DOWNSAMPLE
 
     # --- inputs ---------------------------------------------------------------------------------
     def reset(self, sample_rate: int | None = None) -> None:
@@ -302,9 +318,9 @@ class StreamingDancer:
     def prepare(self) -> bool:
         """Draft the next chunk now (tokens, most ITTO steps), so that `next_chunk` only refines
         it on the newest beat grid: call it right after publishing a chunk. The draft's music
-        is what is heard now plus the beat grid's prediction. Before a stream's first chunk it
-        does nothing (too little is heard); returns whether a draft is ready."""
-        if self.index == 0:
+        is what is heard now plus the beat grid's prediction. A stream's first chunk
+        waits for min_heard_seconds; returns whether a draft is ready."""
+        if self.index == 0 and self.seconds_heard < self.min_heard_seconds:
             return False
         if self._draft is None or self._draft.index != self.index:
             due_in = max(0.0, self.next_start_time - self.lead_seconds - self.seconds_heard)

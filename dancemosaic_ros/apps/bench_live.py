@@ -214,7 +214,8 @@ def run(args) -> dict:
                                           "torch_threads")},
         # CPU of all nodes while the song played, per chunk: less load-sensitive than wall time
         "pipeline_cpu_ms_per_chunk": 1000.0 * live.cpu_cores * args.seconds / result["chunks"],
-        "cpu_cores_used": live.cpu_cores, "cpu_count": os.cpu_count(),
+        "cpu_cores_used": live.cpu_cores, "cpu_cores_by_process": live.cpu_cores_by_process,
+        "cpu_count": os.cpu_count(),
         "machine_cpu_busy_percent": live.machine_busy_percent,
         "competing_load": load.describe(args.seconds),
         "load_average_1min": {"song_start": live.load_average[0], "song_end": live.load_average[1]},

@@ -15,7 +15,7 @@ import subprocess
 import sys
 import time
 from contextlib import nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from dancemosaic_core.common.errors import DanceMosaicError
@@ -32,6 +32,7 @@ class PipelineRun:
     load_average: tuple[float, float]   # the machine's 1-minute load average when the song started, ended
     warnings: list[str]
     logs: list[str]
+    cpu_cores_by_process: dict = field(default_factory=dict)   # the same, per node process and the recorder
 
 
 def cpu_seconds(pids) -> float:
@@ -111,12 +112,14 @@ def run_pipeline(params: Path, seconds: float, *, work: Path, processes: bool = 
                 raise DanceMosaicError("the pipeline did not start playing: " + "\n".join(stop_processes(nodes))[-3000:])
             time.sleep(0.1)
         audio_start = float(started.read_text())
+        named = dict(zip(modules, nodes), recorder=probe)
         with while_playing or nullcontext():
-            cpu0, busy0, wall0 = cpu_seconds(p.pid for p in nodes), _machine_busy(), time.monotonic()
+            each0, busy0, wall0 = {k: cpu_seconds([p.pid]) for k, p in named.items()}, _machine_busy(), time.monotonic()
             load0 = os.getloadavg()[0]
             time.sleep(seconds)
-            cpu1, busy1, wall1 = cpu_seconds(p.pid for p in nodes), _machine_busy(), time.monotonic()
+            each1, busy1, wall1 = {k: cpu_seconds([p.pid]) for k, p in named.items()}, _machine_busy(), time.monotonic()
             load1 = os.getloadavg()[0]
+        by_process = {k: (each1[k] - each0[k]) / (wall1 - wall0) for k in named}
         time.sleep(tail_seconds)
     finally:
         logs = stop_processes(nodes)
@@ -124,6 +127,7 @@ def run_pipeline(params: Path, seconds: float, *, work: Path, processes: bool = 
         signal.signal(signal.SIGTERM, previous)
     if not record_path.exists():
         raise DanceMosaicError(f"the recorder wrote no record; pipeline log:\n{logs[0][-3000:]}")
-    return PipelineRun(json.loads(record_path.read_text()), audio_start, float((cpu1 - cpu0) / (wall1 - wall0)),
+    return PipelineRun(json.loads(record_path.read_text()), audio_start,
+                       float(sum(v for k, v in by_process.items() if k != "recorder")),
                        float(100.0 * (busy1[0] - busy0[0]) / max(1, busy1[1] - busy0[1])), (load0, load1),
-                       _warnings(logs), logs)
+                       _warnings(logs), logs, by_process)

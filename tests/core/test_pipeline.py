@@ -267,7 +267,7 @@ def test_streaming_any_chunk_context_ratio(model_dir, chunk_seconds, context_sec
     dancer = StreamingDancer.from_pretrained(model_dir, device="cpu", genre="Jazz", sample_rate=22050,
                                              chunk_seconds=chunk_seconds, context_seconds=context_seconds,
                                              start_seconds=1.0, lead_seconds=0.2, itto_steps=2)
-    wave, _ = click_track(120, 5.5, sr=22050)
+    wave, _ = click_track(120, 8.0, sr=22050)
     chunks = stream(dancer, wave, 1102)
     assert len(chunks) >= 3
     emitted = 0
@@ -277,6 +277,30 @@ def test_streaming_any_chunk_context_ratio(model_dir, chunk_seconds, context_sec
         assert c.info["context_tokens"] == min(dancer.context_tokens, emitted)
         assert np.isfinite(c.joints).all()
         emitted += dancer.chunk_tokens
+
+
+def test_streaming_first_chunk_is_drafted_ahead_like_the_others(model_dir):
+    # the first chunk starts one chunk after it is due (1 s heard + 0.5 s lead + 0.4 s): drafted
+    # once 1 s is heard, refined when due; the later ones drafted right after the previous one
+    from dancemosaic_core.audio.synth import click_track
+    dancer = StreamingDancer.from_pretrained(model_dir, device="cpu", genre="Jazz", sample_rate=22050,
+                                             chunk_seconds=0.4, context_seconds=1.0, start_seconds=1.0,
+                                             min_heard_seconds=1.0, lead_seconds=0.5, itto_steps=2, refine_steps=1)
+    assert dancer.next_start_time == pytest.approx(2.0)           # 1.9 s up to the next token
+    dancer.set_lead(0.0)
+    assert dancer.next_start_time == pytest.approx(1.0)           # no lookahead: start_seconds
+    dancer.set_lead(0.5)
+    wave, _ = click_track(120, 4.0, sr=22050)
+    chunks = []
+    for i in range(0, len(wave), 1102):
+        dancer.push_audio(wave[i:i + 1102])
+        while dancer.ready():
+            chunks.append(dancer.next_chunk())
+        dancer.prepare()                                           # as the generator node does
+    assert len(chunks) >= 3 and chunks[0].start_time == pytest.approx(2.0)
+    assert all(c.info["drafted_ahead"] for c in chunks)
+    dancer.set_lead(2.0)                                           # a running stream keeps its start
+    assert chunks[1].start_time == pytest.approx(chunks[0].end_time)
 
 
 def test_energy_floor_raises_the_speed_and_defaults_to_the_corpus(pipe):

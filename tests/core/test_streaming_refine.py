@@ -81,7 +81,7 @@ def test_a_prepared_chunk_is_the_chunk_drafted_on_the_spot(model_dir):
     draft's window, context and seed are the chunk's own."""
     wave, _ = click_track(120, 5.0, sr=22050)
     ahead, spot = _dancer(model_dir), _dancer(model_dir)
-    assert not ahead.prepare()                       # nothing drafted before the first chunk
+    assert not ahead.prepare()                       # nothing drafted before min_heard_seconds
     for d in (ahead, spot):
         d.push_audio(wave)
     made = 0
@@ -92,9 +92,10 @@ def test_a_prepared_chunk_is_the_chunk_drafted_on_the_spot(model_dir):
         assert a.index == b.index and a.start_time == b.start_time
         assert np.allclose(a.joints, b.joints, atol=1e-5)
         assert a.info["refine_steps"] == b.info["refine_steps"]
-        # a prepared draft's time is counted into the chunk's cycle; one made on the spot is in next_chunk's own
-        assert a.info["drafted_ahead"] == (made > 0) and not b.info["drafted_ahead"]
-        assert a.cycle_seconds == a.compute_seconds + (a.info["draft_compute_seconds"] if made else 0.0)
+        # a prepared draft's time is counted into the chunk's cycle; one made on the spot is in
+        # next_chunk's own (the first chunk too is prepared once min_heard_seconds are heard)
+        assert a.info["drafted_ahead"] and not b.info["drafted_ahead"]
+        assert a.cycle_seconds == a.compute_seconds + a.info["draft_compute_seconds"]
         assert b.cycle_seconds == b.compute_seconds >= b.info["draft_compute_seconds"]
         made += 1
     assert made == 5
