@@ -202,12 +202,18 @@ class StreamingDancer:
         seconds = max(timed_from, self.next_start_time) + (int(chunks) + 1) * self.chunk_frames / self.fps + 1.0
         wave, _ = click_track(WARMUP_BPM, seconds, sr=self.sample_rate)
         block, made, computes, need = self.sample_rate // 10, 0, [], int(chunks) - 1
+        optimised = False
         for i in range(0, len(wave), block):
             self.push_audio(0.3 * wave[i:i + block])
             while self.ready() and (not made or len(computes) < need):
                 chunk = self.next_chunk()
                 made += 1
-                if made > 1 and chunk.start_time >= timed_from:
+                # the first chunk whose draft ran ITTO (the first with a beat grid) pays one-off
+                # costs too: torch's first optimiser imports torch._dynamo (~1.7 s here), which
+                # alone would size the lookahead to its cap
+                first_itto = not optimised and chunk.info["draft_itto_steps"] > 0
+                optimised = optimised or first_itto
+                if made > 1 and chunk.start_time >= timed_from and not first_itto:
                     # a draft and a refinement longer than the chunk delay the next refinement
                     # by the excess: the lookahead covers it too
                     computes.append(chunk.compute_seconds

@@ -207,6 +207,27 @@ def test_streaming_warmup_leaves_a_fresh_state(model_dir):
         dancer.set_lead(float("nan"))
 
 
+def test_warmup_does_not_time_the_first_optimised_chunk(model_dir, monkeypatch):
+    # the first ITTO run pays one-off costs (torch's optimiser imports ~1.7 s); timed, it would
+    # size the lookahead to its cap for the whole stream
+    import time
+
+    from dancemosaic_core.inference import streaming as streaming_mod
+    real, runs = streaming_mod.DancePipeline.__call__, []
+
+    def first_itto_slow(self, **kw):
+        out = real(self, **kw)
+        if out.info.get("itto_steps", 0) > 0 and not runs:
+            runs.append(1)
+            time.sleep(1.0)
+        return out
+    monkeypatch.setattr(streaming_mod.DancePipeline, "__call__", first_itto_slow)
+    dancer = StreamingDancer.from_pretrained(model_dir, device="cpu", genre="Jazz", itto_steps=3)
+    dancer.warmup(chunks=4)
+    assert runs and len(dancer.warm_compute_seconds) == 3
+    assert max(dancer.warm_compute_seconds) < 0.4
+
+
 def test_lead_is_the_slowest_compute_with_a_safety_factor_and_margin_up_to_a_bound():
     assert lead_for([0.1, 0.3, 0.2]) == pytest.approx(0.3 * LEAD_SAFETY + LEAD_MARGIN_S)
     assert lead_for([0.0]) == LEAD_MARGIN_S and lead_for([100.0]) == MAX_LEAD_S

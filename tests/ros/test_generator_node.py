@@ -119,7 +119,8 @@ def test_bad_constraints_and_parameters_are_refused_and_generation_goes_on(model
 def test_robot_joint_limit_term_joins_generation(model_dir):
     chunks = []
     with ros_session() as ros:
-        node = generator(ros, model_dir, robot="g1", itto_steps=3, lead_seconds=1.0)   # 1.2 s of audio is enough
+        # the first chunk starts at 1 s heard + 1 s lead + 0.4 s: it is due once 1.4 s are heard
+        node = generator(ros, model_dir, robot="g1", itto_steps=3, lead_seconds=1.0)
         assert node.dancer.joint_limit_fn is not None
         probe = ros.probe()
         probe.create_subscription(MotionChunk, "motion", chunks.append, 10)
@@ -127,7 +128,7 @@ def test_robot_joint_limit_term_joins_generation(model_dir):
         ros.start()
         assert wait_for(lambda: audio.get_subscription_count() > 0, 5.0)
         origin = music_origin()
-        wave, _ = click_track(120, 1.2, SR)
+        wave, _ = click_track(120, 1.6, SR)
         for msg in audio_messages(wave, SR, 1024, origin):
             audio.publish(msg)
         assert wait_for(lambda: len(chunks) >= 1, 30.0)
