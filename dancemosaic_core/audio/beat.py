@@ -178,19 +178,15 @@ class TempoTracker:
 
     def __init__(self, sample_rate: int, *, analysis_sr: int = ANALYSIS_SR, hop: int = ONSET_HOP,
                  **tracker_kwargs):
-        self._resampler = None
-        if check_sr(sample_rate, "tempo tracker sample rate") != analysis_sr:
-            from dancemosaic_core.audio.resample import StreamResampler
-            self._resampler = StreamResampler(sr_in=sample_rate, sr_out=analysis_sr)
+        from dancemosaic_core.audio.resample import StreamResampler
+        self._resampler = StreamResampler(sr_in=check_sr(sample_rate, "tempo tracker sample rate"), sr_out=analysis_sr)
         self.onset = StreamingOnset(analysis_sr, hop)
         self.tracker = OnlineBeatTracker(env_fps=analysis_sr / hop, **tracker_kwargs)
         self.state = BeatState(None, 0.0, None)
 
     def push(self, mono: np.ndarray) -> BeatState:
         """Append samples; return the beat state after them."""
-        y = mono
-        if self._resampler is not None:
-            y = self._resampler.push(mono)
+        y = self._resampler.push(mono)
         if len(y):
             self.state = self.tracker.update(self.onset.push(y))
         return self.state

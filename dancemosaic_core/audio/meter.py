@@ -182,10 +182,8 @@ class OnlineMeterTracker:
     def __init__(self, sample_rate: int, *, window_seconds: float = 12.0, min_confidence: float = 0.3,
                  agree: int = 2):
         self.sr = check_sr(sample_rate, "meter tracker sample rate")
-        self._resampler = None
-        if self.sr != ANALYSIS_SR:
-            from dancemosaic_core.audio.resample import StreamResampler
-            self._resampler = StreamResampler(sr_in=self.sr, sr_out=ANALYSIS_SR)
+        from dancemosaic_core.audio.resample import StreamResampler
+        self._resampler = StreamResampler(sr_in=self.sr, sr_out=ANALYSIS_SR)
         self.window = int(window_seconds * ANALYSIS_SR)
         self.min_confidence = min_confidence
         self.agree = agree
@@ -206,9 +204,7 @@ class OnlineMeterTracker:
 
     def push(self, mono: np.ndarray, beats) -> MeterState:
         """Append an audio block; `beats` = every beat the tracker has emitted so far (s)."""
-        y = np.ascontiguousarray(mono, dtype=np.float32)
-        if self._resampler is not None:
-            y = self._resampler.push(y)
+        y = self._resampler.push(np.ascontiguousarray(mono, dtype=np.float32))
         self._audio = np.concatenate([self._audio, y])
         drop = max(0, len(self._audio) - self.window)
         self._audio, self._start = self._audio[drop:], self._start + drop

@@ -130,11 +130,16 @@ def resample_wave(wave: np.ndarray, sr_in: int, sr_out: int) -> np.ndarray:
 
 class StreamResampler:
     """`push` input blocks, get every output sample whose filter support has arrived; `end`
-    flushes the rest (the signal ends there). Output equals resample_wave of the whole input."""
+    flushes the rest (the signal ends there). Output equals resample_wave of the whole input.
+    Equal rates pass every block through unchanged (no delay), so a stream at any rate needs no
+    branch in its caller."""
 
     def __init__(self, *, sr_in: int, sr_out: int):
-        self.filter = Resampler(sr_in=sr_in, sr_out=sr_out)
-        self._buf = np.zeros(self.filter.half, dtype=np.float32)   # padded input (silence before the start)
+        if sr_in == sr_out and not (float(sr_in).is_integer() and sr_in > 0):
+            raise DanceMosaicError(f"resampling needs positive integer sample rates (Hz), got {sr_in} -> {sr_out}")
+        self.filter = None if sr_in == sr_out else Resampler(sr_in=sr_in, sr_out=sr_out)
+        half = 0 if self.filter is None else self.filter.half
+        self._buf = np.zeros(half, dtype=np.float32)               # padded input (silence before the start)
         self._buf_start = 0                                        # padded index of self._buf[0]
         self._n_in = 0
         self._n_out = 0
@@ -142,11 +147,13 @@ class StreamResampler:
 
     @property
     def delay_seconds(self) -> float:
-        return self.filter.delay_seconds
+        return 0.0 if self.filter is None else self.filter.delay_seconds
 
     def push(self, block: np.ndarray) -> np.ndarray:
         if self._ended:
             raise DanceMosaicError("push() after end(): start a new StreamResampler")
+        if self.filter is None:
+            return block
         block = np.ascontiguousarray(block, dtype=np.float32).reshape(-1)
         self._buf = np.concatenate([self._buf, block])
         self._n_in += len(block)
@@ -157,6 +164,8 @@ class StreamResampler:
         if self._ended:
             return np.zeros(0, dtype=np.float32)
         self._ended = True
+        if self.filter is None:
+            return np.zeros(0, dtype=np.float32)
         self._buf = np.concatenate([self._buf, np.zeros(self.filter.half + 1, np.float32)])
         return self._emit(self.filter.output_length(self._n_in))
 

@@ -51,9 +51,7 @@ class StreamingMusicFeatures:
         self.update_samples = int(round(update_seconds * self.sr))
         self.auto_update = bool(auto_update)
         self._computed_at = 0
-        self._resampler = None
-        if self.sr_in != self.sr:
-            self._resampler = StreamResampler(sr_in=self.sr_in, sr_out=self.sr)
+        self._resampler = StreamResampler(sr_in=self.sr_in, sr_out=self.sr)
         self._buf = np.zeros(0, dtype=np.float32)   # feature-rate audio from sample self._buf_start
         self._buf_start = 0
         self._n_samples = 0                         # feature-rate samples heard in total
@@ -80,14 +78,11 @@ class StreamingMusicFeatures:
         is due costs nothing."""
         if self._ended:
             raise DanceMosaicError("push() after end(): start a new StreamingMusicFeatures")
-        block = check_wave(to_mono(block), "audio block")
-        if self._resampler is not None:
-            block = self._resampler.push(block)
-        self._append(block)
+        self._append(self._resampler.push(check_wave(to_mono(block), "audio block")))
 
     def end(self) -> None:
         """The stream is over: flush the resampler; every frame becomes final."""
-        if self._resampler is not None and not self._ended:
+        if not self._ended:
             self._append(self._resampler.end())
         self._ended = True
         self._dirty = True

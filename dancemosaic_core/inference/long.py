@@ -140,10 +140,11 @@ class _WindowSampler:
     def run(self, jobs: list[_Window], report) -> list[torch.Tensor]:
         """Token ids (b - a, Q) of each job, in order; report(done) after each batch."""
         out: list[torch.Tensor | None] = [None] * len(jobs)
-        alone = [i for i, j in enumerate(jobs) if self._needs_itto(j)]
-        groups: dict[int, list[int]] = {}
+        alone, groups = [], {}
         for i, j in enumerate(jobs):
-            if i not in alone:
+            if self._needs_itto(j):
+                alone.append(i)
+            else:
                 groups.setdefault(j.b - j.a, []).append(i)
         batches = [[i] for i in alone] + [g[k:k + SAMPLE_BATCH] for g in groups.values()
                                           for k in range(0, len(g), SAMPLE_BATCH)]

@@ -54,3 +54,7 @@ def test_rates_are_checked_and_equal_rates_pass_through():
     with pytest.raises(DanceMosaicError, match="sample rate"):
         Resampler(sr_in=0, sr_out=OUT)
     assert len(resample_wave(np.zeros(0, np.float32), 22050, OUT)) == 0
+    stream = StreamResampler(sr_in=16000, sr_out=16000)           # a stream at the rate: unchanged, no delay
+    assert stream.push(x) is x and stream.delay_seconds == 0.0 and len(stream.end()) == 0
+    with pytest.raises(DanceMosaicError, match="sample rate"):
+        StreamResampler(sr_in=-5, sr_out=-5)
