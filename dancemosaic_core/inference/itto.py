@@ -100,27 +100,55 @@ def optimize_tokens(z0: torch.Tensor, decode_fn: DecodeFn, *, target: torch.Tens
         return d + limit_weight * lim + rhy, d, lim, rhy, joints
 
     z = z0.clone().requires_grad_(True)
-    opt = torch.optim.Adam([z], lr=lr)
-    if state:
-        opt.state[z].update({k: v.clone() for k, v in state.items()})
+    opt = Adam(z, lr=lr, state=state)
     before, taken = None, 0
     for taken in range(steps + 1):
         if taken == steps or (deadline is not None and taken >= min_steps and time.perf_counter() >= deadline):
             break
-        opt.zero_grad(set_to_none=True)
         total, *terms = objective(z)
         if before is None:      # the first step is taken at z0: its terms are the "before" values
             before = [t.detach() for t in terms[:3]]
         # Only Z is optimised: autograd.grad leaves the frozen networks' .grad untouched.
         (grad,) = torch.autograd.grad(total.sum(), [z])
-        z.grad = grad
-        opt.step()
+        opt.step(grad)
     with torch.no_grad():
         _, d1, l1, r1, joints = objective(z)
         z_out = z if keep is None else torch.where(keep, z0, z)
     d0, l0, r0 = before if before is not None else (d1, l1, r1)
-    moments = {k: v.detach().clone() for k, v in opt.state[z].items()} if opt.state[z] else dict(state or {})
-    return ITTOResult(z_out.detach(), d0, d1, l0, l1, r0, r1, joints.detach(), moments, taken)
+    return ITTOResult(z_out.detach(), d0, d1, l0, l1, r0, r1, joints.detach(), opt.moments(), taken)
+
+
+class Adam:
+    """torch.optim.Adam's update of one tensor, term for term as its single-tensor path computes
+    it (the same numbers: tested), without torch.optim: the first torch optimiser of a process
+    imports torch._dynamo, ~1.7 s on a 2-core CPU, which a whole-song CLI run or a live
+    generator's warm-up would pay. `state` / `moments()`: torch's keys (step, exp_avg,
+    exp_avg_sq), so a run continues from another's moments."""
+
+    def __init__(self, param: torch.Tensor, *, lr: float, betas: tuple[float, float] = (0.9, 0.999),
+                 eps: float = 1e-8, state: dict | None = None):
+        self.param, self.lr, self.betas, self.eps = param, float(lr), betas, float(eps)
+        if state:
+            self.state = {k: v.clone() for k, v in state.items()}
+        else:
+            self.state = {"step": torch.tensor(0.0), "exp_avg": torch.zeros_like(param, memory_format=torch.preserve_format),
+                          "exp_avg_sq": torch.zeros_like(param, memory_format=torch.preserve_format)}
+
+    @torch.no_grad()
+    def step(self, grad: torch.Tensor) -> None:
+        beta1, beta2 = self.betas
+        state = self.state
+        state["step"] += 1
+        state["exp_avg"].lerp_(grad, 1 - beta1)
+        state["exp_avg_sq"].mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
+        step = state["step"].item()
+        bias_correction1 = 1 - beta1 ** step
+        bias_correction2 = 1 - beta2 ** step
+        denom = (state["exp_avg_sq"].sqrt() / bias_correction2 ** 0.5).add_(self.eps)
+        self.param.addcdiv_(state["exp_avg"], denom, value=-(self.lr / bias_correction1))
+
+    def moments(self) -> dict:
+        return {k: v.detach().clone() for k, v in self.state.items()}
 
 
 def code_logits(z: torch.Tensor, codebook: torch.Tensor, temperature: float = 1.0) -> torch.Tensor:

@@ -208,9 +208,9 @@ class StreamingDancer:
             while self.ready() and (not made or len(computes) < need):
                 chunk = self.next_chunk()
                 made += 1
-                # the first chunk whose draft ran ITTO (the first with a beat grid) pays one-off
-                # costs too: torch's first optimiser imports torch._dynamo (~1.7 s here), which
-                # alone would size the lookahead to its cap
+                # the first chunk whose draft ran ITTO (the first with a beat grid) may pay
+                # one-off costs of its own (torch.optim's import of torch._dynamo did, ~1.7 s,
+                # before ITTO had its own Adam), which alone would size the lookahead to its cap
                 first_itto = not optimised and chunk.info["draft_itto_steps"] > 0
                 optimised = optimised or first_itto
                 if made > 1 and chunk.start_time >= timed_from and not first_itto:

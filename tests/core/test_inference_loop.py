@@ -156,3 +156,28 @@ def test_pose_constraint_magnitudes_are_bounded(field, value):
     fields[field] = value
     with pytest.raises(DanceMosaicError, match="pose constraints have"):
         PoseConstraints(**fields)
+
+
+def test_itto_adam_takes_torch_adams_steps_exactly():
+    # ITTO's own Adam (no torch.optim: its first use imports torch._dynamo, ~1.7 s) must move
+    # the embeddings as torch.optim.Adam does, and continue from torch's moments
+    from dancemosaic_core.inference.itto import Adam
+    g = torch.Generator().manual_seed(0)
+    ours = torch.randn(2, 5, 8, generator=g)
+    ref = ours.clone().requires_grad_(True)
+    ours.requires_grad_(True)
+    torch_adam, adam = torch.optim.Adam([ref], lr=0.3), Adam(ours, lr=0.3)
+    for step in range(25):
+        grad = torch.randn(2, 5, 8, generator=g) * (10.0 ** (step % 5 - 2))
+        ref.grad = grad.clone()
+        torch_adam.step()
+        adam.step(grad)
+        assert torch.equal(ours, ref), step
+    moments = adam.moments()
+    assert set(moments) == set(torch_adam.state[ref]) and moments["step"].item() == 25
+    again = Adam(ours, lr=0.3, state={k: v.clone() for k, v in torch_adam.state[ref].items()})
+    grad = torch.randn(2, 5, 8, generator=g)
+    ref.grad = grad.clone()
+    torch_adam.step()
+    again.step(grad)
+    assert torch.equal(ours, ref)
