@@ -263,6 +263,9 @@ class GeneratorNode(DanceNode):
         from dancemosaic_core.inference.streaming import LEAD_MARGIN_S, LEAD_SAFETY, lead_for
         auto = not self.params["lead_seconds"]
         try:
+            # a free-text prompt set while dancing must not build the text encoder (~5 s; the
+            # genre prompts ship with the model) in the generation thread: build it now
+            self.dancer.pipe.model.text_encoder.load()
             took = self.dancer.warmup(chunks=LEAD_WARMUP_CHUNKS if auto else 1)
         except Exception as exc:  # a broken model shows up here first; the node reports and goes on
             self.get_logger().error(f"warm-up generation failed: {exc}")

@@ -79,11 +79,12 @@ class ITTOContinuation:
 
 @dataclass
 class Conditions:
-    """Step 1's output: everything the logits callables condition on (batch of one)."""
-    text_emb: torch.Tensor                   # (1, D)
-    music: torch.Tensor | None               # (1, 4n, 41) features + rhythm channels
-    pose: torch.Tensor | None                # (1, 4n, 22, 3)
-    pose_weight: torch.Tensor | None         # (1, 4n, 22) float, > 0 where constrained
+    """Step 1's output: everything the logits callables condition on, for B windows (one from
+    `conditions`; `cat` batches them for sample_windows)."""
+    text_emb: torch.Tensor                   # (B, D)
+    music: torch.Tensor | None               # (B, 4n, 41) features + rhythm channels
+    pose: torch.Tensor | None                # (B, 4n, 22, 3)
+    pose_weight: torch.Tensor | None         # (B, 4n, 22) float, > 0 where constrained
 
     @property
     def batch(self) -> int:

@@ -31,6 +31,10 @@ class TextEncoder:
     def spec(self) -> dict:
         raise NotImplementedError
 
+    def load(self) -> "TextEncoder":
+        """Make sure the encoder can encode any prompt now (a lazy one builds itself here)."""
+        return self
+
     def _encode_batch(self, texts: list[str]) -> torch.Tensor:
         raise NotImplementedError
 

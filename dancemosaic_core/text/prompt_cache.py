@@ -73,6 +73,10 @@ class LazyTextEncoder(TextEncoder):
     def spec(self) -> dict:
         return dict(self._spec)
 
+    def load(self) -> "LazyTextEncoder":
+        self._real()
+        return self
+
     def _real(self) -> TextEncoder:
         if self._encoder is None:
             self._encoder = build_text_encoder(self._spec)

@@ -28,6 +28,8 @@ def test_genre_prompts_are_served_without_the_encoder(model_dir):
     assert not model.text_encoder.loaded
     free = model.text_embedding("a person dances")              # not shipped: the encoder is built
     assert model.text_encoder.loaded and torch.equal(free, real.encode(["a person dances"]))
+    again = DanceModel.from_pretrained(model_dir, device="cpu")
+    assert again.text_encoder.load().loaded                       # what a live node does before the music
 
 
 def test_embeddings_of_another_encoder_are_not_used(model_dir):
