@@ -230,8 +230,9 @@ class StreamingDancer:
         if not (np.isfinite(seconds) and 0.0 <= seconds <= MAX_LEAD_S):
             raise DanceMosaicError(f"lead must be in [0, {MAX_LEAD_S:g}] s, got {seconds}")
         self.lead_seconds = float(seconds)
-        if self.index == 0:
+        if self.index == 0:               # not started: the first chunk may move (its draft with it)
             self._place_start()
+            self._draft = None
 
     def _place_start(self) -> None:
         """The first chunk starts at start_seconds, or later when the lookahead needs it: at
