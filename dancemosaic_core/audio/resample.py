@@ -31,17 +31,20 @@ PARALLEL_OUTPUTS = 1_000_000   # one-shot waves with more outputs than this use 
 MAX_THREADS = 8
 
 
+def _check_rates(sr_in, sr_out) -> tuple[int, int]:
+    """What the arithmetic needs (callers check the supported range: audio.io.check_sr)."""
+    if not all(isinstance(r, (int, np.integer)) and r > 0 for r in (sr_in, sr_out)):
+        raise DanceMosaicError(f"resampling needs positive integer sample rates (Hz), got {sr_in} -> {sr_out}")
+    return int(sr_in), int(sr_out)
+
+
 class Resampler:
     """The filter and the output instants of one rate pair. Output sample n sits at input
     position n * sr_in / sr_out; its value is the windowed-sinc dot product over input samples
     within `half` of it (zeros outside the signal)."""
 
     def __init__(self, *, sr_in: int, sr_out: int):
-        # the callers check rates against the supported range (audio.io.check_sr); here only
-        # what the arithmetic needs
-        if not all(isinstance(r, (int, np.integer)) and r > 0 for r in (sr_in, sr_out)):
-            raise DanceMosaicError(f"resampling needs positive integer sample rates (Hz), got {sr_in} -> {sr_out}")
-        self.sr_in, self.sr_out = int(sr_in), int(sr_out)
+        self.sr_in, self.sr_out = _check_rates(sr_in, sr_out)
         g = math.gcd(self.sr_in, self.sr_out)
         self.up, self.down = self.sr_out // g, self.sr_in // g
         nyquist = 0.5 * min(1.0, self.sr_out / self.sr_in)           # cycles per input sample
@@ -135,8 +138,7 @@ class StreamResampler:
     branch in its caller."""
 
     def __init__(self, *, sr_in: int, sr_out: int):
-        if sr_in == sr_out and not (float(sr_in).is_integer() and sr_in > 0):
-            raise DanceMosaicError(f"resampling needs positive integer sample rates (Hz), got {sr_in} -> {sr_out}")
+        sr_in, sr_out = _check_rates(sr_in, sr_out)
         self.filter = None if sr_in == sr_out else Resampler(sr_in=sr_in, sr_out=sr_out)
         half = 0 if self.filter is None else self.filter.half
         self._buf = np.zeros(half, dtype=np.float32)               # padded input (silence before the start)

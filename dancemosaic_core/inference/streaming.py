@@ -146,6 +146,11 @@ def fit_yaw_shift(src: np.ndarray, dst: np.ndarray) -> YawShift:
     return YawShift(yaw, np.array([t[0], 0.0, t[1]]))
 
 
+def _tokens(seconds: float) -> int:
+    """The nearest whole number of tokens to `seconds` of motion."""
+    return int(round(seconds * MOTION_FPS / TOKEN_DOWNSAMPLE))
+
+
 class StreamingDancer:
     def __init__(self, *, pipeline: DancePipeline, genre: str | None = None, text: str | None = None,
                  chunk_seconds: float = 0.4, context_seconds: float = 2.0, lead_seconds: float = 0.5,
@@ -157,8 +162,8 @@ class StreamingDancer:
                  itto_lr: float = BEAT["itto_lr"], foot_weight: float = BEAT["foot_weight"], realtime: bool = False):
         self.pipe = pipeline
         self.fps = float(MOTION_FPS)
-        to_tokens = lambda s: int(round(s * MOTION_FPS / TOKEN_DOWNSAMPLE))  # noqa: E731
-        self.chunk_tokens, self.context_tokens = max(1, to_tokens(chunk_seconds)), max(1, to_tokens(context_seconds))
+        self.chunk_tokens = max(1, _tokens(chunk_seconds))
+        self.context_tokens = max(1, _tokens(context_seconds))
         if self.chunk_tokens + self.context_tokens > pipeline.model.max_tokens:
             raise DanceMosaicError(f"chunk_seconds + context_seconds must fit the model's window "
                                    f"({pipeline.model.max_tokens * TOKEN_DOWNSAMPLE / MOTION_FPS:.1f} s)")
@@ -242,8 +247,7 @@ class StreamingDancer:
         other while the audio waits in the queue (bench live: the first four chunks 190-410 ms
         late against ~75 ms after them, the whole run's p99)."""
         need = self.min_heard_seconds + self.lead_seconds + self.chunk_frames / self.fps if self.lead_seconds > 0 else 0.0
-        tokens = max(int(round(self.start_seconds * self.fps / TOKEN_DOWNSAMPLE)),
-                     int(np.ceil(need * self.fps / TOKEN_DOWNSAMPLE - 1e-9)))
+        tokens = max(_tokens(self.start_seconds), int(np.ceil(need * MOTION_FPS / TOKEN_DOWNSAMPLE - 1e-9)))
         self.start_frame = tokens * TOKEN_DOWNSAMPLE
 
     # --- inputs ---------------------------------------------------------------------------------
